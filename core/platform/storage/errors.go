@@ -1,0 +1,60 @@
+package storage
+
+import (
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Sentinel errors that Interpret maps engine errors to. Stores translate them
+// into fault errors with a message about their own objects.
+var (
+	// ErrNotFound: the query matched no row.
+	ErrNotFound = errors.New("no such row")
+	// ErrUnique: a unique constraint rejected the write.
+	ErrUnique = errors.New("unique constraint violated")
+	// ErrForeignKey: a foreign key rejected the write.
+	ErrForeignKey = errors.New("foreign key constraint violated")
+	// ErrCheck: a CHECK or NOT NULL constraint or a malformed value (such as
+	// bad JSON) rejected the write.
+	ErrCheck = errors.New("check constraint violated")
+)
+
+// Interpret maps engine-specific errors to the sentinels above, wrapping the
+// original so that logs keep it. Other errors are returned unchanged.
+func Interpret(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return errors.Join(ErrNotFound, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return errors.Join(ErrUnique, err)
+		case pgErr.Code == "23503":
+			return errors.Join(ErrForeignKey, err)
+		case pgErr.Code == "23514", pgErr.Code == "23502", pgErr.Code == "22P02", strings.HasPrefix(pgErr.Code, "22"):
+			return errors.Join(ErrCheck, err)
+		}
+		return err
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		switch sqErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return errors.Join(ErrUnique, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return errors.Join(ErrForeignKey, err)
+		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+			return errors.Join(ErrCheck, err)
+		}
+	}
+	return err
+}

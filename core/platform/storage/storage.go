@@ -1,0 +1,183 @@
+// Package storage opens the relational database a Plugboard service keeps its
+// durable state in, applies that service's migrations, and maps driver errors
+// to typed ones.
+//
+// Two engines sit behind one *sql.DB:
+//   - SQLite (the embedded default): a file under the data directory, through
+//     the pure-Go modernc.org/sqlite driver, in WAL mode with a busy timeout,
+//     foreign keys on and IMMEDIATE write transactions;
+//   - PostgreSQL (production): a pgx/v5 connection pool, exposed as *sql.DB
+//     through pgx's stdlib adapter.
+//
+// Store code writes one SQL text for both engines: `$1`-style placeholders
+// (which SQLite accepts as ordinals), ON CONFLICT upserts and RETURNING are
+// common to both. Where the dialects differ, a store branches on DB.Dialect.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Dialect names a database engine.
+type Dialect string
+
+// The supported engines.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open database of one engine. It is safe for concurrent use.
+type DB struct {
+	*sql.DB
+	// Dialect is the engine behind DB.
+	Dialect Dialect
+	// Location describes where the data lives, without credentials (for logs).
+	Location string
+
+	pool *pgxpool.Pool
+}
+
+// Options says which database to open.
+type Options struct {
+	// URL selects the engine: "postgres://…" or "postgresql://…" opens
+	// PostgreSQL; "sqlite:PATH" or "file:PATH" opens that SQLite file; empty
+	// opens DataDir/Name.db.
+	URL string
+	// DataDir is the directory of the default SQLite file; it is created if
+	// missing.
+	DataDir string
+	// Name is the service name, used for the default SQLite file name.
+	Name string
+	// MaxConns caps the pool (0: the engine's default).
+	MaxConns int
+}
+
+// Open opens and pings the database that opts describes.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	switch {
+	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
+		return openPostgres(ctx, opts)
+	case opts.URL == "", strings.HasPrefix(opts.URL, "sqlite:"), strings.HasPrefix(opts.URL, "file:"):
+		return openSQLite(ctx, opts)
+	default:
+		return nil, fmt.Errorf("open database: unsupported URL scheme in %q (want postgres://… or sqlite:PATH)", redact(opts.URL))
+	}
+}
+
+func openSQLite(ctx context.Context, opts Options) (*DB, error) {
+	path := strings.TrimPrefix(strings.TrimPrefix(opts.URL, "sqlite:"), "file:")
+	if path == "" {
+		if opts.Name == "" {
+			return nil, errors.New("open sqlite: no file name")
+		}
+		dir := opts.DataDir
+		if dir == "" {
+			dir = "data"
+		}
+		path = filepath.Join(dir, opts.Name+".db")
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i] // our own pragmas below are not negotiable
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open sqlite: create data directory: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 8
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &DB{DB: db, Dialect: SQLite, Location: "sqlite:" + path}, nil
+}
+
+func openPostgres(ctx context.Context, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: parse PLUGBOARD_DATABASE_URL: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = int32(opts.MaxConns)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", redact(opts.URL), err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", redact(opts.URL), err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return &DB{DB: db, Dialect: Postgres, Location: redact(opts.URL), pool: pool}, nil
+}
+
+// Close closes the database and its pool.
+func (db *DB) Close() error {
+	err := db.DB.Close()
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return err
+}
+
+// InTx runs fn inside a transaction, committing when fn returns nil and
+// rolling back otherwise. On SQLite the transaction takes the write lock at
+// BEGIN, so concurrent writers queue instead of failing.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return Interpret(fmt.Errorf("begin transaction: %w", err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return Interpret(fmt.Errorf("commit transaction: %w", err))
+	}
+	return nil
+}
+
+// redact removes the password from a database URL, for logs and errors.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	return u.String()
+}

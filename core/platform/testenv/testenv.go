@@ -1,0 +1,122 @@
+// Package testenv gives tests isolated access to the real servers Plugboard
+// runs on: a fresh PostgreSQL schema or Redis key prefix per test.
+//
+// The servers come from PLUGBOARD_TEST_DATABASE_URL and
+// PLUGBOARD_TEST_REDIS_URL. When a variable is unset or its server is
+// unreachable the test is skipped, except under CI=true, where it fails: CI
+// must never pass by skipping.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+)
+
+// Variables naming the test servers.
+const (
+	DatabaseURLVar = "PLUGBOARD_TEST_DATABASE_URL"
+	RedisURLVar    = "PLUGBOARD_TEST_REDIS_URL"
+)
+
+// InCI reports whether the tests run under CI (CI=true).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+func unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true and "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// UniqueName returns prefix followed by random hex, safe as an SQL identifier.
+func UniqueName(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// PostgresURL creates a schema of its own for this test in the database
+// PLUGBOARD_TEST_DATABASE_URL names and returns a URL whose connections use
+// it (search_path). The schema is dropped when the test ends.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(DatabaseURLVar)
+	if base == "" {
+		unavailable(t, "%s is not set", DatabaseURLVar)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		unavailable(t, "PostgreSQL at %s is unreachable: %v", DatabaseURLVar, err)
+	}
+	defer conn.Close(ctx)
+	schema := UniqueName("t_")
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", DatabaseURLVar, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// RedisURL returns PLUGBOARD_TEST_REDIS_URL after checking the server answers,
+// and a key prefix unique to this test. Keys under the prefix are deleted
+// when the test ends.
+func RedisURL(t testing.TB) (redisURL, prefix string) {
+	t.Helper()
+	redisURL = os.Getenv(RedisURLVar)
+	if redisURL == "" {
+		unavailable(t, "%s is not set", RedisURLVar)
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatalf("parse %s: %v", RedisURLVar, err)
+	}
+	client := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		unavailable(t, "Redis at %s is unreachable: %v", RedisURLVar, err)
+	}
+	prefix = UniqueName("test:") + ":"
+	t.Cleanup(func() {
+		defer client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := client.Scan(ctx, 0, strings.ReplaceAll(prefix, "*", `\*`)+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			client.Del(ctx, iter.Val())
+		}
+	})
+	return redisURL, prefix
+}
