@@ -28,20 +28,8 @@ type Store struct {
 // Open opens the database opts names, applies the registry's migrations and
 // returns a Store on it. Close the Store to close the database.
 func Open(ctx context.Context, opts storage.Options) (*Store, error) {
-	if opts.Name == "" {
-		opts.Name = "registry"
-	}
-	db, err := storage.Open(ctx, opts)
+	db, err := migrations.Open(ctx, "registry", opts)
 	if err != nil {
-		return nil, err
-	}
-	fsys, err := migrations.FS("registry", string(db.Dialect))
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx, fsys, "registry_schema_migrations"); err != nil {
-		db.Close()
 		return nil, err
 	}
 	return &Store{db: db, now: storage.Now}, nil

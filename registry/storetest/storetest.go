@@ -3,7 +3,6 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/testenv"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -53,7 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		if got.CreatedAt.Location() != time.UTC || !got.CreatedAt.Equal(in.CreatedAt) {
 			t.Fatalf("created_at = %v, want %v in UTC", got.CreatedAt, in.CreatedAt)
 		}
-		sameJSON(t, "metadata", got.Metadata, in.Metadata)
+		testenv.SameJSON(t, "metadata", got.Metadata, in.Metadata)
 		if !reflect.DeepEqual(got.Tags, []string{"blue"}) {
 			t.Fatalf("tags = %v", got.Tags)
 		}
@@ -61,7 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 			got.Endpoints[1].RequiredRoles[0] != "tenant_admin" || got.Endpoints[0].RequiredRoles == nil {
 			t.Fatalf("endpoints = %+v", got.Endpoints)
 		}
-		sameJSON(t, "rate_limit", got.Endpoints[1].RateLimit, json.RawMessage(`{"requests":10,"per":"1m"}`))
+		testenv.SameJSON(t, "rate_limit", got.Endpoints[1].RateLimit, json.RawMessage(`{"requests":10,"per":"1m"}`))
 		if got.Endpoints[0].RateLimit != nil {
 			t.Fatalf("absent rate_limit came back as %s", got.Endpoints[0].RateLimit)
 		}
@@ -303,22 +303,4 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 			t.Fatalf("rejected registrations left %d rows", len(all))
 		}
 	})
-}
-
-// sameJSON fails unless a and b hold the same JSON value, numbers compared
-// by their exact decimal text.
-func sameJSON(t *testing.T, what string, got, want json.RawMessage) {
-	t.Helper()
-	decode := func(b []byte) any {
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		var v any
-		if err := d.Decode(&v); err != nil {
-			t.Fatalf("%s: %s: %v", what, b, err)
-		}
-		return v
-	}
-	if g, w := decode(got), decode(want); !reflect.DeepEqual(g, w) {
-		t.Fatalf("%s = %s, want %s", what, got, want)
-	}
 }

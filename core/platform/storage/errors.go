@@ -50,7 +50,7 @@ func Interpret(err error) error {
 		switch sqErr.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return errors.Join(ErrUnique, err)
-		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER: // RESTRICT reports TRIGGER
 			return errors.Join(ErrForeignKey, err)
 		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
 			return errors.Join(ErrCheck, err)

@@ -27,7 +27,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialect names a database engine.
@@ -96,8 +97,8 @@ func openSQLite(ctx context.Context, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite: create data directory: %w", err)
 	}
 	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)") // first, so the pragmas below wait for locks too
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
@@ -112,9 +113,25 @@ func openSQLite(ctx context.Context, opts Options) (*DB, error) {
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	// Switching a new file to WAL needs an exclusive lock for which SQLite
+	// does not always call the busy handler, so a second process opening the
+	// same new file can get SQLITE_BUSY here: retry for a while.
+	for attempt := 0; ; attempt++ {
+		err = db.PingContext(ctx)
+		if err == nil {
+			break
+		}
+		var sqErr *sqlite.Error
+		if !errors.As(err, &sqErr) || sqErr.Code()&0xff != sqlite3.SQLITE_BUSY || attempt >= 100 {
+			db.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return &DB{DB: db, Dialect: SQLite, Location: "sqlite:" + path}, nil
 }

@@ -8,11 +8,14 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +122,23 @@ func RedisURL(t testing.TB) (redisURL, prefix string) {
 		}
 	})
 	return redisURL, prefix
+}
+
+// SameJSON fails the test unless got and want hold the same JSON value,
+// numbers compared by their exact decimal text (key order and whitespace
+// do not matter).
+func SameJSON(t testing.TB, what string, got, want []byte) {
+	t.Helper()
+	decode := func(b []byte) any {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			t.Fatalf("%s: %s: %v", what, b, err)
+		}
+		return v
+	}
+	if g, w := decode(got), decode(want); !reflect.DeepEqual(g, w) {
+		t.Fatalf("%s = %s, want %s", what, got, want)
+	}
 }

@@ -1,0 +1,168 @@
+// Command plugboard is the developer's launcher: `plugboard run` starts every
+// Plugboard process built next to it (plugboard-registry, plugboard-core,
+// plugboard-gateway, as they exist) on the embedded defaults, waits until
+// each answers, and stops all of them on Ctrl-C or SIGTERM. `make run` uses it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/plugboard/plugboard/core/cored"
+	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/registry/registryd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], env.ToMap(os.Environ()), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "plugboard:", err)
+		os.Exit(1)
+	}
+}
+
+// exit reports that a child process ended.
+type exit struct {
+	name string
+	err  error
+}
+
+// component is one process of the stack.
+type component struct {
+	name   string // binary name in bin/
+	health string // URL that answers 200 once it is up
+}
+
+func run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
+	if len(args) != 1 || args[0] != "run" {
+		fmt.Fprintln(stderr, "usage: plugboard run   (start the whole stack; Ctrl-C stops it)")
+		return errors.New("unknown command")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	binDir := filepath.Dir(self)
+	if _, ok := environ["PLUGBOARD_LOG_FORMAT"]; !ok {
+		environ["PLUGBOARD_LOG_FORMAT"] = "text"
+	}
+	regCfg, err := envconfig.Parse[registryd.Config](environ)
+	if err != nil {
+		return err
+	}
+	coreCfg, err := envconfig.Parse[cored.Config](environ)
+	if err != nil {
+		return err
+	}
+	stack := []component{
+		{"plugboard-registry", "http://" + regCfg.Listen + "/healthz"},
+		{"plugboard-core", "http://" + coreCfg.Listen + "/healthz"},
+	}
+	var env []string
+	for k, v := range environ {
+		env = append(env, k+"="+v)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exits := make(chan exit, len(stack))
+	var running []*exec.Cmd
+	stopAll := func() {
+		for _, c := range running {
+			_ = c.Process.Signal(syscall.SIGTERM)
+		}
+		deadline := time.After(20 * time.Second)
+		for range running {
+			select {
+			case <-exits:
+			case <-deadline:
+				for _, c := range running {
+					_ = c.Process.Kill()
+				}
+				return
+			}
+		}
+	}
+	for _, c := range stack {
+		path := filepath.Join(binDir, c.name)
+		if _, err := os.Stat(path); err != nil {
+			continue // not built (yet)
+		}
+		cmd := exec.Command(path)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, stdout, stderr
+		// Children die with the launcher even if it is killed outright.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			stopAll()
+			return fmt.Errorf("start %s: %w", c.name, err)
+		}
+		running = append(running, cmd)
+		go func() { exits <- exit{c.name, cmd.Wait()} }()
+		if err := waitHealthy(ctx, c.health, exits); err != nil {
+			stopAll()
+			return fmt.Errorf("%s did not come up: %w", c.name, err)
+		}
+		fmt.Fprintf(stdout, "plugboard: %s is up (%s)\n", c.name, c.health)
+	}
+	if len(running) == 0 {
+		return fmt.Errorf("no Plugboard binaries next to %s; run `make build` first", self)
+	}
+	fmt.Fprintf(stdout, "plugboard: stack running (data in %s); press Ctrl-C to stop\n", regCfg.DataDir)
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "plugboard: stopping")
+		stopAll()
+		return nil
+	case e := <-exits:
+		running = without(running, e.name)
+		stopAll()
+		return fmt.Errorf("%s exited: %v", e.name, e.err)
+	}
+}
+
+func without(cmds []*exec.Cmd, name string) []*exec.Cmd {
+	var out []*exec.Cmd
+	for _, c := range cmds {
+		if filepath.Base(c.Path) != name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// waitHealthy polls url until it answers 200 (nil), a child exits (that
+// exit, re-sent on exits, as the error), ctx ends or 30 s pass.
+func waitHealthy(ctx context.Context, url string, exits chan exit) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case e := <-exits:
+			exits <- e
+			return fmt.Errorf("%s exited: %v", e.name, e.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no answer from %s within 30s", url)
+}

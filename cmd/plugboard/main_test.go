@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRunStartsAndStopsTheStack builds the binaries as `make build` does,
+// runs `plugboard run` twice on one data directory, and checks that each run
+// serves, keeps its data, and leaves no process behind on Ctrl-C (SIGINT).
+func TestRunStartsAndStopsTheStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	bin := t.TempDir()
+	for _, c := range []struct{ out, pkg string }{
+		{"plugboard", "."},
+		{"plugboard-registry", "../registry"},
+		{"plugboard-core", "../core"},
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, c.out), c.pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", c.pkg, err, out)
+		}
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	regAddr, coreAddr := freeAddr(t), freeAddr(t)
+
+	for round := 1; round <= 2; round++ {
+		cmd := exec.Command(filepath.Join(bin, "plugboard"), "run")
+		cmd.Env = []string{
+			"PATH=" + os.Getenv("PATH"),
+			"PLUGBOARD_DATA_DIR=" + data,
+			"PLUGBOARD_REGISTRY_LISTEN=" + regAddr,
+			"PLUGBOARD_CORE_LISTEN=" + coreAddr,
+		}
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1000)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		var log strings.Builder
+		waitFor := func(want string) {
+			t.Helper()
+			timeout := time.After(60 * time.Second)
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("round %d: output ended before %q:\n%s", round, want, log.String())
+					}
+					log.WriteString(l + "\n")
+					if strings.Contains(l, want) {
+						return
+					}
+				case <-timeout:
+					cmd.Process.Kill()
+					t.Fatalf("round %d: no %q within 60s:\n%s", round, want, log.String())
+				}
+			}
+		}
+		waitFor("stack running")
+		for _, addr := range []string{regAddr, coreAddr} {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("round %d: GET %s/readyz: %v %v", round, addr, err, resp)
+			}
+			resp.Body.Close()
+		}
+		for _, db := range []string{"registry.db", "core.db"} {
+			if _, err := os.Stat(filepath.Join(data, db)); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		children := childPIDs(t, cmd.Process.Pid)
+		if len(children) != 2 {
+			t.Fatalf("round %d: launcher has %d children, want 2", round, len(children))
+		}
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for l := range lines {
+				log.WriteString(l + "\n")
+			}
+		}()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: launcher exited with %v", round, err)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("round %d: launcher did not stop on SIGINT", round)
+		}
+		for _, pid := range children {
+			if syscall.Kill(pid, 0) == nil {
+				t.Errorf("round %d: child %d still running after Ctrl-C", round, pid)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+// childPIDs lists the processes whose parent is pid (Linux /proc).
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var kids []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			kids = append(kids, n)
+		}
+	}
+	return kids
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

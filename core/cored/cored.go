@@ -1,0 +1,71 @@
+// Package cored wires the core process together: configuration, storage,
+// ephemeral state and the HTTP server. cmd/core calls Main; tests call New
+// and Handler to run a core service in process.
+package cored
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/plugboard/plugboard/core/platform/daemon"
+	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/core/sqlstore"
+)
+
+// Server is a running core service's state.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	store  *sqlstore.Store
+	state  ephemeral.Store
+}
+
+// New opens the core service's storage and ephemeral state as cfg says.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	store, err := sqlstore.Open(ctx, storage.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Name: "core"})
+	if err != nil {
+		return nil, fmt.Errorf("open core store: %w", err)
+	}
+	state, err := ephemeral.Open(ctx, cfg.RedisURL, cfg.RedisPrefix+"core:")
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open core state: %w", err)
+	}
+	logger.Info("core storage ready", slog.String("database", store.DB().Location), slog.Bool("redis", cfg.RedisURL != ""))
+	return &Server{cfg: cfg, logger: logger, store: store, state: state}, nil
+}
+
+// Close releases the server's storage.
+func (s *Server) Close() error {
+	s.state.Close()
+	return s.store.Close()
+}
+
+// Handler returns the core service's HTTP API.
+func (s *Server) Handler() http.Handler {
+	r := httpx.NewRouter(s.logger,
+		httpx.Check{Name: "The database", Ping: s.store.Ping},
+		httpx.Check{Name: "The ephemeral state store", Ping: s.state.Ping})
+	return r
+}
+
+// Main runs the core process until ctx is done; see daemon.Main.
+func Main(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
+	return daemon.Main(ctx, daemon.Spec[Config]{
+		Name:    "plugboard-core",
+		Summary: "the Plugboard core service: identity, tenants, configuration.",
+		Listen:  func(c Config) string { return c.Listen },
+		Log:     func(c Config) envconfig.Log { return c.Log },
+		Grace:   func(c Config) time.Duration { return c.ShutdownTimeout },
+		New: func(ctx context.Context, cfg Config, logger *slog.Logger) (daemon.Service, error) {
+			return New(ctx, cfg, logger)
+		},
+	}, args, environ, stdout, stderr)
+}

@@ -1,0 +1,282 @@
+// Package httpx holds the HTTP plumbing Plugboard's chi services share:
+// RFC 9457 problem+json errors mapped from fault codes, JSON request
+// decoding with a size limit, request IDs, access logs, panic recovery,
+// and serving with graceful shutdown.
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/plugboard/plugboard/core/platform/fault"
+)
+
+// statuses maps fault codes to HTTP statuses: the one table of it.
+var statuses = map[string]int{
+	fault.Invalid:      http.StatusBadRequest,
+	fault.Unauthorized: http.StatusUnauthorized,
+	fault.Forbidden:    http.StatusForbidden,
+	fault.NotFound:     http.StatusNotFound,
+	fault.Conflict:     http.StatusConflict,
+	fault.Precondition: http.StatusPreconditionFailed,
+	fault.TooLarge:     http.StatusRequestEntityTooLarge,
+	fault.RateLimited:  http.StatusTooManyRequests,
+	fault.Unavailable:  http.StatusServiceUnavailable,
+	fault.Internal:     http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status of a fault code.
+func Status(code string) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type     string            `json:"type"`
+	Title    string            `json:"title"`
+	Status   int               `json:"status"`
+	Detail   string            `json:"detail,omitempty"`
+	Instance string            `json:"instance,omitempty"`
+	Errors   map[string]string `json:"errors,omitempty"`
+}
+
+// WriteError writes err as application/problem+json. Only internal errors
+// are logged, with the request ID; their detail is never shown. An invalid
+// error that names fields is answered 422, one without fields 400.
+func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	code := fault.Code(err)
+	status := Status(code)
+	fields := fault.Fields(err)
+	if code == fault.Invalid && len(fields) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	if code == fault.Internal && logger != nil {
+		logger.ErrorContext(r.Context(), "request failed", slog.String("request_id", RequestID(r.Context())),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	WriteProblem(w, Problem{
+		Type: "/problems/" + code, Title: http.StatusText(status), Status: status,
+		Detail: fault.Message(err), Instance: r.URL.Path, Errors: fields,
+	})
+}
+
+// WriteProblem writes p as application/problem+json.
+func WriteProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// DefaultBodyLimit is the request body size Decode accepts by default.
+const DefaultBodyLimit = 1 << 20
+
+// Decode reads a JSON body of at most limit bytes (DefaultBodyLimit if
+// limit <= 0) into v, rejecting unknown fields and trailing data. Its errors
+// are fault errors: too_large, or invalid naming the problem.
+func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if limit <= 0 {
+		limit = DefaultBodyLimit
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return fault.Errorf(fault.Invalid, "Content-Type must be application/json.")
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, limit)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return decodeError(err, limit)
+		}
+		return fault.Errorf(fault.Invalid, "The body must hold a single JSON value.")
+	}
+	return nil
+}
+
+func decodeError(err error, limit int64) error {
+	var (
+		mbe *http.MaxBytesError
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return fault.Errorf(fault.TooLarge, "The body exceeds %d bytes.", limit)
+	case errors.Is(err, io.EOF):
+		return fault.Errorf(fault.Invalid, "The body is empty; a JSON object is required.")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fault.Errorf(fault.Invalid, "The body is truncated JSON.")
+	case errors.As(err, &syn):
+		return fault.Errorf(fault.Invalid, "The body is not valid JSON (at byte %d).", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return fault.InvalidFields("A field has the wrong type.", map[string]string{field: fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.String()), typ.Value)})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fault.InvalidFields("The body has an unknown field.", map[string]string{name: "is not a known field"})
+	}
+	return fault.Wrap(err, fault.Invalid, "The body could not be read as JSON.")
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"), strings.Contains(goType, "."):
+		return "an object"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "a boolean"
+	case goType == "string":
+		return "a string"
+	}
+	return goType
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the request ID Middleware stored in ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// Middleware gives every request an ID (the client's X-Request-Id when it is
+// sane, else a new one, echoed in the response), recovers panics as 500
+// problems, and writes one access-log line per request.
+func Middleware(logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			id := r.Header.Get("X-Request-Id")
+			if !saneID(id) {
+				id = newRequestID()
+			}
+			w.Header().Set("X-Request-Id", id)
+			r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					logger.ErrorContext(r.Context(), "panic", slog.String("request_id", id), slog.Any("panic", p))
+					if !sw.wrote {
+						WriteError(sw, r, nil, fmt.Errorf("panic: %v", p))
+					}
+				}
+				logger.InfoContext(r.Context(), "request", slog.String("request_id", id), slog.String("method", r.Method),
+					slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+					slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+			}()
+			next.ServeHTTP(sw, r)
+		})
+	}
+}
+
+func saneID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and friends (SSE).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush implements http.Flusher for streaming handlers.
+func (w *statusWriter) Flush() {
+	w.wrote = true
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Serve serves h on ln until ctx is done, then shuts down gracefully: new
+// connections are refused and in-flight requests get up to grace to finish.
+// onShutdown, if set, runs when shutdown starts (to end long-lived streams).
+func Serve(ctx context.Context, logger *slog.Logger, ln net.Listener, h http.Handler, grace time.Duration, onShutdown func()) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if onShutdown != nil {
+		srv.RegisterOnShutdown(onShutdown)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", slog.String("addr", ln.Addr().String()), slog.Duration("grace", grace))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown %s: %w", ln.Addr(), err)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package httpx
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/plugboard/plugboard/core/platform/fault"
+)
+
+// Check is a named readiness check, such as a database ping.
+type Check struct {
+	Name string // what is down, for the problem detail: "The database"
+	Ping func(ctx context.Context) error
+}
+
+// NewRouter returns a chi router with Middleware installed, problem+json
+// answers for unknown paths and methods, GET /healthz (liveness: the process
+// answers) and GET /readyz (readiness: every check passes within 2 s).
+func NewRouter(logger *slog.Logger, checks ...Check) chi.Router {
+	r := chi.NewRouter()
+	r.Use(Middleware(logger))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, nil, fault.Errorf(fault.NotFound, "No such endpoint: %s %s.", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		WriteProblem(w, Problem{Type: "/problems/method_not_allowed", Title: "Method Not Allowed",
+			Status: http.StatusMethodNotAllowed, Detail: fmt.Sprintf("%s is not allowed on %s.", r.Method, r.URL.Path), Instance: r.URL.Path})
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		for _, c := range checks {
+			if err := c.Ping(ctx); err != nil {
+				WriteError(w, r, nil, fault.Wrap(err, fault.Unavailable, c.Name+" is not reachable."))
+				logger.WarnContext(ctx, "not ready", slog.String("check", c.Name), slog.Any("error", err))
+				return
+			}
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return r
+}

@@ -1,0 +1,152 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/storage"
+)
+
+const tenantColumns = `id, name, display_name, config, enabled_services, is_active, created_at, updated_at`
+
+// CreateTenant implements core.TenantStore.
+func (s *Store) CreateTenant(ctx context.Context, t *core.Tenant) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	id, now := newID(), s.now()
+	config, services := jsonObject(t.Config), jsonList(t.EnabledServices)
+	_, err := s.db.ExecContext(ctx, `
+INSERT INTO tenants (id, name, display_name, config, enabled_services, is_active, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
+		id, t.Name, t.DisplayName, config, services, t.IsActive, storage.Time(now))
+	if err != nil {
+		return tenantError(err, t.Name)
+	}
+	t.ID, t.CreatedAt, t.UpdatedAt = id, now, now
+	t.Config = json.RawMessage(config)
+	if t.EnabledServices == nil {
+		t.EnabledServices = []string{}
+	}
+	return nil
+}
+
+// GetTenant implements core.TenantStore.
+func (s *Store) GetTenant(ctx context.Context, id string) (*core.Tenant, error) {
+	t, err := scanTenant(s.db.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fault.Errorf(fault.NotFound, "Tenant %q not found.", id)
+	}
+	return t, err
+}
+
+// GetTenantByName implements core.TenantStore.
+func (s *Store) GetTenantByName(ctx context.Context, name string) (*core.Tenant, error) {
+	t, err := scanTenant(s.db.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE name = $1`, name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fault.Errorf(fault.NotFound, "No tenant is named %q.", name)
+	}
+	return t, err
+}
+
+// ListTenants implements core.TenantStore.
+func (s *Store) ListTenants(ctx context.Context) ([]*core.Tenant, error) {
+	return scanAll(ctx, s.db, "tenant", scanTenant, `SELECT `+tenantColumns+` FROM tenants ORDER BY name`+s.bytewise+`, id`)
+}
+
+// UpdateTenant implements core.TenantStore.
+func (s *Store) UpdateTenant(ctx context.Context, id string, u core.TenantUpdate) (*core.Tenant, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	var q setter
+	if u.DisplayName != nil {
+		q.set("display_name", *u.DisplayName)
+	}
+	if u.Config != nil {
+		q.set("config", jsonObject(*u.Config))
+	}
+	if u.EnabledServices != nil {
+		q.set("enabled_services", jsonList(*u.EnabledServices))
+	}
+	if u.IsActive != nil {
+		q.set("is_active", *u.IsActive)
+	}
+	if len(q.sets) == 0 {
+		return s.GetTenant(ctx, id)
+	}
+	q.set("updated_at", storage.Time(s.now()))
+	t, err := scanTenant(s.db.QueryRowContext(ctx, `UPDATE tenants SET `+strings.Join(q.sets, ", ")+
+		` WHERE id = `+q.arg(id)+` RETURNING `+tenantColumns, q.args...))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fault.Errorf(fault.NotFound, "Tenant %q not found.", id)
+	}
+	if err != nil {
+		return nil, tenantError(err, "")
+	}
+	return t, nil
+}
+
+// DeleteTenant implements core.TenantStore. Users are looked for first, as
+// SQLite reports a RESTRICT foreign key as a trigger failure rather than a
+// foreign key violation; on PostgreSQL, a user created after the look
+// still fails the delete through the foreign key.
+func (s *Store) DeleteTenant(ctx context.Context, id string) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		hasUsers := func(err error) error {
+			return fault.Wrap(err, fault.Conflict, fmt.Sprintf("Tenant %q still has users; delete them first.", id))
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE tenant_id = $1`, id).Scan(&n); err != nil {
+			return interpret(err, "tenant")
+		}
+		if n > 0 {
+			return hasUsers(nil)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = $1`, id)
+		if errors.Is(storage.Interpret(err), storage.ErrForeignKey) {
+			return hasUsers(err)
+		}
+		return checkRows(res, err, "tenant", fmt.Sprintf("Tenant %q not found.", id))
+	})
+}
+
+// tenantError maps a failed tenant write; name is the name written, if any.
+func tenantError(err error, name string) error {
+	err = storage.Interpret(err)
+	switch {
+	case name != "" && violated(err, storage.ErrUnique, "name"):
+		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("A tenant named %q already exists.", name))
+	case errors.Is(err, storage.ErrCheck):
+		// Every other column is ours to fill; only the config comes as given.
+		return &fault.Error{Code: fault.Invalid, Message: "Invalid tenant.",
+			Fields: map[string]string{"config": "must be a JSON object"}, Err: err}
+	}
+	return interpret(err, "tenant")
+}
+
+// scanTenant reads one tenant row. It returns an error wrapping
+// storage.ErrNotFound when row is an empty *sql.Row.
+func scanTenant(row rowScanner) (*core.Tenant, error) {
+	var t core.Tenant
+	var config, services []byte
+	err := row.Scan(&t.ID, &t.Name, &t.DisplayName, &config, &services, &t.IsActive,
+		(*storage.Time)(&t.CreatedAt), (*storage.Time)(&t.UpdatedAt))
+	if err != nil {
+		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		return nil, interpret(err, "tenant")
+	}
+	t.Config = json.RawMessage(config)
+	if t.EnabledServices, err = decodeList(services, "enabled_services of tenant "+t.ID); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
