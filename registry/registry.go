@@ -12,12 +12,18 @@ import (
 // Health is the outcome of the registry's active health checks.
 type Health string
 
-// Health states. An instance without a health_check_url stays Unknown.
+// Health states. An instance without a health_check_url stays Unknown; the
+// gateway routes to Unknown and Healthy instances.
 const (
-	HealthUnknown Health = "unknown"
-	HealthPassing Health = "passing"
-	HealthFailing Health = "failing"
+	HealthUnknown   Health = "unknown"
+	HealthHealthy   Health = "healthy"
+	HealthUnhealthy Health = "unhealthy"
 )
+
+// Valid reports whether h is one of the health states.
+func (h Health) Valid() bool {
+	return h == HealthUnknown || h == HealthHealthy || h == HealthUnhealthy
+}
 
 // Endpoint describes one operation a service offers, and the policy the
 // gateway enforces for it.
@@ -64,32 +70,63 @@ type Filter struct {
 	IncludeInactive bool
 }
 
-// Store keeps instances durable. Errors are fault errors: not_found for an
-// unknown id, invalid for input the schema rejects (such as malformed JSON),
-// conflict for a write that would break a uniqueness rule.
+// EventType says what changed in an Event.
+type EventType string
+
+// Event types.
+const (
+	EventRegistered   EventType = "registered"   // a new instance
+	EventUpdated      EventType = "updated"      // re-registered: description replaced, reactivated
+	EventDeregistered EventType = "deregistered" // the instance left on purpose
+	EventExpired      EventType = "expired"      // no heartbeat for too long
+	EventHealth       EventType = "health"       // the active health check changed its verdict
+)
+
+// Event is one change to one instance, in the registry's change feed.
+// Revisions increase by one per event, in commit order, across replicas.
+type Event struct {
+	Revision int64     `json:"revision"`
+	Type     EventType `json:"type"`
+	// Instance is the instance's whole state after the change.
+	Instance *Instance `json:"instance"`
+	At       time.Time `json:"at"`
+}
+
+// Store keeps instances and their change feed durable. Every method that
+// changes an instance appends its event in the same transaction. Errors are
+// fault errors: not_found for an unknown id, invalid for input the schema
+// rejects (such as malformed JSON).
 type Store interface {
 	// Register stores in. When an instance with the same name, host and port
 	// exists it is updated in place (keeping its ID and creation time),
-	// reactivated and its heartbeat refreshed; otherwise a new instance is
-	// created. It fills in's ID and timestamps and reports whether it created.
-	Register(ctx context.Context, in *Instance) (created bool, err error)
+	// reactivated and its heartbeat refreshed (an EventUpdated); otherwise a
+	// new instance is created (EventRegistered). It fills in's ID and
+	// timestamps.
+	Register(ctx context.Context, in *Instance) (Event, error)
 	// Get returns the instance with id, active or not, or not_found.
 	Get(ctx context.Context, id string) (*Instance, error)
 	// List returns the instances f selects, ordered by name then ID.
 	List(ctx context.Context, f Filter) ([]*Instance, error)
-	// Heartbeat records a heartbeat at t for an active instance; not_found
-	// for an unknown or inactive one.
-	Heartbeat(ctx context.Context, id string, t time.Time) error
-	// Deactivate marks an instance inactive (deregistered or expired);
-	// not_found for an unknown id. Deactivating twice is not an error.
-	Deactivate(ctx context.Context, id string) error
-	// ExpireBefore deactivates every active instance whose last heartbeat is
-	// before t and returns their IDs.
-	ExpireBefore(ctx context.Context, t time.Time) ([]string, error)
-	// SetHealth records the outcome of an active health check; not_found for
-	// an unknown id.
-	SetHealth(ctx context.Context, id string, h Health) error
-	// Delete removes an instance and its endpoints for good; not_found for an
-	// unknown id.
-	Delete(ctx context.Context, id string) error
+	// Deregister marks an active instance inactive (EventDeregistered);
+	// not_found for an unknown or already inactive one.
+	Deregister(ctx context.Context, id string) (Event, error)
+	// RecordHeartbeats moves the last heartbeat of active instances forward
+	// to the given times (never back); unknown and inactive IDs are ignored.
+	// It appends no events: a heartbeat changes nothing a watcher sees.
+	RecordHeartbeats(ctx context.Context, beats map[string]time.Time) error
+	// Expire marks inactive every active instance whose last heartbeat is
+	// before cutoff (one EventExpired each).
+	Expire(ctx context.Context, cutoff time.Time) ([]Event, error)
+	// SetHealth records an active health check's verdict; changed is false
+	// (and no event is appended) when the instance already had it. not_found
+	// for an unknown id, invalid for an unknown state.
+	SetHealth(ctx context.Context, id string, h Health) (ev Event, changed bool, err error)
+	// Revision returns the revision of the latest event (0 before any).
+	Revision(ctx context.Context) (int64, error)
+	// EventsAfter returns up to limit events with revisions above after, in
+	// order. complete is false when events right after after were pruned, so
+	// the caller must start over from a snapshot.
+	EventsAfter(ctx context.Context, after int64, limit int) (events []Event, complete bool, err error)
+	// PruneEvents deletes all but the newest keep events.
+	PruneEvents(ctx context.Context, keep int) error
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -47,33 +48,42 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 const instanceColumns = `id, name, display_name, version, host, port, base_path, is_active, health,
 	health_check_url, last_heartbeat, metadata, tags, created_at, updated_at`
 
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // Register implements registry.Store.
-func (s *Store) Register(ctx context.Context, in *registry.Instance) (bool, error) {
+func (s *Store) Register(ctx context.Context, in *registry.Instance) (registry.Event, error) {
 	meta, tags, err := encodeInstanceJSON(in)
 	if err != nil {
-		return false, err
+		return registry.Event{}, err
 	}
-	endpoints := make([][3]any, len(in.Endpoints)) // roles, rate limit, public
+	type endpointJSON struct {
+		roles     string
+		rateLimit any
+	}
+	endpoints := make([]endpointJSON, len(in.Endpoints))
 	for i, e := range in.Endpoints {
 		roles, _ := json.Marshal(nonNil(e.RequiredRoles))
-		var rl any
+		endpoints[i].roles = string(roles)
 		if len(e.RateLimit) > 0 && string(e.RateLimit) != "null" {
 			if !json.Valid(e.RateLimit) {
-				return false, fault.InvalidFields("Invalid endpoint.", map[string]string{fmt.Sprintf("endpoints[%d].rate_limit", i): "is not valid JSON"})
+				return registry.Event{}, fault.InvalidFields("Invalid endpoint.", map[string]string{fmt.Sprintf("endpoints[%d].rate_limit", i): "is not valid JSON"})
 			}
-			rl = string(e.RateLimit)
+			endpoints[i].rateLimit = string(e.RateLimit)
 		}
-		endpoints[i] = [3]any{string(roles), rl, e.IsPublic}
 	}
-	now := s.now()
-	proposed := newID()
 	if in.Health == "" {
 		in.Health = registry.HealthUnknown
 	}
-	var created bool
+	now := s.now()
+	proposed := newID()
+	var ev registry.Event
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var id string
-		var createdAt time.Time
 		err := tx.QueryRowContext(ctx, `
 INSERT INTO services (id, name, display_name, version, host, port, base_path, is_active, health,
 	health_check_url, last_heartbeat, metadata, tags, created_at, updated_at)
@@ -83,14 +93,13 @@ ON CONFLICT (name, host, port) DO UPDATE SET
 	is_active = TRUE, health = excluded.health, health_check_url = excluded.health_check_url,
 	last_heartbeat = excluded.last_heartbeat, metadata = excluded.metadata, tags = excluded.tags,
 	updated_at = excluded.updated_at
-RETURNING id, created_at`,
+RETURNING id`,
 			proposed, in.Name, in.DisplayName, in.Version, in.Host, in.Port, in.BasePath, string(in.Health),
 			in.HealthCheckURL, storage.Time(now), meta, tags,
-		).Scan(&id, (*storage.Time)(&createdAt))
+		).Scan(&id)
 		if err != nil {
 			return interpret(err, "service instance")
 		}
-		created = id == proposed
 		if _, err := tx.ExecContext(ctx, `DELETE FROM service_endpoints WHERE service_id = $1`, id); err != nil {
 			return interpret(err, "service instance")
 		}
@@ -98,7 +107,7 @@ RETURNING id, created_at`,
 			_, err := tx.ExecContext(ctx, `
 INSERT INTO service_endpoints (id, service_id, position, path, method, description, required_roles, is_public, rate_limit)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				newID(), id, i, e.Path, e.Method, e.Description, endpoints[i][0], endpoints[i][2], endpoints[i][1])
+				newID(), id, i, e.Path, e.Method, e.Description, endpoints[i].roles, e.IsPublic, endpoints[i].rateLimit)
 			if err != nil {
 				if errors.Is(storage.Interpret(err), storage.ErrUnique) {
 					return fault.InvalidFields("Duplicate endpoint.", map[string]string{
@@ -107,18 +116,48 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 				return interpret(err, "endpoint")
 			}
 		}
-		in.ID, in.CreatedAt, in.UpdatedAt, in.LastHeartbeat, in.IsActive = id, createdAt, now, now, true
-		return nil
+		typ := registry.EventUpdated
+		if id == proposed {
+			typ = registry.EventRegistered
+		}
+		ev, err = s.appendEvent(ctx, tx, typ, id, now)
+		return err
 	})
 	if err != nil {
-		return false, err
+		return registry.Event{}, err
 	}
-	return created, nil
+	*in = *ev.Instance
+	return ev, nil
+}
+
+// appendEvent takes the next revision and records an event carrying the
+// instance's current state; tx must have made the change already.
+func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, typ registry.EventType, id string, at time.Time) (registry.Event, error) {
+	list, err := s.query(ctx, tx, `SELECT `+instanceColumns+` FROM services WHERE id = $1`, id)
+	if err != nil {
+		return registry.Event{}, err
+	}
+	if len(list) == 0 {
+		return registry.Event{}, fault.Errorf(fault.NotFound, "Service instance %q not found.", id)
+	}
+	ev := registry.Event{Type: typ, Instance: list[0], At: at}
+	if err := tx.QueryRowContext(ctx, `UPDATE registry_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision`).Scan(&ev.Revision); err != nil {
+		return registry.Event{}, fmt.Errorf("next revision: %w", err)
+	}
+	body, err := json.Marshal(ev.Instance)
+	if err != nil {
+		return registry.Event{}, fmt.Errorf("encode event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO registry_events (revision, type, service_id, instance, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		ev.Revision, string(typ), id, string(body), storage.Time(at)); err != nil {
+		return registry.Event{}, fmt.Errorf("append event: %w", err)
+	}
+	return ev, nil
 }
 
 // Get implements registry.Store.
 func (s *Store) Get(ctx context.Context, id string) (*registry.Instance, error) {
-	list, err := s.query(ctx, `SELECT `+instanceColumns+` FROM services WHERE id = $1`, id)
+	list, err := s.query(ctx, s.db, `SELECT `+instanceColumns+` FROM services WHERE id = $1`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -157,58 +196,176 @@ func (s *Store) List(ctx context.Context, f registry.Filter) ([]*registry.Instan
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	return s.query(ctx, q+" ORDER BY name, id", args...)
+	return s.query(ctx, s.db, q+" ORDER BY name, id", args...)
 }
 
-// Heartbeat implements registry.Store.
-func (s *Store) Heartbeat(ctx context.Context, id string, t time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE services SET last_heartbeat = $1 WHERE id = $2 AND is_active = TRUE`, storage.Time(t), id)
-	return s.affected(res, err, id)
-}
-
-// Deactivate implements registry.Store.
-func (s *Store) Deactivate(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE services SET is_active = FALSE, updated_at = $1 WHERE id = $2`, storage.Time(s.now()), id)
-	return s.affected(res, err, id)
-}
-
-// ExpireBefore implements registry.Store.
-func (s *Store) ExpireBefore(ctx context.Context, t time.Time) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `UPDATE services SET is_active = FALSE, updated_at = $1
-WHERE is_active = TRUE AND last_heartbeat < $2 RETURNING id`, storage.Time(s.now()), storage.Time(t))
-	if err != nil {
-		return nil, interpret(err, "service instance")
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("expire instances: %w", err)
+// Deregister implements registry.Store.
+func (s *Store) Deregister(ctx context.Context, id string) (registry.Event, error) {
+	var ev registry.Event
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		res, err := tx.ExecContext(ctx, `UPDATE services SET is_active = FALSE, updated_at = $1 WHERE id = $2 AND is_active = TRUE`, storage.Time(now), id)
+		if err := affected(res, err, id); err != nil {
+			return err
 		}
+		ev, err = s.appendEvent(ctx, tx, registry.EventDeregistered, id, now)
+		return err
+	})
+	return ev, err
+}
+
+// RecordHeartbeats implements registry.Store.
+func (s *Store) RecordHeartbeats(ctx context.Context, beats map[string]time.Time) error {
+	if len(beats) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(beats))
+	for id := range beats {
 		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	sort.Strings(ids) // a fixed lock order: two flushers cannot deadlock
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			t := storage.Time(beats[id])
+			if _, err := tx.ExecContext(ctx, `UPDATE services SET last_heartbeat = $1
+WHERE id = $2 AND is_active = TRUE AND last_heartbeat < $1`, t, id); err != nil {
+				return interpret(err, "heartbeat")
+			}
+		}
+		return nil
+	})
+}
+
+// Expire implements registry.Store.
+func (s *Store) Expire(ctx context.Context, cutoff time.Time) ([]registry.Event, error) {
+	var events []registry.Event
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		rows, err := tx.QueryContext(ctx, `UPDATE services SET is_active = FALSE, updated_at = $1
+WHERE is_active = TRUE AND last_heartbeat < $2 RETURNING id`, storage.Time(now), storage.Time(cutoff))
+		if err != nil {
+			return interpret(err, "service instance")
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("expire instances: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("expire instances: %w", err)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			ev, err := s.appendEvent(ctx, tx, registry.EventExpired, id, now)
+			if err != nil {
+				return err
+			}
+			events = append(events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return events, nil
 }
 
 // SetHealth implements registry.Store.
-func (s *Store) SetHealth(ctx context.Context, id string, h registry.Health) error {
-	switch h {
-	case registry.HealthUnknown, registry.HealthPassing, registry.HealthFailing:
-	default:
-		return fault.InvalidFields("Invalid health state.", map[string]string{"health": fmt.Sprintf("%q is not one of unknown, passing, failing", h)})
+func (s *Store) SetHealth(ctx context.Context, id string, h registry.Health) (registry.Event, bool, error) {
+	if !h.Valid() {
+		return registry.Event{}, false, fault.InvalidFields("Invalid health state.", map[string]string{"health": fmt.Sprintf("%q is not one of unknown, healthy, unhealthy", h)})
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE services SET health = $1, updated_at = $2 WHERE id = $3`, string(h), storage.Time(s.now()), id)
-	return s.affected(res, err, id)
+	var ev registry.Event
+	changed := false
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		var current string
+		if err := tx.QueryRowContext(ctx, `SELECT health FROM services WHERE id = $1`, id).Scan(&current); err != nil {
+			return interpret(err, "service instance")
+		}
+		if current == string(h) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET health = $1, updated_at = $2 WHERE id = $3`, string(h), storage.Time(now), id); err != nil {
+			return interpret(err, "service instance")
+		}
+		changed = true
+		var err error
+		ev, err = s.appendEvent(ctx, tx, registry.EventHealth, id, now)
+		return err
+	})
+	return ev, changed, err
 }
 
-// Delete implements registry.Store.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM services WHERE id = $1`, id)
-	return s.affected(res, err, id)
+// Revision implements registry.Store.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	var rev int64
+	if err := s.db.QueryRowContext(ctx, `SELECT revision FROM registry_revision WHERE id = 1`).Scan(&rev); err != nil {
+		return 0, fmt.Errorf("read revision: %w", err)
+	}
+	return rev, nil
 }
 
-func (s *Store) affected(res sql.Result, err error, id string) error {
+// EventsAfter implements registry.Store.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]registry.Event, bool, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var oldest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(revision) FROM registry_events`).Scan(&oldest); err != nil {
+		return nil, false, fmt.Errorf("read oldest event: %w", err)
+	}
+	if oldest.Valid && after+1 < oldest.Int64 {
+		return nil, false, nil
+	}
+	if !oldest.Valid {
+		// No events kept at all: complete only if the caller is up to date.
+		rev, err := s.Revision(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		return nil, after >= rev, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT revision, type, instance, created_at FROM registry_events
+WHERE revision > $1 ORDER BY revision LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, false, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	var events []registry.Event
+	for rows.Next() {
+		var ev registry.Event
+		var typ string
+		var body []byte
+		if err := rows.Scan(&ev.Revision, &typ, &body, (*storage.Time)(&ev.At)); err != nil {
+			return nil, false, fmt.Errorf("scan event: %w", err)
+		}
+		ev.Type = registry.EventType(typ)
+		if err := json.Unmarshal(body, &ev.Instance); err != nil {
+			return nil, false, fmt.Errorf("decode event %d: %w", ev.Revision, err)
+		}
+		events = append(events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("read events: %w", err)
+	}
+	return events, true, nil
+}
+
+// PruneEvents implements registry.Store.
+func (s *Store) PruneEvents(ctx context.Context, keep int) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM registry_events WHERE revision <= (SELECT revision FROM registry_revision WHERE id = 1) - $1`, keep); err != nil {
+		return fmt.Errorf("prune events: %w", err)
+	}
+	return nil
+}
+
+func affected(res sql.Result, err error, id string) error {
 	if err != nil {
 		return interpret(err, "service instance")
 	}
@@ -221,13 +378,13 @@ func (s *Store) affected(res sql.Result, err error, id string) error {
 }
 
 // query runs an instance query and loads each instance's endpoints.
-func (s *Store) query(ctx context.Context, q string, args ...any) ([]*registry.Instance, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+func (s *Store) query(ctx context.Context, q querier, query string, args ...any) ([]*registry.Instance, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, interpret(err, "service instance")
 	}
 	defer rows.Close()
-	var list []*registry.Instance
+	list := []*registry.Instance{}
 	byID := map[string]*registry.Instance{}
 	for rows.Next() {
 		var in registry.Instance
@@ -254,17 +411,17 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]*registry.I
 	if len(list) == 0 {
 		return list, nil
 	}
-	return list, s.loadEndpoints(ctx, byID)
+	return list, s.loadEndpoints(ctx, q, byID)
 }
 
-func (s *Store) loadEndpoints(ctx context.Context, byID map[string]*registry.Instance) error {
+func (s *Store) loadEndpoints(ctx context.Context, q querier, byID map[string]*registry.Instance) error {
 	ids := make([]any, 0, len(byID))
 	marks := make([]string, 0, len(byID))
 	for id := range byID {
 		ids = append(ids, id)
 		marks = append(marks, fmt.Sprintf("$%d", len(ids)))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT service_id, path, method, description, required_roles, is_public, rate_limit
+	rows, err := q.QueryContext(ctx, `SELECT service_id, path, method, description, required_roles, is_public, rate_limit
 FROM service_endpoints WHERE service_id IN (`+strings.Join(marks, ",")+`) ORDER BY service_id, position`, ids...)
 	if err != nil {
 		return interpret(err, "endpoint")

@@ -36,9 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		s := open(t)
 		in := newInstance("orders", 9000)
 		in.Metadata = json.RawMessage(`{"b":[1,2.50,"x"],"a":{"nested":true},"big":12345678901234567890,"s":"\u00e9\ud83d\ude00"}`)
-		created, err := s.Register(ctx, in)
-		if err != nil || !created {
-			t.Fatalf("Register = %v, %v", created, err)
+		ev, err := s.Register(ctx, in)
+		if err != nil || ev.Type != registry.EventRegistered || ev.Revision != 1 || ev.Instance.ID != in.ID {
+			t.Fatalf("Register = %+v, %v", ev, err)
 		}
 		if in.ID == "" || in.CreatedAt.IsZero() || in.LastHeartbeat.IsZero() || !in.IsActive {
 			t.Fatalf("Register did not fill the instance: %+v", in)
@@ -80,15 +80,15 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		if _, err := s.Register(ctx, first); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Deactivate(ctx, first.ID); err != nil {
+		if _, err := s.Deregister(ctx, first.ID); err != nil {
 			t.Fatal(err)
 		}
 		again := newInstance("orders", 9000)
 		again.Version = "1.1.0"
 		again.Endpoints = again.Endpoints[:1]
-		created, err := s.Register(ctx, again)
-		if err != nil || created {
-			t.Fatalf("re-Register = %v, %v; want an update", created, err)
+		ev, err := s.Register(ctx, again)
+		if err != nil || ev.Type != registry.EventUpdated {
+			t.Fatalf("re-Register = %+v, %v; want an update", ev, err)
 		}
 		if again.ID != first.ID {
 			t.Fatalf("re-Register changed the ID: %s → %s", first.ID, again.ID)
@@ -144,7 +144,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 						t.Error(err)
 						return
 					}
-					if err := s.Heartbeat(ctx, in.ID, time.Now()); err != nil {
+					if err := s.RecordHeartbeats(ctx, map[string]time.Time{in.ID: time.Now()}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -170,7 +170,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.Deactivate(ctx, c.ID); err != nil {
+		if _, err := s.Deregister(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
@@ -213,47 +213,50 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 			}
 		}
 		now := time.Now().UTC()
-		if err := s.Heartbeat(ctx, fresh.ID, now.Add(time.Hour)); err != nil {
+		later := now.Add(time.Hour)
+		if err := s.RecordHeartbeats(ctx, map[string]time.Time{fresh.ID: later, "unknown": later}); err != nil {
 			t.Fatal(err)
 		}
-		expired, err := s.ExpireBefore(ctx, now.Add(time.Minute))
-		if err != nil || !reflect.DeepEqual(expired, []string{old.ID}) {
-			t.Fatalf("ExpireBefore = %v, %v; want [%s]", expired, err, old.ID)
+		// A heartbeat never moves backwards.
+		if err := s.RecordHeartbeats(ctx, map[string]time.Time{fresh.ID: now}); err != nil {
+			t.Fatal(err)
 		}
-		if err := s.Heartbeat(ctx, old.ID, now); !fault.Is(err, fault.NotFound) {
-			t.Fatalf("Heartbeat of an expired instance = %v, want not_found", err)
+		if got, _ := s.Get(ctx, fresh.ID); !got.LastHeartbeat.Equal(later.Truncate(time.Microsecond)) {
+			t.Fatalf("last_heartbeat = %v, want %v", got.LastHeartbeat, later)
 		}
-		if err := s.Heartbeat(ctx, "nope", now); !fault.Is(err, fault.NotFound) {
-			t.Fatalf("Heartbeat of an unknown instance = %v, want not_found", err)
+		events, err := s.Expire(ctx, now.Add(time.Minute))
+		if err != nil || len(events) != 1 || events[0].Type != registry.EventExpired || events[0].Instance.ID != old.ID || events[0].Instance.IsActive {
+			t.Fatalf("Expire = %+v, %v; want one expired event for %s", events, err, old.ID)
 		}
-		got, _ := s.Get(ctx, fresh.ID)
-		if !got.LastHeartbeat.Equal(now.Add(time.Hour).Truncate(time.Microsecond)) {
-			t.Fatalf("last_heartbeat = %v", got.LastHeartbeat)
+		if again, _ := s.Expire(ctx, now.Add(time.Minute)); len(again) != 0 {
+			t.Fatalf("second Expire = %+v", again)
+		}
+		if err := s.RecordHeartbeats(ctx, map[string]time.Time{old.ID: later.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Get(ctx, old.ID); got.IsActive || got.LastHeartbeat.After(later) {
+			t.Fatalf("a heartbeat revived or moved an expired instance: %+v", got)
 		}
 	})
 
-	t.Run("DeactivateAndDelete", func(t *testing.T) {
+	t.Run("Deregister", func(t *testing.T) {
 		s := open(t)
 		in := newInstance("orders", 1)
 		if _, err := s.Register(ctx, in); err != nil {
 			t.Fatal(err)
 		}
-		for range 2 {
-			if err := s.Deactivate(ctx, in.ID); err != nil {
-				t.Fatalf("Deactivate: %v", err)
-			}
+		ev, err := s.Deregister(ctx, in.ID)
+		if err != nil || ev.Type != registry.EventDeregistered || ev.Instance.IsActive {
+			t.Fatalf("Deregister = %+v, %v", ev, err)
 		}
-		if err := s.Deactivate(ctx, "nope"); !fault.Is(err, fault.NotFound) {
-			t.Fatalf("Deactivate unknown = %v", err)
+		if _, err := s.Deregister(ctx, in.ID); !fault.Is(err, fault.NotFound) {
+			t.Fatalf("second Deregister = %v, want not_found", err)
 		}
-		if err := s.Delete(ctx, in.ID); err != nil {
-			t.Fatal(err)
+		if _, err := s.Deregister(ctx, "nope"); !fault.Is(err, fault.NotFound) {
+			t.Fatalf("Deregister unknown = %v", err)
 		}
-		if err := s.Delete(ctx, in.ID); !fault.Is(err, fault.NotFound) {
-			t.Fatalf("second Delete = %v", err)
-		}
-		if _, err := s.Get(ctx, in.ID); !fault.Is(err, fault.NotFound) {
-			t.Fatalf("Get after Delete = %v", err)
+		if got, err := s.Get(ctx, in.ID); err != nil || got.IsActive {
+			t.Fatalf("Get after Deregister = %+v, %v; want the inactive instance", got, err)
 		}
 	})
 
@@ -263,17 +266,111 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		if _, err := s.Register(ctx, in); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetHealth(ctx, in.ID, registry.HealthFailing); err != nil {
-			t.Fatal(err)
+		ev, changed, err := s.SetHealth(ctx, in.ID, registry.HealthUnhealthy)
+		if err != nil || !changed || ev.Type != registry.EventHealth || ev.Instance.Health != registry.HealthUnhealthy {
+			t.Fatalf("SetHealth = %+v, %v, %v", ev, changed, err)
 		}
-		if got, _ := s.Get(ctx, in.ID); got.Health != registry.HealthFailing {
-			t.Fatalf("health = %s", got.Health)
+		rev, _ := s.Revision(ctx)
+		if _, changed, err := s.SetHealth(ctx, in.ID, registry.HealthUnhealthy); err != nil || changed {
+			t.Fatalf("repeated SetHealth: changed=%v err=%v", changed, err)
 		}
-		if err := s.SetHealth(ctx, in.ID, "sick"); !fault.Is(err, fault.Invalid) {
+		if again, _ := s.Revision(ctx); again != rev {
+			t.Fatalf("an unchanged health state appended an event (revision %d → %d)", rev, again)
+		}
+		if _, _, err := s.SetHealth(ctx, in.ID, "sick"); !fault.Is(err, fault.Invalid) {
 			t.Fatalf("SetHealth(sick) = %v, want invalid", err)
 		}
-		if err := s.SetHealth(ctx, "nope", registry.HealthPassing); !fault.Is(err, fault.NotFound) {
+		if _, _, err := s.SetHealth(ctx, "nope", registry.HealthHealthy); !fault.Is(err, fault.NotFound) {
 			t.Fatalf("SetHealth unknown = %v", err)
+		}
+	})
+
+	t.Run("ChangeFeed", func(t *testing.T) {
+		s := open(t)
+		if rev, err := s.Revision(ctx); err != nil || rev != 0 {
+			t.Fatalf("Revision of an empty store = %d, %v", rev, err)
+		}
+		if evs, complete, err := s.EventsAfter(ctx, 0, 10); err != nil || !complete || len(evs) != 0 {
+			t.Fatalf("EventsAfter(0) on an empty store = %v, %v, %v", evs, complete, err)
+		}
+		a := newInstance("orders", 1)
+		_, _ = s.Register(ctx, a)                                // 1 registered
+		_, _, _ = s.SetHealth(ctx, a.ID, registry.HealthHealthy) // 2 health
+		_, _ = s.Register(ctx, newInstance("orders", 1))         // 3 updated
+		_, _ = s.Deregister(ctx, a.ID)                           // 4 deregistered
+		evs, complete, err := s.EventsAfter(ctx, 1, 10)
+		if err != nil || !complete {
+			t.Fatalf("EventsAfter(1) = %v, %v", complete, err)
+		}
+		var got []string
+		for _, ev := range evs {
+			got = append(got, fmt.Sprintf("%d:%s", ev.Revision, ev.Type))
+			if ev.Instance == nil || ev.Instance.ID != a.ID || ev.At.IsZero() {
+				t.Fatalf("event %d lacks its instance or time: %+v", ev.Revision, ev)
+			}
+		}
+		if want := []string{"2:health", "3:updated", "4:deregistered"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("EventsAfter(1) = %v, want %v", got, want)
+		}
+		if evs[0].Instance.Health != registry.HealthHealthy || evs[2].Instance.IsActive {
+			t.Fatalf("events do not carry the state after each change: %+v / %+v", evs[0].Instance, evs[2].Instance)
+		}
+		if evs, _, _ := s.EventsAfter(ctx, 1, 2); len(evs) != 2 {
+			t.Fatalf("limit 2 gave %d events", len(evs))
+		}
+		if err := s.PruneEvents(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		if _, complete, _ := s.EventsAfter(ctx, 1, 10); complete {
+			t.Fatal("EventsAfter(1) claims completeness after events 1 and 2 were pruned")
+		}
+		if evs, complete, _ := s.EventsAfter(ctx, 2, 10); !complete || len(evs) != 2 {
+			t.Fatalf("EventsAfter(2) after pruning = %d events, complete %v", len(evs), complete)
+		}
+	})
+
+	t.Run("ConcurrentWritersGetContiguousRevisions", func(t *testing.T) {
+		s := open(t)
+		var wg sync.WaitGroup
+		revs := make(chan int64, 40)
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 10 {
+					in := newInstance(fmt.Sprintf("w%d", w), 1000+i)
+					ev, err := s.Register(ctx, in)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					revs <- ev.Revision
+					ev, err = s.Deregister(ctx, in.ID)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					revs <- ev.Revision
+				}
+			}()
+		}
+		wg.Wait()
+		close(revs)
+		seen := map[int64]bool{}
+		for r := range revs {
+			if seen[r] {
+				t.Fatalf("revision %d handed out twice", r)
+			}
+			seen[r] = true
+		}
+		evs, complete, err := s.EventsAfter(ctx, 0, 100)
+		if err != nil || !complete || len(evs) != 40 {
+			t.Fatalf("EventsAfter(0) = %d events, %v, %v", len(evs), complete, err)
+		}
+		for i, ev := range evs {
+			if ev.Revision != int64(i+1) {
+				t.Fatalf("event %d has revision %d: the feed has a gap", i, ev.Revision)
+			}
 		}
 	})
 

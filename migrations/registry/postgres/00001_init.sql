@@ -8,7 +8,7 @@ CREATE TABLE services (
     port             INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
     base_path        TEXT NOT NULL DEFAULT '',
     is_active        BOOLEAN NOT NULL DEFAULT TRUE,
-    health           TEXT NOT NULL DEFAULT 'unknown' CHECK (health IN ('unknown', 'passing', 'failing')),
+    health           TEXT NOT NULL DEFAULT 'unknown' CHECK (health IN ('unknown', 'healthy', 'unhealthy')),
     health_check_url TEXT NOT NULL DEFAULT '',
     last_heartbeat   TIMESTAMPTZ NOT NULL,
     metadata         JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),

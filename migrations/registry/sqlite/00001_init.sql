@@ -9,7 +9,7 @@ CREATE TABLE services (
     port             INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
     base_path        TEXT NOT NULL DEFAULT '',
     is_active        INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
-    health           TEXT NOT NULL DEFAULT 'unknown' CHECK (health IN ('unknown', 'passing', 'failing')),
+    health           TEXT NOT NULL DEFAULT 'unknown' CHECK (health IN ('unknown', 'healthy', 'unhealthy')),
     health_check_url TEXT NOT NULL DEFAULT '',
     last_heartbeat   TEXT NOT NULL,
     metadata         TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata) AND json_type(metadata) = 'object'),
