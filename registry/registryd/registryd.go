@@ -1,14 +1,23 @@
 // Package registryd wires the registry process together: configuration,
-// storage, ephemeral state and the HTTP server. cmd/registry calls Main;
-// tests call New and Handler to run a registry in process.
+// storage, ephemeral state, the change feed, the sweeper and the HTTP API.
+// cmd/registry calls Main; tests call New and Handler to run registries in
+// process.
 package registryd
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/plugboard/plugboard/core/platform/daemon"
@@ -16,19 +25,39 @@ import (
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
 	"github.com/plugboard/plugboard/core/platform/httpx"
 	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/registry/feed"
+	"github.com/plugboard/plugboard/registry/health"
+	"github.com/plugboard/plugboard/registry/httpapi"
 	"github.com/plugboard/plugboard/registry/sqlstore"
 )
 
-// Server is a running registry's state.
+// TokenFile is where a generated registry token is kept, in the data
+// directory.
+const TokenFile = "registry.token"
+
+// Server is a running registry replica.
 type Server struct {
-	cfg    Config
 	logger *slog.Logger
 	store  *sqlstore.Store
 	state  ephemeral.Store
+	hub    *feed.Hub
+	api    *httpapi.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// New opens the registry's storage and ephemeral state as cfg says.
+// New opens the registry's storage and ephemeral state as cfg says and
+// starts its background work (the change feed and the sweeper), which stops
+// when ctx ends or Close is called.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	token, err := loadToken(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	allowed, err := cfg.allowed()
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlstore.Open(ctx, storage.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Name: "registry"})
 	if err != nil {
 		return nil, fmt.Errorf("open registry store: %w", err)
@@ -39,13 +68,40 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, fmt.Errorf("open registry state: %w", err)
 	}
 	logger.Info("registry storage ready", slog.String("database", store.DB().Location), slog.Bool("redis", cfg.RedisURL != ""))
-	return &Server{cfg: cfg, logger: logger, store: store, state: state}, nil
-}
 
-// Close releases the server's storage.
-func (s *Server) Close() error {
-	s.state.Close()
-	return s.store.Close()
+	s := &Server{logger: logger, store: store, state: state}
+	s.hub = feed.New(store, state, logger, time.Second)
+	beats := health.NewBeats(state, cfg.InactiveAfter+time.Minute)
+	s.api = httpapi.New(store, s.hub, beats, logger, httpapi.Options{
+		Token: token, ReservedNames: cfg.ReservedNames,
+		Addresses: httpapi.AddressPolicy{Allowed: allowed}, MaxBody: cfg.MaxBody,
+	})
+	sweeper := health.NewSweeper(store, beats, s.hub, state, logger, health.Options{
+		Owner: newID(), InactiveAfter: cfg.InactiveAfter, SweepEvery: cfg.SweepInterval,
+		ProbeEvery: cfg.HealthInterval, ProbeTimeout: cfg.HealthTimeout, FailAfter: cfg.HealthFailAfter,
+		KeepEvents: cfg.EventsKept,
+	})
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	context.AfterFunc(ctx, cancel)
+	hubErr := make(chan error, 1)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		hubErr <- s.hub.Run(runCtx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		sweeper.Run(runCtx)
+	}()
+	select {
+	case <-s.hub.Ready():
+	case err := <-hubErr:
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Handler returns the registry's HTTP API.
@@ -53,7 +109,53 @@ func (s *Server) Handler() http.Handler {
 	r := httpx.NewRouter(s.logger,
 		httpx.Check{Name: "The database", Ping: s.store.Ping},
 		httpx.Check{Name: "The ephemeral state store", Ping: s.state.Ping})
+	s.api.Routes(r)
 	return r
+}
+
+// StartShutdown tells every watcher to reconnect (to another replica) so
+// that their streams do not hold the shutdown up.
+func (s *Server) StartShutdown() { s.hub.Shutdown() }
+
+// Close stops the background work and releases the storage.
+func (s *Server) Close() error {
+	s.hub.Shutdown()
+	s.cancel()
+	s.wg.Wait()
+	s.state.Close()
+	return s.store.Close()
+}
+
+// loadToken returns the configured token, or the one kept in the data
+// directory, generating and keeping one on first use.
+func loadToken(cfg Config, logger *slog.Logger) (string, error) {
+	if cfg.Token != "" {
+		return cfg.Token, nil
+	}
+	path := filepath.Join(cfg.DataDir, TokenFile)
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		logger.Info("registry token read from file", slog.String("path", path))
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read registry token: %w", err)
+	}
+	token := "pbr_" + newID() + newID()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return "", fmt.Errorf("keep registry token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep registry token: %w", err)
+	}
+	logger.Warn("PLUGBOARD_REGISTRY_TOKEN is unset: generated a registry token", slog.String("path", path))
+	return token, nil
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Main runs the registry process until ctx is done; see daemon.Main.

@@ -1,0 +1,254 @@
+// Package httpapi is the registry's HTTP API: the seed's register,
+// heartbeat, deregister and list endpoints, the change feed as Server-Sent
+// Events, and the OpenAPI document. Errors are RFC 9457 problem+json.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/feed"
+)
+
+// Store is the part of the registry store the API uses.
+type Store interface {
+	Register(ctx context.Context, in *registry.Instance) (registry.Event, error)
+	Get(ctx context.Context, id string) (*registry.Instance, error)
+	List(ctx context.Context, f registry.Filter) ([]*registry.Instance, error)
+	Deregister(ctx context.Context, id string) (registry.Event, error)
+	Revision(ctx context.Context) (int64, error)
+	EventsAfter(ctx context.Context, after int64, limit int) ([]registry.Event, bool, error)
+}
+
+// Feed is the replica's change fan-out.
+type Feed interface {
+	Publish(ctx context.Context, ev registry.Event)
+	Subscribe() (*feed.Sub, int64)
+	IsActive(id string) bool
+}
+
+// Heartbeats records and reads heartbeats in the ephemeral store.
+type Heartbeats interface {
+	Record(ctx context.Context, id string, t time.Time) error
+	Latest(ctx context.Context, ids []string) (map[string]time.Time, error)
+}
+
+// Options configure the API.
+type Options struct {
+	// Token is the bearer token register, heartbeat and deregister require.
+	Token string
+	// ReservedNames are reserved in addition to ReservedNames.
+	ReservedNames []string
+	// Addresses limits where instances may point.
+	Addresses AddressPolicy
+	// MaxBody caps request bodies (httpx.DefaultBodyLimit when 0).
+	MaxBody int64
+	// KeepAlive is how often an idle watch stream gets a comment [15s].
+	KeepAlive time.Duration
+}
+
+// Server serves the registry API.
+type Server struct {
+	store  Store
+	feed   Feed
+	beats  Heartbeats
+	logger *slog.Logger
+	opt    Options
+	valid  *validator
+	token  [32]byte
+	now    func() time.Time
+}
+
+// New returns the API over its dependencies.
+func New(store Store, f Feed, beats Heartbeats, logger *slog.Logger, opt Options) *Server {
+	if opt.KeepAlive <= 0 {
+		opt.KeepAlive = 15 * time.Second
+	}
+	return &Server{
+		store: store, feed: f, beats: beats, logger: logger, opt: opt,
+		valid: newValidator(opt.ReservedNames, opt.Addresses),
+		token: sha256.Sum256([]byte(opt.Token)),
+		now:   time.Now,
+	}
+}
+
+// Routes mounts the API on r.
+func (s *Server) Routes(r chi.Router) {
+	r.Route("/api/registry", func(r chi.Router) {
+		r.Get("/openapi.json", s.handleOpenAPI)
+		r.Get("/services", s.handleList)
+		r.Get("/services/{service_id}", s.handleGet)
+		r.Get("/watch", s.handleWatch)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireToken)
+			r.Post("/register", s.handleRegister)
+			r.Post("/heartbeat", s.handleHeartbeat)
+			r.Post("/deregister/{service_id}", s.handleDeregister)
+		})
+	})
+}
+
+// requireToken admits requests that carry the registry token as a bearer
+// credential.
+func (s *Server) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		given := sha256.Sum256([]byte(strings.TrimSpace(cred)))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(given[:], s.token[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
+			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "A valid registry token is required (Authorization: Bearer <token>)."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	var req registerRequest
+	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	in, err := s.valid.instance(r.Context(), req)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	ev, err := s.store.Register(r.Context(), in)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.feed.Publish(r.Context(), ev)
+	if err := s.beats.Record(r.Context(), in.ID, in.LastHeartbeat); err != nil {
+		s.logger.Warn("could not record the registration's heartbeat", slog.Any("error", err))
+	}
+	status := http.StatusOK
+	if ev.Type == registry.EventRegistered {
+		status = http.StatusCreated
+	}
+	w.Header().Set("Location", "/api/registry/services/"+in.ID)
+	httpx.WriteJSON(w, status, in)
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ServiceID string `json:"service_id"`
+	}
+	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if req.ServiceID == "" {
+		httpx.WriteError(w, r, s.logger, fault.InvalidFields("The heartbeat is invalid.", map[string]string{"service_id": "is required"}))
+		return
+	}
+	if !s.feed.IsActive(req.ServiceID) {
+		// Not (yet) in this replica's view: the feed may lag a registration
+		// made on another replica by a few milliseconds, so ask the store.
+		in, err := s.store.Get(r.Context(), req.ServiceID)
+		if err == nil && !in.IsActive {
+			err = fault.Errorf(fault.NotFound, "Service instance %q is not active; register again.", req.ServiceID)
+		}
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+	}
+	now := s.now().UTC()
+	if err := s.beats.Record(r.Context(), req.ServiceID, now); err != nil {
+		httpx.WriteError(w, r, s.logger, fault.Wrap(err, fault.Unavailable, "The heartbeat could not be recorded; try again."))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"service_id": req.ServiceID, "status": "ok", "last_heartbeat": now})
+}
+
+func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.store.Deregister(r.Context(), chi.URLParam(r, "service_id"))
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.feed.Publish(r.Context(), ev)
+	httpx.WriteJSON(w, http.StatusOK, ev.Instance)
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := registry.Filter{Name: q.Get("name"), Tag: q.Get("tag"), Version: q.Get("version")}
+	switch v := q.Get("include_inactive"); v {
+	case "", "false", "0":
+	case "true", "1":
+		f.IncludeInactive = true
+	default:
+		httpx.WriteError(w, r, s.logger, fault.InvalidFields("Invalid query.", map[string]string{"include_inactive": "must be true or false"}))
+		return
+	}
+	rev, err := s.store.Revision(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	list, err := s.store.List(r.Context(), f)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.freshen(r.Context(), list)
+	w.Header().Set("X-Registry-Revision", formatInt(rev))
+	httpx.WriteJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	in, err := s.store.Get(r.Context(), chi.URLParam(r, "service_id"))
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.freshen(r.Context(), []*registry.Instance{in})
+	httpx.WriteJSON(w, http.StatusOK, in)
+}
+
+// freshen replaces the stored last heartbeat (flushed to the database now
+// and then) with a newer one from the ephemeral store.
+func (s *Server) freshen(ctx context.Context, list []*registry.Instance) {
+	if len(list) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(list))
+	for _, in := range list {
+		if in.IsActive {
+			ids = append(ids, in.ID)
+		}
+	}
+	latest, err := s.beats.Latest(ctx, ids)
+	if err != nil {
+		s.logger.Warn("could not read heartbeats", slog.Any("error", err))
+		return
+	}
+	for _, in := range list {
+		if t, ok := latest[in.ID]; ok && t.After(in.LastHeartbeat) {
+			in.LastHeartbeat = t
+		}
+	}
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(openAPI)
+}

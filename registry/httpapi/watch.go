@@ -1,0 +1,137 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/registry"
+)
+
+// snapshot is the first message of a watch that cannot resume: every
+// active instance as of revision (and possibly slightly later changes,
+// which the events that follow repeat).
+type snapshot struct {
+	Revision  int64                `json:"revision"`
+	Instances []*registry.Instance `json:"instances"`
+}
+
+// handleWatch streams the change feed as Server-Sent Events. A client that
+// passes the revision it has seen (?revision=N or the Last-Event-ID header,
+// which EventSource sends by itself on reconnect) receives the events after
+// it; one that passes none, or whose revision is too old, receives a
+// "snapshot" event first. Every event's id is its revision. A "reconnect"
+// event asks the client to reconnect (the server is stopping, or the client
+// fell behind).
+func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
+	from := int64(-1)
+	raw := r.URL.Query().Get("revision")
+	if raw == "" {
+		raw = r.Header.Get("Last-Event-ID")
+	}
+	if raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			httpx.WriteError(w, r, s.logger, fault.InvalidFields("Invalid watch request.", map[string]string{"revision": "must be a non-negative integer"}))
+			return
+		}
+		from = n
+	}
+	rc := http.NewResponseController(w)
+	sub, _ := s.feed.Subscribe()
+	defer sub.Close()
+
+	// Catch up from the store before going live; the subscription already
+	// buffers what happens meanwhile, and sent filters the overlap.
+	var backlog []registry.Event
+	var snap *snapshot
+	if from >= 0 {
+		events, complete, err := s.store.EventsAfter(r.Context(), from, 10000)
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		if complete && len(events) < 10000 {
+			backlog = events
+		} else {
+			from = -1
+		}
+	}
+	sent := from
+	if from < 0 {
+		rev, err := s.store.Revision(r.Context())
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		list, err := s.store.List(r.Context(), registry.Filter{})
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		snap, sent = &snapshot{Revision: rev, Instances: list}, rev
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
+		return
+	}
+	if snap != nil {
+		if writeEvent(w, snap.Revision, "snapshot", snap) != nil {
+			return
+		}
+	}
+	for _, ev := range backlog {
+		if writeEvent(w, ev.Revision, string(ev.Type), ev) != nil {
+			return
+		}
+		sent = ev.Revision
+	}
+	if rc.Flush() != nil {
+		return
+	}
+	keepAlive := time.NewTicker(s.opt.KeepAlive)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-sub.Events():
+			if !ok {
+				_, _ = fmt.Fprintf(w, "event: reconnect\ndata: {\"revision\":%d}\n\n", sent)
+				_ = rc.Flush()
+				return
+			}
+			if ev.Revision <= sent {
+				continue
+			}
+			if writeEvent(w, ev.Revision, string(ev.Type), ev) != nil || rc.Flush() != nil {
+				return
+			}
+			sent = ev.Revision
+		case <-keepAlive.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+func writeEvent(w http.ResponseWriter, id int64, event string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, event, body)
+	return err
+}
+
+func formatInt(n int64) string { return strconv.FormatInt(n, 10) }

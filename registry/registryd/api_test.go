@@ -1,0 +1,459 @@
+package registryd_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRegisterListGet(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		r := rp.do("POST", "/api/registry/register", serviceConfig("orders", 9001), token)
+		if r.Status != http.StatusCreated || r.Header.Get("Location") == "" {
+			t.Fatalf("first register: %d %s", r.Status, r.Body)
+		}
+		var first instance
+		r.decode(t, &first)
+		if first.ID == "" || !first.IsActive || first.Health != "unknown" || first.BasePath != "/v1" ||
+			len(first.Endpoints) != 2 || first.Endpoints[1].RequiredRoles[0] != "tenant_admin" || !first.Endpoints[0].IsPublic {
+			t.Fatalf("registered instance: %s", r.Body)
+		}
+
+		// Registering the same name+host+port again updates in place.
+		again := serviceConfig("orders", 9001)
+		again["version"] = "1.1.0"
+		r = rp.do("POST", "/api/registry/register", again, token)
+		var second instance
+		r.decode(t, &second)
+		if r.Status != http.StatusOK || second.ID != first.ID || second.Version != "1.1.0" {
+			t.Fatalf("re-register: %d %s", r.Status, r.Body)
+		}
+		other := rp.register("orders", 9002, map[string]any{"version": "2.0.0", "tags": []string{"canary"}})
+		billing := rp.register("billing", 9003, nil)
+
+		list := func(query string) []string {
+			t.Helper()
+			r := rp.do("GET", "/api/registry/services"+query, nil, "")
+			if r.Status != http.StatusOK || r.Header.Get("X-Registry-Revision") == "" {
+				t.Fatalf("GET services%s: %d %s", query, r.Status, r.Body)
+			}
+			var got []instance
+			r.decode(t, &got)
+			var ids []string
+			for _, in := range got {
+				ids = append(ids, in.ID)
+			}
+			return ids
+		}
+		for _, tc := range []struct {
+			query string
+			want  []string
+		}{
+			{"", []string{billing.ID, first.ID, other.ID}},
+			{"?name=orders", []string{first.ID, other.ID}},
+			{"?version=2.0.0", []string{other.ID}},
+			{"?tag=canary", []string{other.ID}},
+			{"?tag=blue&name=orders", []string{first.ID}},
+			{"?name=nope", nil},
+		} {
+			if got := list(tc.query); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("GET services%s = %v, want %v", tc.query, got, tc.want)
+			}
+		}
+		if r := rp.do("GET", "/api/registry/services?include_inactive=maybe", nil, ""); r.Status != 422 || r.problem(t).Errors["include_inactive"] == "" {
+			t.Errorf("include_inactive=maybe: %d %s", r.Status, r.Body)
+		}
+
+		r = rp.do("GET", "/api/registry/services/"+first.ID, nil, "")
+		var got instance
+		r.decode(t, &got)
+		if r.Status != 200 || got.ID != first.ID || string(got.Metadata) != `{"team":"a"}` {
+			t.Fatalf("GET one: %d %s", r.Status, r.Body)
+		}
+		r = rp.do("GET", "/api/registry/services/nope", nil, "")
+		if r.Status != 404 || r.problem(t).Type != "/problems/not_found" {
+			t.Fatalf("GET unknown: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+func TestWritesNeedTheToken(t *testing.T) {
+	rp := start(t, backends[0].env(t))
+	in := rp.register("orders", 9001, nil)
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/api/registry/register", `{}`},
+		{"POST", "/api/registry/heartbeat", `{"service_id":"` + in.ID + `"}`},
+		{"POST", "/api/registry/deregister/" + in.ID, ``},
+	} {
+		for _, auth := range []string{"", "wrong-token-0123456789"} {
+			r := rp.do(tc.method, tc.path, tc.body, auth)
+			if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s %s with %q: %d, WWW-Authenticate %q", tc.method, tc.path, auth, r.Status, r.Header.Get("WWW-Authenticate"))
+			}
+			r.problem(t)
+		}
+	}
+	if r := rp.do("GET", "/api/registry/services/"+in.ID, nil, ""); r.Status != 200 {
+		t.Fatalf("the instance changed after refused writes: %d", r.Status)
+	}
+}
+
+func TestRegisterValidation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t), "PLUGBOARD_REGISTRY_RESERVED_NAMES", "billing, Internal")
+		tests := []struct {
+			name   string
+			change func(m map[string]any)
+			status int
+			field  string
+		}{
+			{"name missing", func(m map[string]any) { delete(m, "name") }, 422, "name"},
+			{"name with capitals", func(m map[string]any) { m["name"] = "Orders" }, 422, "name"},
+			{"name with a slash", func(m map[string]any) { m["name"] = "a/b" }, 422, "name"},
+			{"name too long", func(m map[string]any) { m["name"] = strings.Repeat("a", 64) }, 422, "name"},
+			{"reserved name registry", func(m map[string]any) { m["name"] = "registry" }, 422, "name"},
+			{"reserved name api-keys", func(m map[string]any) { m["name"] = "api-keys" }, 422, "name"},
+			{"configured reserved name", func(m map[string]any) { m["name"] = "internal" }, 422, "name"},
+			{"port zero", func(m map[string]any) { m["port"] = 0 }, 422, "port"},
+			{"port too big", func(m map[string]any) { m["port"] = 65536 }, 422, "port"},
+			{"port as a string", func(m map[string]any) { m["port"] = "80" }, 422, "port"},
+			{"host missing", func(m map[string]any) { m["host"] = "" }, 422, "host"},
+			{"host with scheme", func(m map[string]any) { m["host"] = "http://x.example" }, 422, "host"},
+			{"host with port", func(m map[string]any) { m["host"] = "x.example:80" }, 422, "host"},
+			{"host with space", func(m map[string]any) { m["host"] = "a b" }, 422, "host"},
+			{"host cloud metadata", func(m map[string]any) { m["host"] = "169.254.169.254" }, 422, "host"},
+			{"host unspecified", func(m map[string]any) { m["host"] = "0.0.0.0" }, 422, "host"},
+			{"base path relative", func(m map[string]any) { m["base_path"] = "v1" }, 422, "base_path"},
+			{"base path climbing", func(m map[string]any) { m["base_path"] = "/v1/../admin" }, 422, "base_path"},
+			{"base path doubled slash", func(m map[string]any) { m["base_path"] = "/v1//x" }, 422, "base_path"},
+			{"base path escaped", func(m map[string]any) { m["base_path"] = "/v1/%2e%2e" }, 422, "base_path"},
+			{"base path backslash", func(m map[string]any) { m["base_path"] = `/v1\..` }, 422, "base_path"},
+			{"health URL scheme", func(m map[string]any) { m["health_check_url"] = "ftp://127.0.0.1/x" }, 422, "health_check_url"},
+			{"health URL at metadata service", func(m map[string]any) { m["health_check_url"] = "http://169.254.169.254/latest" }, 422, "health_check_url"},
+			{"metadata not an object", func(m map[string]any) { m["metadata"] = []int{1} }, 422, "metadata"},
+			{"bad tag", func(m map[string]any) { m["tags"] = []string{"ok", "not ok"} }, 422, "tags[1]"},
+			{"unknown method", func(m map[string]any) {
+				m["endpoints"] = []map[string]any{{"path": "/x", "method": "FETCH"}}
+			}, 422, "endpoints[0].method"},
+			{"endpoint path missing", func(m map[string]any) {
+				m["endpoints"] = []map[string]any{{"method": "GET"}}
+			}, 422, "endpoints[0].path"},
+			{"endpoint path climbing", func(m map[string]any) {
+				m["endpoints"] = []map[string]any{{"path": "/a/../b", "method": "GET"}}
+			}, 422, "endpoints[0].path"},
+			{"duplicate endpoint", func(m map[string]any) {
+				m["endpoints"] = []map[string]any{{"path": "/x", "method": "GET"}, {"path": "/x", "method": "get"}}
+			}, 422, "endpoints[1]"},
+			{"public endpoint with roles", func(m map[string]any) {
+				m["endpoints"] = []map[string]any{{"path": "/x", "is_public": true, "required_roles": []string{"user"}}}
+			}, 422, "endpoints[0].is_public"},
+			{"unknown field", func(m map[string]any) { m["hostname"] = "x" }, 422, "hostname"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				body := serviceConfig("orders", 9001)
+				tc.change(body)
+				r := rp.do("POST", "/api/registry/register", body, token)
+				if r.Status != tc.status {
+					t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
+				}
+				if p := r.problem(t); p.Errors[tc.field] == "" {
+					t.Fatalf("problem does not name %s: %s", tc.field, r.Body)
+				}
+			})
+		}
+		for _, tc := range []struct {
+			name, body string
+			status     int
+		}{
+			{"malformed JSON", `{"name":`, 400},
+			{"not JSON", `name=orders`, 400},
+			{"empty body", ``, 400},
+			{"two documents", `{} {}`, 400},
+			{"too large", `{"name":"` + strings.Repeat("a", 2<<20) + `"}`, 413},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := rp.do("POST", "/api/registry/register", tc.body, token)
+				if r.Status != tc.status {
+					t.Fatalf("status %d, want %d: %.200s", r.Status, tc.status, r.Body)
+				}
+				r.problem(t)
+			})
+		}
+		if r := rp.do("GET", "/api/registry/services?include_inactive=true", nil, ""); string(r.Body) != "[]\n" {
+			t.Fatalf("rejected registrations left instances: %s", r.Body)
+		}
+	})
+}
+
+func TestAllowedCIDRs(t *testing.T) {
+	rp := start(t, backends[0].env(t), "PLUGBOARD_REGISTRY_ALLOWED_CIDRS", "10.0.0.0/8,fd00::/8")
+	for host, want := range map[string]int{"10.1.2.3": 201, "fd00::1": 201, "127.0.0.1": 422, "192.168.1.1": 422, "name.invalid": 422} {
+		body := serviceConfig("orders", 9001)
+		body["host"] = host
+		if r := rp.do("POST", "/api/registry/register", body, token); r.Status != want {
+			t.Errorf("host %s: %d, want %d: %s", host, r.Status, want, r.Body)
+		}
+	}
+}
+
+func TestHeartbeatAndDeregister(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		in := rp.register("orders", 9001, nil)
+		r := rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token)
+		if r.Status != 200 {
+			t.Fatalf("heartbeat: %d %s", r.Status, r.Body)
+		}
+		var got instance
+		rp.do("GET", "/api/registry/services/"+in.ID, nil, "").decode(t, &got)
+		if !got.LastHeartbeat.After(in.LastHeartbeat) {
+			t.Fatalf("last_heartbeat %v did not move past %v", got.LastHeartbeat, in.LastHeartbeat)
+		}
+		for _, tc := range []struct {
+			name, body string
+			status     int
+			field      string
+		}{
+			{"unknown id", `{"service_id":"nope"}`, 404, ""},
+			{"missing id", `{}`, 422, "service_id"},
+			{"id of wrong type", `{"service_id":7}`, 422, "service_id"},
+		} {
+			r := rp.do("POST", "/api/registry/heartbeat", tc.body, token)
+			if r.Status != tc.status {
+				t.Errorf("heartbeat %s: %d %s", tc.name, r.Status, r.Body)
+				continue
+			}
+			if p := r.problem(t); tc.field != "" && p.Errors[tc.field] == "" {
+				t.Errorf("heartbeat %s: problem does not name %s", tc.name, tc.field)
+			}
+		}
+
+		r = rp.do("POST", "/api/registry/deregister/"+in.ID, nil, token)
+		if r.Status != 200 {
+			t.Fatalf("deregister: %d %s", r.Status, r.Body)
+		}
+		if r := rp.do("POST", "/api/registry/deregister/"+in.ID, nil, token); r.Status != 404 {
+			t.Fatalf("second deregister: %d", r.Status)
+		}
+		if r := rp.do("POST", "/api/registry/deregister/nope", nil, token); r.Status != 404 {
+			t.Fatalf("deregister unknown: %d", r.Status)
+		}
+		if r := rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token); r.Status != 404 {
+			t.Fatalf("heartbeat after deregister: %d %s (the SDK needs 404 to re-register)", r.Status, r.Body)
+		}
+		if r := rp.do("GET", "/api/registry/services", nil, ""); string(r.Body) != "[]\n" {
+			t.Fatalf("deregistered instance still listed: %s", r.Body)
+		}
+		var all []instance
+		rp.do("GET", "/api/registry/services?include_inactive=true", nil, "").decode(t, &all)
+		if len(all) != 1 || all[0].IsActive {
+			t.Fatalf("include_inactive: %+v", all)
+		}
+		// Re-registering brings the same instance back.
+		if back := rp.register("orders", 9001, nil); back.ID != in.ID || !back.IsActive {
+			t.Fatalf("re-register after deregister: %+v", back)
+		}
+	})
+}
+
+func TestWatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		a := rp.register("orders", 9001, nil)
+		events, resp := rp.watch("", nil)
+		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("content type %q", ct)
+		}
+		ev := next(t, events, 5*time.Second)
+		var snap struct {
+			Revision  int64      `json:"revision"`
+			Instances []instance `json:"instances"`
+		}
+		json.Unmarshal(ev.Data, &snap)
+		if ev.Event != "snapshot" || snap.Revision != 1 || ev.ID != "1" || len(snap.Instances) != 1 || snap.Instances[0].ID != a.ID {
+			t.Fatalf("first event: %s %s %s", ev.Event, ev.ID, ev.Data)
+		}
+
+		bInst := rp.register("billing", 9002, nil)
+		ev = next(t, events, 5*time.Second)
+		if ev.Event != "registered" || ev.ID != "2" || !strings.Contains(string(ev.Data), bInst.ID) {
+			t.Fatalf("after register: %s %s %s", ev.Event, ev.ID, ev.Data)
+		}
+		rp.do("POST", "/api/registry/deregister/"+a.ID, nil, token)
+		if ev = next(t, events, 5*time.Second); ev.Event != "deregistered" || ev.ID != "3" {
+			t.Fatalf("after deregister: %s %s", ev.Event, ev.ID)
+		}
+		rp.register("orders", 9001, nil)
+		if ev = next(t, events, 5*time.Second); ev.Event != "updated" || ev.ID != "4" {
+			t.Fatalf("after re-register: %s %s", ev.Event, ev.ID)
+		}
+
+		// A client that reconnects with its last revision gets what it missed.
+		missed, _ := rp.watch("?revision=2", nil)
+		for _, want := range []string{"3:deregistered", "4:updated"} {
+			if ev := next(t, missed, 5*time.Second); ev.ID+":"+ev.Event != want {
+				t.Fatalf("resumed watch: got %s:%s, want %s", ev.ID, ev.Event, want)
+			}
+		}
+		// EventSource's own reconnect header works the same.
+		viaHeader, _ := rp.watch("", http.Header{"Last-Event-Id": {"3"}})
+		if ev := next(t, viaHeader, 5*time.Second); ev.ID != "4" {
+			t.Fatalf("Last-Event-ID resume: got %s:%s", ev.ID, ev.Event)
+		}
+		// A client ahead of the server, or with a bad revision.
+		if _, resp := rp.watch("?revision=abc", nil); resp.StatusCode != 422 {
+			t.Fatalf("bad revision: %d", resp.StatusCode)
+		}
+		// Shutdown tells watchers to reconnect.
+		rp.srv.StartShutdown()
+		for {
+			ev, ok := <-events
+			if !ok {
+				t.Fatal("stream ended without a reconnect event")
+			}
+			if ev.Event == "reconnect" {
+				break
+			}
+		}
+	})
+}
+
+func TestWatchAfterPruningGetsASnapshot(t *testing.T) {
+	rp := start(t, backends[0].env(t), "PLUGBOARD_REGISTRY_EVENTS_KEPT", "100", "PLUGBOARD_REGISTRY_SWEEP_INTERVAL", "50ms")
+	for i := range 130 {
+		rp.register(fmt.Sprintf("svc-%d", i), 9000+i, nil)
+	}
+	eventually(t, 5*time.Second, func() bool {
+		events, _ := rp.watch("?revision=5", nil)
+		ev := next(t, events, 5*time.Second)
+		return ev.Event == "snapshot"
+	}, "a watcher resuming from a pruned revision never got a snapshot")
+}
+
+func TestInactiveInstancesExpire(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t), "PLUGBOARD_REGISTRY_INACTIVE_AFTER", "1s", "PLUGBOARD_REGISTRY_SWEEP_INTERVAL", "100ms")
+		silent := rp.register("orders", 9001, nil)
+		alive := rp.register("orders", 9002, nil)
+		events, _ := rp.watch("?revision=2", nil)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+					rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": alive.ID}, token)
+				}
+			}
+		}()
+		ev := next(t, events, 10*time.Second)
+		if ev.Event != "expired" || !strings.Contains(string(ev.Data), silent.ID) {
+			t.Fatalf("first event: %s %s", ev.Event, ev.Data)
+		}
+		var list []instance
+		rp.do("GET", "/api/registry/services", nil, "").decode(t, &list)
+		if len(list) != 1 || list[0].ID != alive.ID {
+			t.Fatalf("after expiry: %+v", list)
+		}
+		if r := rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": silent.ID}, token); r.Status != 404 {
+			t.Fatalf("heartbeat of an expired instance: %d", r.Status)
+		}
+	})
+}
+
+func TestActiveHealthChecks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		var healthy atomic.Bool
+		healthy.Store(true)
+		probe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/health" || !healthy.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}))
+		defer probe.Close()
+		rp := start(t, b.env(t), "PLUGBOARD_REGISTRY_HEALTH_INTERVAL", "50ms", "PLUGBOARD_REGISTRY_SWEEP_INTERVAL", "50ms")
+		in := rp.register("orders", 9001, map[string]any{"health_check_url": probe.URL + "/health"})
+		events, _ := rp.watch("?revision=1", nil)
+		health := func() string {
+			var got instance
+			rp.do("GET", "/api/registry/services/"+in.ID, nil, "").decode(t, &got)
+			return got.Health
+		}
+		if ev := next(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"healthy"`) {
+			t.Fatalf("first health event: %s %s", ev.Event, ev.Data)
+		}
+		healthy.Store(false)
+		if ev := next(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"unhealthy"`) {
+			t.Fatalf("second health event: %s %s", ev.Event, ev.Data)
+		}
+		if h := health(); h != "unhealthy" {
+			t.Fatalf("health = %s", h)
+		}
+		healthy.Store(true)
+		if ev := next(t, events, 5*time.Second); !strings.Contains(string(ev.Data), `"health":"healthy"`) {
+			t.Fatalf("recovery event: %s %s", ev.Event, ev.Data)
+		}
+	})
+}
+
+func TestTwoReplicasShareOneFeed(t *testing.T) {
+	env := backends[1].env(t)
+	a, b := start(t, env), start(t, env)
+	events, _ := b.watch("", nil)
+	if ev := next(t, events, 5*time.Second); ev.Event != "snapshot" {
+		t.Fatalf("first event on B: %s", ev.Event)
+	}
+	in := a.register("orders", 9001, nil)
+	ev := next(t, events, 5*time.Second)
+	if ev.Event != "registered" || !strings.Contains(string(ev.Data), in.ID) {
+		t.Fatalf("B's watcher saw %s %s", ev.Event, ev.Data)
+	}
+	// A heartbeat may land on either replica.
+	if r := b.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token); r.Status != 200 {
+		t.Fatalf("heartbeat on B for an instance registered on A: %d %s", r.Status, r.Body)
+	}
+	b.do("POST", "/api/registry/deregister/"+in.ID, nil, token)
+	if r := a.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token); r.Status != 404 {
+		t.Fatalf("heartbeat on A after deregistration on B: %d", r.Status)
+	}
+}
+
+func TestGeneratedTokenIsKept(t *testing.T) {
+	env := backends[0].env(t)
+	delete(env, "PLUGBOARD_REGISTRY_TOKEN")
+	rp := start(t, env, "PLUGBOARD_REGISTRY_TOKEN", "")
+	raw, err := os.ReadFile(filepath.Join(env["PLUGBOARD_DATA_DIR"], "registry.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(raw))
+	if r := rp.do("POST", "/api/registry/register", serviceConfig("orders", 9001), tok); r.Status != 201 {
+		t.Fatalf("register with the generated token: %d %s", r.Status, r.Body)
+	}
+	info, _ := os.Stat(filepath.Join(env["PLUGBOARD_DATA_DIR"], "registry.token"))
+	if info.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v", info.Mode().Perm())
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		for _, p := range []string{"/healthz", "/readyz", "/api/registry/openapi.json"} {
+			if r := rp.do("GET", p, nil, ""); r.Status != 200 {
+				t.Errorf("GET %s: %d %s", p, r.Status, r.Body)
+			}
+		}
+	})
+}

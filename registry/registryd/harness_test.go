@@ -1,0 +1,279 @@
+package registryd_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/registry/registryd"
+)
+
+const token = "test-token-0123456789"
+
+// backend is one storage combination the registry runs on.
+type backend struct {
+	name string
+	// env returns the storage settings of a fresh registry; replicas of one
+	// test share what it returns.
+	env func(t *testing.T) map[string]string
+}
+
+var backends = []backend{
+	{"sqlite", func(t *testing.T) map[string]string {
+		return map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir()}
+	}},
+	{"postgres+redis", func(t *testing.T) map[string]string {
+		redisURL, prefix := testenv.RedisURL(t)
+		return map[string]string{
+			"PLUGBOARD_DATA_DIR":     t.TempDir(),
+			"PLUGBOARD_DATABASE_URL": testenv.PostgresURL(t),
+			"PLUGBOARD_REDIS_URL":    redisURL,
+			"PLUGBOARD_REDIS_PREFIX": prefix,
+		}
+	}},
+}
+
+// forEachBackend runs fn once per backend, as a subtest named after it.
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// replica is one in-process registry server.
+type replica struct {
+	t   *testing.T
+	srv *registryd.Server
+	URL string
+}
+
+// start runs a registry on env plus extra settings.
+func start(t *testing.T, env map[string]string, extra ...string) *replica {
+	t.Helper()
+	vars := map[string]string{"PLUGBOARD_REGISTRY_TOKEN": token}
+	for k, v := range env {
+		vars[k] = v
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
+	}
+	cfg, err := envconfig.Parse[registryd.Config](vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		srv.StartShutdown()
+		hs.Close()
+		cancel()
+		srv.Close()
+	})
+	return &replica{t: t, srv: srv, URL: hs.URL}
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// problem decodes a problem+json answer, failing if it is not one.
+func (r response) problem(t *testing.T) (p struct {
+	Type   string            `json:"type"`
+	Status int               `json:"status"`
+	Detail string            `json:"detail"`
+	Errors map[string]string `json:"errors"`
+}) {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json; body %s", ct, r.Body)
+	}
+	r.decode(t, &p)
+	if p.Status != r.Status {
+		t.Fatalf("problem status %d != HTTP status %d", p.Status, r.Status)
+	}
+	return p
+}
+
+// do sends a request; body may be nil, a string (sent as is) or a value
+// (sent as JSON). auth is the bearer token ("" for none).
+func (rp *replica) do(method, path string, body any, auth string) response {
+	rp.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, _ := json.Marshal(b)
+		rd = bytes.NewReader(buf)
+	}
+	req, _ := http.NewRequest(method, rp.URL+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		rp.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+// instance is the registry's answer for one instance.
+type instance struct {
+	ID            string          `json:"id"`
+	Name          string          `json:"name"`
+	Host          string          `json:"host"`
+	Port          int             `json:"port"`
+	BasePath      string          `json:"base_path"`
+	Version       string          `json:"version"`
+	IsActive      bool            `json:"is_active"`
+	Health        string          `json:"health"`
+	LastHeartbeat time.Time       `json:"last_heartbeat"`
+	Metadata      json.RawMessage `json:"metadata"`
+	Tags          []string        `json:"tags"`
+	Endpoints     []struct {
+		Path          string   `json:"path"`
+		Method        string   `json:"method"`
+		RequiredRoles []string `json:"required_roles"`
+		IsPublic      bool     `json:"is_public"`
+	} `json:"endpoints"`
+}
+
+// register registers a valid instance of name on port and returns it.
+func (rp *replica) register(name string, port int, extra map[string]any) instance {
+	rp.t.Helper()
+	body := serviceConfig(name, port)
+	for k, v := range extra {
+		body[k] = v
+	}
+	r := rp.do("POST", "/api/registry/register", body, token)
+	if r.Status != http.StatusCreated && r.Status != http.StatusOK {
+		rp.t.Fatalf("register %s: %d %s", name, r.Status, r.Body)
+	}
+	var in instance
+	r.decode(rp.t, &in)
+	return in
+}
+
+// serviceConfig is a seed-style SERVICE_CONFIG.
+func serviceConfig(name string, port int) map[string]any {
+	return map[string]any{
+		"name": name, "display_name": "The " + name + " service", "version": "1.0.0",
+		"host": "127.0.0.1", "port": port, "base_path": "/v1",
+		"endpoints": []map[string]any{
+			{"path": "/items", "method": "GET", "description": "list", "is_public": true},
+			{"path": "/items/{id}", "method": "DELETE", "required_roles": []string{"tenant_admin"}, "rate_limit": "10/minute"},
+		},
+		"metadata": map[string]any{"team": "a"},
+		"tags":     []string{"blue"},
+	}
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct {
+	ID, Event string
+	Data      []byte
+}
+
+// watch opens the change feed (query is appended to the URL) and returns
+// its events on a channel that closes when the stream ends.
+func (rp *replica) watch(query string, header http.Header) (<-chan sseEvent, *http.Response) {
+	rp.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rp.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", rp.URL+"/api/registry/watch"+query, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		rp.t.Fatal(err)
+	}
+	out := make(chan sseEvent, 1000)
+	if resp.StatusCode != http.StatusOK {
+		close(out)
+		return out, resp
+	}
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Event != "" || ev.Data != nil {
+					out <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.Event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.Data = []byte(line[6:])
+			}
+		}
+	}()
+	return out, resp
+}
+
+// next returns the next event, failing after within.
+func next(t *testing.T, events <-chan sseEvent, within time.Duration) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			t.Fatal("the watch stream ended")
+		}
+		return ev
+	case <-time.After(within):
+		t.Fatalf("no event within %s", within)
+	}
+	return sseEvent{}
+}
+
+// eventually retries cond until it holds or within passes.
+func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
