@@ -276,4 +276,3 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, msg string
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
