@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -115,6 +116,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 			return fmt.Errorf("%s did not come up: %w", c.name, err)
 		}
 		fmt.Fprintf(stdout, "plugboard: %s is up (%s)\n", c.name, c.health)
+		if c.name == "plugboard-registry" {
+			printRegistryToken(stdout, regCfg)
+		}
 	}
 	if len(running) == 0 {
 		return fmt.Errorf("no Plugboard binaries next to %s; run `make build` first", self)
@@ -130,6 +134,22 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		stopAll()
 		return fmt.Errorf("%s exited: %v", e.name, e.err)
 	}
+}
+
+// printRegistryToken shows the token plugins register with: the configured
+// one, or the one the registry generated and keeps in the data directory.
+func printRegistryToken(w io.Writer, cfg registryd.Config) {
+	token := cfg.Token
+	if token == "" {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, registryd.TokenFile))
+		if err != nil {
+			fmt.Fprintf(w, "plugboard: could not read the registry token: %v\n", err)
+			return
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	fmt.Fprintf(w, "plugboard: registry token (plugins send Authorization: Bearer <token>): %s\n", token)
+	fmt.Fprintf(w, "plugboard:   curl -H 'Authorization: Bearer %s' -d '{\"name\":\"hello\",\"host\":\"127.0.0.1\",\"port\":9000}' http://%s/api/registry/register\n", token, cfg.Listen)
 }
 
 func without(cmds []*exec.Cmd, name string) []*exec.Cmd {

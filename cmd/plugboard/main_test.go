@@ -76,6 +76,7 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 				}
 			}
 		}
+		waitFor("registry token")
 		waitFor("stack running")
 		for _, addr := range []string{regAddr, coreAddr} {
 			resp, err := http.Get("http://" + addr + "/readyz")

@@ -21,9 +21,23 @@ import (
 )
 
 // Beats records heartbeats in the ephemeral store, one key per instance.
+// Concurrent Records are group-committed: while one batch is being written
+// (one pipelined round trip to Redis), the next fills up, so a busy
+// registry spends one round trip per batch instead of one per heartbeat.
+// Record still returns only once its heartbeat is stored.
 type Beats struct {
 	kv  ephemeral.KV
 	ttl time.Duration
+
+	mu       sync.Mutex
+	next     *beatBatch // filling up
+	flushing bool
+}
+
+type beatBatch struct {
+	values map[string][]byte
+	done   chan struct{}
+	err    error
 }
 
 // NewBeats returns a recorder whose entries live ttl (longer than the
@@ -34,10 +48,45 @@ func beatKey(id string) string { return "hb:" + id }
 
 // Record notes a heartbeat of instance id at t.
 func (b *Beats) Record(ctx context.Context, id string, t time.Time) error {
-	if err := b.kv.Set(ctx, beatKey(id), strconv.AppendInt(nil, t.UnixMicro(), 10), b.ttl); err != nil {
-		return fmt.Errorf("record heartbeat: %w", err)
+	b.mu.Lock()
+	if b.next == nil {
+		b.next = &beatBatch{values: map[string][]byte{}, done: make(chan struct{})}
 	}
-	return nil
+	batch := b.next
+	batch.values[beatKey(id)] = strconv.AppendInt(nil, t.UnixMicro(), 10)
+	if !b.flushing {
+		b.flushing = true
+		go b.flush()
+	}
+	b.mu.Unlock()
+	select {
+	case <-batch.done:
+		if batch.err != nil {
+			return fmt.Errorf("record heartbeat: %w", batch.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush writes batches until none is waiting.
+func (b *Beats) flush() {
+	for {
+		b.mu.Lock()
+		batch := b.next
+		b.next = nil
+		if batch == nil {
+			b.flushing = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		batch.err = b.kv.SetMany(ctx, batch.values, b.ttl)
+		cancel()
+		close(batch.done)
+	}
 }
 
 // Latest returns the last recorded heartbeat of each of ids that has one.

@@ -50,6 +50,16 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	var backlog []registry.Event
 	var snap *snapshot
 	if from >= 0 {
+		// A revision from the future (a database that was reset, another
+		// deployment) cannot be resumed from: start over.
+		if rev, err := s.store.Revision(r.Context()); err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		} else if from > rev {
+			from = -1
+		}
+	}
+	if from >= 0 {
 		events, complete, err := s.store.EventsAfter(r.Context(), from, 10000)
 		if err != nil {
 			httpx.WriteError(w, r, s.logger, err)

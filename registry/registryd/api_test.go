@@ -309,7 +309,12 @@ func TestWatch(t *testing.T) {
 		if ev := next(t, viaHeader, 5*time.Second); ev.ID != "4" {
 			t.Fatalf("Last-Event-ID resume: got %s:%s", ev.ID, ev.Event)
 		}
-		// A client ahead of the server, or with a bad revision.
+		// A client ahead of the server starts over from a snapshot.
+		ahead, _ := rp.watch("?revision=99", nil)
+		if ev := next(t, ahead, 5*time.Second); ev.Event != "snapshot" || ev.ID != "4" {
+			t.Fatalf("watch from a future revision: got %s:%s, want snapshot 4", ev.ID, ev.Event)
+		}
+		// A bad revision is refused.
 		if _, resp := rp.watch("?revision=abc", nil); resp.StatusCode != 422 {
 			t.Fatalf("bad revision: %d", resp.StatusCode)
 		}

@@ -25,14 +25,14 @@ type backend struct {
 	name string
 	// env returns the storage settings of a fresh registry; replicas of one
 	// test share what it returns.
-	env func(t *testing.T) map[string]string
+	env func(t testing.TB) map[string]string
 }
 
 var backends = []backend{
-	{"sqlite", func(t *testing.T) map[string]string {
+	{"sqlite", func(t testing.TB) map[string]string {
 		return map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir()}
 	}},
-	{"postgres+redis", func(t *testing.T) map[string]string {
+	{"postgres+redis", func(t testing.TB) map[string]string {
 		redisURL, prefix := testenv.RedisURL(t)
 		return map[string]string{
 			"PLUGBOARD_DATA_DIR":     t.TempDir(),
@@ -52,13 +52,13 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 
 // replica is one in-process registry server.
 type replica struct {
-	t   *testing.T
+	t   testing.TB
 	srv *registryd.Server
 	URL string
 }
 
 // start runs a registry on env plus extra settings.
-func start(t *testing.T, env map[string]string, extra ...string) *replica {
+func start(t testing.TB, env map[string]string, extra ...string) *replica {
 	t.Helper()
 	vars := map[string]string{"PLUGBOARD_REGISTRY_TOKEN": token}
 	for k, v := range env {
@@ -94,7 +94,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.Body, err)
@@ -102,7 +102,7 @@ func (r response) decode(t *testing.T, v any) {
 }
 
 // problem decodes a problem+json answer, failing if it is not one.
-func (r response) problem(t *testing.T) (p struct {
+func (r response) problem(t testing.TB) (p struct {
 	Type   string            `json:"type"`
 	Status int               `json:"status"`
 	Detail string            `json:"detail"`
@@ -251,7 +251,7 @@ func (rp *replica) watch(query string, header http.Header) (<-chan sseEvent, *ht
 }
 
 // next returns the next event, failing after within.
-func next(t *testing.T, events <-chan sseEvent, within time.Duration) sseEvent {
+func next(t testing.TB, events <-chan sseEvent, within time.Duration) sseEvent {
 	t.Helper()
 	select {
 	case ev, ok := <-events:
@@ -266,7 +266,7 @@ func next(t *testing.T, events <-chan sseEvent, within time.Duration) sseEvent {
 }
 
 // eventually retries cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
+func eventually(t testing.TB, within time.Duration, cond func() bool, msg string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

@@ -34,6 +34,9 @@ type KV interface {
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	// Set stores value under key, replacing what was there.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetMany stores every value of values under its key, all with one ttl,
+	// in one round trip.
+	SetMany(ctx context.Context, values map[string][]byte, ttl time.Duration) error
 	// SetNX stores value under key only if key does not exist, and reports
 	// whether it did.
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)

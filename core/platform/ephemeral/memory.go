@@ -118,6 +118,17 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 	return nil
 }
 
+// SetMany implements KV.
+func (m *Memory) SetMany(_ context.Context, values map[string][]byte, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	exp := m.expiry(ttl)
+	for k, v := range values {
+		m.values[k] = memEntry{value: bytes.Clone(v), expires: exp}
+	}
+	return nil
+}
+
 // SetNX implements KV.
 func (m *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	m.mu.Lock()

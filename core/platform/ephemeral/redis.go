@@ -97,6 +97,21 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	return nil
 }
 
+// SetMany implements KV with one pipeline.
+func (r *Redis) SetMany(ctx context.Context, values map[string][]byte, ttl time.Duration) error {
+	if len(values) == 0 {
+		return nil
+	}
+	pipe := r.client.Pipeline()
+	for k, v := range values {
+		pipe.Set(ctx, r.key(k), v, max(ttl, 0))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis set many: %w", err)
+	}
+	return nil
+}
+
 // SetNX implements KV.
 func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	args := redis.SetArgs{Mode: "NX"}

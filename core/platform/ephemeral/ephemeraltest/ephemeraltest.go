@@ -63,6 +63,27 @@ func Run(t *testing.T, open func(t *testing.T) ephemeral.Store) {
 		}
 	})
 
+	t.Run("SetMany", func(t *testing.T) {
+		s := open(t)
+		if err := s.SetMany(ctx, map[string][]byte{"x": []byte("1"), "y": []byte("2")}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetMany(ctx, nil, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetMany(ctx, []string{"x", "y"})
+		if err != nil || string(got[0]) != "1" || string(got[1]) != "2" {
+			t.Fatalf("GetMany after SetMany = %q, %v", got, err)
+		}
+		if err := s.SetMany(ctx, map[string][]byte{"z": []byte("3")}, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 3*time.Second, func() bool {
+			_, err := s.Get(ctx, "z")
+			return errors.Is(err, ephemeral.ErrNotFound)
+		}, "SetMany's TTL was not applied")
+	})
+
 	t.Run("TTLExpires", func(t *testing.T) {
 		s := open(t)
 		if err := s.Set(ctx, "short", []byte("x"), 100*time.Millisecond); err != nil {

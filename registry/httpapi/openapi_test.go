@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// httpMethods are the operation keys of an OpenAPI path item.
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// mountedElsewhere are documented paths that the registry's router (not
+// Routes) mounts.
+var mountedElsewhere = map[string]bool{"/healthz": true, "/readyz": true}
+
+func loadOpenAPI(t *testing.T) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(openAPI))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	return doc
+}
+
+// pointer resolves a local JSON pointer ("#/components/schemas/X") in doc.
+func pointer(doc any, ref string) (any, error) {
+	frag, ok := strings.CutPrefix(ref, "#")
+	if !ok {
+		return nil, fmt.Errorf("not a local reference")
+	}
+	if frag == "" {
+		return doc, nil
+	}
+	if !strings.HasPrefix(frag, "/") {
+		return nil, fmt.Errorf("not a JSON pointer")
+	}
+	cur := doc
+	for _, tok := range strings.Split(frag[1:], "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%q is not inside an object", tok)
+		}
+		if cur, ok = obj[tok]; !ok {
+			return nil, fmt.Errorf("%q does not exist", tok)
+		}
+	}
+	return cur, nil
+}
+
+// deref follows $ref until it reaches an object without one.
+func deref(t *testing.T, doc, v any) map[string]any {
+	t.Helper()
+	for range 10 {
+		obj, _ := v.(map[string]any)
+		ref, ok := obj["$ref"].(string)
+		if !ok {
+			return obj
+		}
+		target, err := pointer(doc, ref)
+		if err != nil {
+			t.Fatalf("$ref %s: %v", ref, err)
+		}
+		v = target
+	}
+	t.Fatal("$ref chain too long")
+	return nil
+}
+
+func TestOpenAPIVersionAndInfo(t *testing.T) {
+	doc := loadOpenAPI(t)
+	if doc["openapi"] != "3.1.0" {
+		t.Errorf("openapi = %v, want 3.1.0", doc["openapi"])
+	}
+	info, _ := doc["info"].(map[string]any)
+	if info["title"] != "Plugboard registry API" || info["version"] != "1.0.0" {
+		t.Errorf("info = %v", info)
+	}
+	schemes, _ := deref(t, doc, doc["components"])["securitySchemes"].(map[string]any)
+	if tok, _ := schemes["registryToken"].(map[string]any); tok["type"] != "http" || tok["scheme"] != "bearer" {
+		t.Errorf("securitySchemes.registryToken = %v, want http bearer", tok)
+	}
+	schemas, _ := deref(t, doc, doc["components"])["schemas"].(map[string]any)
+	for _, name := range []string{"Instance", "Endpoint", "RegisterRequest", "EndpointRequest", "Event", "Snapshot", "Problem"} {
+		if _, ok := schemas[name]; !ok {
+			t.Errorf("components.schemas.%s is missing", name)
+		}
+	}
+}
+
+func TestOpenAPIRefsResolve(t *testing.T) {
+	doc := loadOpenAPI(t)
+	n := 0
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"]; ok {
+				n++
+				s, _ := ref.(string)
+				if !strings.HasPrefix(s, "#/components/") {
+					t.Errorf("%s: $ref %v does not point into #/components", path, ref)
+				} else if _, err := pointer(doc, s); err != nil {
+					t.Errorf("%s: $ref %s: %v", path, s, err)
+				}
+			}
+			for k, child := range v {
+				walk(path+"/"+k, child)
+			}
+		case []any:
+			for i, child := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), child)
+			}
+		}
+	}
+	walk("#", doc)
+	if n == 0 {
+		t.Error("no $ref found at all")
+	}
+}
+
+// TestOpenAPIMatchesRoutes keeps the document and the router in step: every
+// route Routes mounts is documented with its method, every documented
+// registry operation is routed, operations behind the token say so, and
+// every path template's parameters are declared.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	paths, _ := doc["paths"].(map[string]any)
+	if len(paths) == 0 {
+		t.Fatal("openapi.json has no paths")
+	}
+
+	s := New(nil, nil, nil, slog.New(slog.DiscardHandler), Options{})
+	r := chi.NewRouter()
+	s.Routes(r)
+	tokenMW := reflect.ValueOf(s.requireToken).Pointer()
+	routed := map[string]bool{} // "get /api/registry/services"
+	protected := map[string]bool{}
+	err := chi.Walk(r, func(method, route string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
+		key := strings.ToLower(method) + " " + route
+		routed[key] = true
+		protected[key] = slices.ContainsFunc(mws, func(mw func(http.Handler) http.Handler) bool {
+			return reflect.ValueOf(mw).Pointer() == tokenMW
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routed) == 0 {
+		t.Fatal("Routes mounted nothing")
+	}
+
+	for key := range routed {
+		method, route, _ := strings.Cut(key, " ")
+		item, ok := paths[route].(map[string]any)
+		if !ok {
+			t.Errorf("route %s %s is not documented: paths has no %q", strings.ToUpper(method), route, route)
+			continue
+		}
+		if _, ok := item[method]; !ok {
+			t.Errorf("route %s %s is not documented: paths[%q] has no %q", strings.ToUpper(method), route, route, method)
+		}
+	}
+
+	param := regexp.MustCompile(`\{([^}]+)\}`)
+	for route, v := range paths {
+		item := deref(t, doc, v)
+		for _, method := range httpMethods {
+			opv, ok := item[method]
+			if !ok {
+				continue
+			}
+			op := deref(t, doc, opv)
+			key := method + " " + route
+			if !mountedElsewhere[route] && !routed[key] {
+				t.Errorf("%s %s is documented but not routed", strings.ToUpper(method), route)
+			}
+
+			sec, hasSec := op["security"].([]any)
+			hasToken := false
+			for _, req := range sec {
+				if m, _ := req.(map[string]any); m != nil {
+					_, ok := m["registryToken"]
+					hasToken = hasToken || ok
+				}
+			}
+			if routed[key] && protected[key] != hasToken {
+				t.Errorf("%s %s: requires the token = %v, but documented security = %v", strings.ToUpper(method), route, protected[key], op["security"])
+			}
+			if hasSec && !hasToken {
+				t.Errorf("%s %s: security %v does not name registryToken", strings.ToUpper(method), route, sec)
+			}
+
+			declared := map[string]bool{}
+			for _, list := range []any{item["parameters"], op["parameters"]} {
+				ps, _ := list.([]any)
+				for _, p := range ps {
+					pm := deref(t, doc, p)
+					if pm["in"] == "path" {
+						if pm["required"] != true {
+							t.Errorf("%s %s: path parameter %v is not required", strings.ToUpper(method), route, pm["name"])
+						}
+						declared[fmt.Sprint(pm["name"])] = true
+					}
+				}
+			}
+			want := map[string]bool{}
+			for _, m := range param.FindAllStringSubmatch(route, -1) {
+				want[m[1]] = true
+			}
+			if !reflect.DeepEqual(declared, want) {
+				t.Errorf("%s %s: path parameters declared %v, template has %v", strings.ToUpper(method), route, declared, want)
+			}
+
+			if _, ok := op["responses"].(map[string]any); !ok {
+				t.Errorf("%s %s has no responses", strings.ToUpper(method), route)
+			}
+		}
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	r := chi.NewRouter()
+	New(nil, nil, nil, slog.New(slog.DiscardHandler), Options{}).Routes(r)
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/registry/openapi.json", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("GET openapi.json: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	if !bytes.Equal(rec.Body.Bytes(), openAPI) {
+		t.Error("the served document differs from openapi.json")
+	}
+}
