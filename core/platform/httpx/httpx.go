@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -93,17 +92,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 const DefaultBodyLimit = 1 << 20
 
 // Decode reads a JSON body of at most limit bytes (DefaultBodyLimit if
-// limit <= 0) into v, rejecting unknown fields and trailing data. Its errors
-// are fault errors: too_large, or invalid naming the problem.
+// limit <= 0) into v, rejecting unknown fields and trailing data. The body
+// is read as JSON whatever its Content-Type says (curl -d sends a form type),
+// as Consul does. Its errors are fault errors: too_large, or invalid naming
+// the problem.
 func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if limit <= 0 {
 		limit = DefaultBodyLimit
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return fault.Errorf(fault.Invalid, "Content-Type must be application/json.")
-		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
