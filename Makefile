@@ -10,7 +10,7 @@ BIN     := bin
 GOFLAGS_BUILD ?= -trimpath
 
 # Every service binary: bin/plugboard-<name> from ./cmd/<name>.
-SERVICES := registry core
+SERVICES := registry core gateway
 
 .PHONY: all build run test test-go lint clean
 

@@ -1,8 +1,12 @@
-// Package caddymodules will hold the gateway's Caddy modules: the registry
-// snapshot app, the /api/{service}/… route handler, the dynamic_upstreams
-// upstream source and the jwt_auth middleware, blank-imported here so that
-// `xcaddy build --with github.com/plugboard/plugboard/caddymodules` and
-// cmd/gateway link them all.
+// Package caddymodules registers the Plugboard gateway's Caddy modules by
+// blank-importing their packages, as Caddy's modules/standard does. Build
+// the gateway with it: cmd/gateway imports it, and
+// `xcaddy build --with github.com/plugboard/plugboard/caddymodules` works too.
 //
-// It is empty until the gateway issue lands: no module is registered yet.
+//   - dynamicupstreams: the plugboard_registry app, the plugboard_route and
+//     plugboard_problem handlers, and the dynamic_upstreams upstream source.
 package caddymodules
+
+import (
+	_ "github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
+)

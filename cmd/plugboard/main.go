@@ -1,7 +1,8 @@
 // Command plugboard is the developer's launcher: `plugboard run` starts every
 // Plugboard process built next to it (plugboard-registry, plugboard-core,
-// plugboard-gateway, as they exist) on the embedded defaults, waits until
-// each answers, and stops all of them on Ctrl-C or SIGTERM. `make run` uses it.
+// then plugboard-gateway with ./Caddyfile) on the embedded defaults, waits
+// until each answers, and stops all of them on Ctrl-C or SIGTERM. `make run`
+// uses it.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,9 +69,17 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if err != nil {
 		return err
 	}
+	// The gateway finds the services where they listen unless told otherwise.
+	if _, ok := environ["PLUGBOARD_REGISTRY_URL"]; !ok {
+		environ["PLUGBOARD_REGISTRY_URL"] = "http://" + regCfg.Listen
+	}
+	if _, ok := environ["PLUGBOARD_CORE_URL"]; !ok {
+		environ["PLUGBOARD_CORE_URL"] = "http://" + coreCfg.Listen
+	}
 	stack := []component{
 		{"plugboard-registry", "http://" + regCfg.Listen + "/healthz"},
 		{"plugboard-core", "http://" + coreCfg.Listen + "/healthz"},
+		{"plugboard-gateway", gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"]) + "/"},
 	}
 	var env []string
 	for k, v := range environ {
@@ -123,7 +133,8 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if len(running) == 0 {
 		return fmt.Errorf("no Plugboard binaries next to %s; run `make build` first", self)
 	}
-	fmt.Fprintf(stdout, "plugboard: stack running (data in %s); press Ctrl-C to stop\n", regCfg.DataDir)
+	fmt.Fprintf(stdout, "plugboard: stack running (data in %s); gateway at %s; press Ctrl-C to stop\n",
+		regCfg.DataDir, gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"]))
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdout, "plugboard: stopping")
@@ -134,6 +145,29 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		stopAll()
 		return fmt.Errorf("%s exited: %v", e.name, e.err)
 	}
+}
+
+// gatewayURL is where the launcher reaches a gateway serving site (the
+// Caddyfile's PLUGBOARD_GATEWAY_SITE, default http://:8080).
+func gatewayURL(site string) string {
+	if site == "" {
+		site = "http://:8080"
+	}
+	scheme := "http"
+	if s, rest, ok := strings.Cut(site, "://"); ok {
+		scheme, site = s, rest
+	}
+	host, port, err := net.SplitHostPort(site)
+	if err != nil {
+		host, port = site, "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	if host == "" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // printRegistryToken shows the token plugins register with: the configured

@@ -16,7 +16,8 @@ import (
 
 // TestRunStartsAndStopsTheStack builds the binaries as `make build` does,
 // runs `plugboard run` twice on one data directory, and checks that each run
-// serves, keeps its data, and leaves no process behind on Ctrl-C (SIGINT).
+// serves (the registry's API through the gateway too), keeps its data, and
+// leaves no process behind on Ctrl-C (SIGINT).
 func TestRunStartsAndStopsTheStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
@@ -26,6 +27,7 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 		{"plugboard", "."},
 		{"plugboard-registry", "../registry"},
 		{"plugboard-core", "../core"},
+		{"plugboard-gateway", "../gateway"},
 	} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, c.out), c.pkg)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -33,7 +35,7 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 		}
 	}
 	data := filepath.Join(t.TempDir(), "data")
-	regAddr, coreAddr := freeAddr(t), freeAddr(t)
+	regAddr, coreAddr, gwAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 
 	for round := 1; round <= 2; round++ {
 		cmd := exec.Command(filepath.Join(bin, "plugboard"), "run")
@@ -42,6 +44,11 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 			"PLUGBOARD_DATA_DIR=" + data,
 			"PLUGBOARD_REGISTRY_LISTEN=" + regAddr,
 			"PLUGBOARD_CORE_LISTEN=" + coreAddr,
+			"PLUGBOARD_GATEWAY_SITE=http://" + gwAddr,
+			"PLUGBOARD_GATEWAY_ADMIN=off",
+			"PLUGBOARD_GATEWAY_CADDYFILE=../../Caddyfile",
+			"PLUGBOARD_WEB_ROOT=../../web/placeholder",
+			"HOME=" + t.TempDir(),
 		}
 		out, _ := cmd.StdoutPipe()
 		cmd.Stderr = cmd.Stdout
@@ -78,10 +85,10 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 		}
 		waitFor("registry token")
 		waitFor("stack running")
-		for _, addr := range []string{regAddr, coreAddr} {
-			resp, err := http.Get("http://" + addr + "/readyz")
+		for _, u := range []string{"http://" + regAddr + "/readyz", "http://" + coreAddr + "/readyz", "http://" + gwAddr + "/api/registry/services"} {
+			resp, err := http.Get(u)
 			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("round %d: GET %s/readyz: %v %v", round, addr, err, resp)
+				t.Fatalf("round %d: GET %s: %v %v", round, u, err, resp)
 			}
 			resp.Body.Close()
 		}
@@ -91,8 +98,8 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 			}
 		}
 		children := childPIDs(t, cmd.Process.Pid)
-		if len(children) != 2 {
-			t.Fatalf("round %d: launcher has %d children, want 2", round, len(children))
+		if len(children) != 3 {
+			t.Fatalf("round %d: launcher has %d children, want 3", round, len(children))
 		}
 		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,274 @@
+package dynamicupstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/client"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// AppName is the app's ID in Caddy's config and the Caddyfile global option.
+const AppName = "plugboard_registry"
+
+// holders keeps each registry URL's last good snapshot across config
+// reloads: a reload builds a new App, which starts from what the old one
+// knew instead of from nothing (Caddy's sanctioned place for such state).
+var holders = caddy.NewUsagePool()
+
+type holder struct{ snap atomic.Pointer[Snapshot] }
+
+// Destruct implements caddy.Destructor.
+func (*holder) Destruct() error { return nil }
+
+// App keeps a snapshot of the Plugboard registry for the gateway's routes.
+type App struct {
+	// Registry is the registry's base URL. Default: http://127.0.0.1:8081.
+	Registry string `json:"registry,omitempty"`
+	// Resync is how often the whole registry is read again, as a safety
+	// net under the change feed. Default: 5m.
+	Resync caddy.Duration `json:"resync,omitempty"`
+	// Timeout bounds the start-up load and each resync. Default: 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// EjectFor is how long an instance that failed a proxied request (one
+	// that reverse_proxy retried elsewhere) is left out of every service's
+	// rotation, unless it is the last one. Default: 10s.
+	EjectFor caddy.Duration `json:"eject_for,omitempty"`
+
+	holder *holder
+	client *client.Client
+	logger *slog.Logger
+	run    *appRun
+}
+
+// appRun is the app's runtime state (kept behind a pointer: Caddy copies
+// module values).
+type appRun struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// lastSync is the unix nano time the registry last confirmed the
+	// snapshot (0: never); connected says whether the feed is open.
+	lastSync  atomic.Int64
+	connected atomic.Bool
+
+	mu      sync.Mutex
+	ejected map[string]time.Time // dial → until
+}
+
+// eject leaves dial out of rotation for EjectFor.
+func (a *App) eject(dial string) {
+	a.run.mu.Lock()
+	defer a.run.mu.Unlock()
+	a.run.ejected[dial] = time.Now().Add(time.Duration(a.EjectFor))
+}
+
+// isEjected reports whether dial is out of rotation now.
+func (a *App) isEjected(dial string, now time.Time) bool {
+	a.run.mu.Lock()
+	defer a.run.mu.Unlock()
+	until, ok := a.run.ejected[dial]
+	if ok && !now.Before(until) {
+		delete(a.run.ejected, dial)
+		return false
+	}
+	return ok
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: AppName, New: func() caddy.Module { return new(App) }}
+}
+
+// Provision sets defaults and shares the snapshot holder.
+func (a *App) Provision(ctx caddy.Context) error {
+	if a.Registry == "" {
+		a.Registry = "http://127.0.0.1:8081"
+	}
+	if a.Resync <= 0 {
+		a.Resync = caddy.Duration(5 * time.Minute)
+	}
+	if a.Timeout <= 0 {
+		a.Timeout = caddy.Duration(5 * time.Second)
+	}
+	a.logger = ctx.Slogger()
+	a.client = client.New(a.Registry, "", &http.Client{})
+	h, _, err := holders.LoadOrNew(a.Registry, func() (caddy.Destructor, error) { return new(holder), nil })
+	if err != nil {
+		return err
+	}
+	a.holder = h.(*holder)
+	if a.EjectFor <= 0 {
+		a.EjectFor = caddy.Duration(10 * time.Second)
+	}
+	a.run = &appRun{ejected: map[string]time.Time{}}
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "plugboard", Subsystem: "gateway", Name: "registry_staleness_seconds",
+			Help: "Seconds since the registry last confirmed the gateway's routing snapshot; 0 while the change feed is connected.",
+		}, a.Staleness))
+		if err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+			return fmt.Errorf("register metric: %w", err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error {
+	if a.Registry == "" {
+		return errors.New("plugboard_registry: no registry URL")
+	}
+	return nil
+}
+
+// Start loads the registry once (waiting up to Timeout; on failure it keeps
+// the previous snapshot, if any, and keeps trying in the background) and
+// then follows the change feed.
+func (a *App) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.run.cancel = cancel
+	st := newState()
+	if prev := a.holder.snap.Load(); prev != nil {
+		for name := range prev.Services {
+			st.known[name] = true
+		}
+	}
+	loadCtx, cancelLoad := context.WithTimeout(ctx, time.Duration(a.Timeout))
+	err := a.load(loadCtx, st)
+	cancelLoad()
+	if err != nil {
+		a.logger.Error("could not load the registry; routing from the last good snapshot until it answers",
+			slog.String("registry", a.Registry), slog.Any("error", err))
+	}
+	a.run.wg.Add(1)
+	go func() {
+		defer a.run.wg.Done()
+		a.follow(ctx, st)
+	}()
+	return nil
+}
+
+// Stop ends the background work.
+func (a *App) Stop() error {
+	if a.run.cancel != nil {
+		a.run.cancel()
+	}
+	a.run.wg.Wait()
+	return nil
+}
+
+// Cleanup releases the shared snapshot holder.
+func (a *App) Cleanup() error {
+	_, err := holders.Delete(a.Registry)
+	return err
+}
+
+// Snapshot returns the current snapshot (nil before the first load).
+func (a *App) Snapshot() *Snapshot { return a.holder.snap.Load() }
+
+// Staleness returns how many seconds ago the registry last confirmed the
+// snapshot, or 0 while the change feed is connected.
+func (a *App) Staleness() float64 {
+	if a.run.connected.Load() {
+		return 0
+	}
+	last := a.run.lastSync.Load()
+	if last == 0 {
+		return -1
+	}
+	return time.Since(time.Unix(0, last)).Seconds()
+}
+
+// load reads the whole registry (inactive instances too, to learn names).
+func (a *App) load(ctx context.Context, st *state) error {
+	list, rev, err := a.client.List(ctx, registry.Filter{IncludeInactive: true})
+	if err != nil {
+		return err
+	}
+	st.replace(rev, list)
+	a.publish(st)
+	return nil
+}
+
+func (a *App) publish(st *state) {
+	a.holder.snap.Store(build(st.rev, st.active, st.known))
+	a.run.lastSync.Store(time.Now().UnixNano())
+}
+
+// follow keeps st current from the change feed until ctx ends,
+// reconnecting with backoff and reloading everything every Resync.
+func (a *App) follow(ctx context.Context, st *state) {
+	backoff := 100 * time.Millisecond
+	nextResync := time.Now().Add(time.Duration(a.Resync))
+	for ctx.Err() == nil {
+		if st.rev < 0 || time.Now().After(nextResync) {
+			loadCtx, cancel := context.WithTimeout(ctx, time.Duration(a.Timeout))
+			err := a.load(loadCtx, st)
+			cancel()
+			if err == nil {
+				nextResync = time.Now().Add(time.Duration(a.Resync))
+			}
+		}
+		watchCtx, cancel := context.WithDeadline(ctx, nextResync)
+		err := a.client.Watch(watchCtx, st.rev, func(m client.Message) error {
+			a.run.connected.Store(true)
+			backoff = 100 * time.Millisecond
+			switch {
+			case m.Kind == "snapshot":
+				st.replace(m.Revision, m.Instances)
+			case m.Kind == "reconnect":
+				return nil
+			case m.Event != nil:
+				if m.Revision <= st.rev {
+					return nil
+				}
+				st.rev = m.Revision
+				st.apply(m.Event.Instance)
+			}
+			a.publish(st)
+			return nil
+		})
+		cancel()
+		wasConnected := a.run.connected.Swap(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			continue // time to resync
+		}
+		if wasConnected {
+			a.logger.Warn("registry change feed ended; reconnecting", slog.Any("error", err))
+		} else if err != nil {
+			a.logger.Warn("registry change feed unreachable; routing from the last good snapshot",
+				slog.Any("error", err), slog.Float64("stale_seconds", a.Staleness()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Interface guards.
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

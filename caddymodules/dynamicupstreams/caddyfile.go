@@ -1,0 +1,130 @@
+package dynamicupstreams
+
+import (
+	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption(AppName, parseApp)
+	httpcaddyfile.RegisterHandlerDirective("plugboard_route", parseRoute)
+	httpcaddyfile.RegisterDirectiveOrder("plugboard_route", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterHandlerDirective("plugboard_problem", parseProblem)
+	httpcaddyfile.RegisterDirectiveOrder("plugboard_problem", httpcaddyfile.Before, "respond")
+}
+
+// parseApp sets up the app from the global option:
+//
+//	plugboard_registry [<url>] {
+//		resync  <duration>   # full reload under the change feed; default 5m
+//		timeout <duration>   # bound of the start-up load and each reload; default 5s
+//		eject_for <duration> # how long a failed instance leaves the rotation; default 10s
+//	}
+func parseApp(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: AppName, Value: caddyconfig(app)}, nil
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	if d.NextArg() {
+		a.Registry = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "resync", "timeout", "eject_for":
+			opt := d.Val()
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return d.Errf("bad %s duration %q: %v", opt, d.Val(), err)
+			}
+			if dur <= 0 {
+				return d.Errf("%s must be positive", opt)
+			}
+			switch opt {
+			case "resync":
+				a.Resync = caddy.Duration(dur)
+			case "timeout":
+				a.Timeout = caddy.Duration(dur)
+			default:
+				a.EjectFor = caddy.Duration(dur)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown plugboard_registry option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// parseRoute sets up the route handler:
+//
+//	plugboard_route [<prefix>]   # default prefix /api/
+func parseRoute(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	r := new(Route)
+	return r, r.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler.
+func (h *Route) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		h.Prefix = d.Val()
+		if len(h.Prefix) == 0 || h.Prefix[0] != '/' || h.Prefix[len(h.Prefix)-1] != '/' {
+			return d.Errf("plugboard_route prefix must start and end with /, got %q", h.Prefix)
+		}
+	}
+	if d.NextArg() || d.NextBlock(0) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// parseProblem sets up the problem renderer (no options):
+//
+//	plugboard_problem
+func parseProblem(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	return Problem{}, nil
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler for
+// `dynamic dynamic_upstreams` (no options).
+func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() || d.NextBlock(0) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func caddyconfig(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// Interface guards.
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Route)(nil)
+	_ caddyfile.Unmarshaler = (*Upstreams)(nil)
+)

@@ -1,0 +1,19 @@
+// Package dynamicupstreams routes the gateway's /api/{service}/{path}
+// requests to live instances from the Plugboard registry. It holds four
+// Caddy modules:
+//
+//   - plugboard_registry (a caddy.App, configured as a global option): keeps
+//     a snapshot of the registry — services, base paths, routable instances,
+//     endpoint policies — behind an atomic pointer, loaded in full at start,
+//     then kept current by the registry's change feed, with a periodic full
+//     resync as a safety net; while the registry is down, the last good
+//     snapshot keeps serving;
+//   - plugboard_route (http.handlers.plugboard_route): resolves the service
+//     and upstream URI of a request, answering 404 for an unknown service and
+//     503 when it has no live instance;
+//   - dynamic_upstreams (http.reverse_proxy.upstreams.dynamic_upstreams): the
+//     reverse_proxy upstream source that returns the service's instances from
+//     the snapshot, with no I/O on the request path;
+//   - plugboard_problem (http.handlers.plugboard_problem): renders errors as
+//     RFC 9457 problem+json inside handle_errors.
+package dynamicupstreams

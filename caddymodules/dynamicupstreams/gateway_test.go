@@ -1,0 +1,554 @@
+package dynamicupstreams_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/client"
+	"github.com/plugboard/plugboard/registry/registryd"
+
+	_ "github.com/plugboard/plugboard/caddymodules"
+)
+
+const token = "gateway-test-token-0123"
+
+// stack is a registry and a gateway loaded from the shipped Caddyfile,
+// both in process.
+type stack struct {
+	t        *testing.T
+	registry *client.Client
+	regURL   string
+	regStop  func()
+	gateway  string // http://127.0.0.1:port
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startStack runs a registry (SQLite) and the gateway. Caddy is process
+// global, so tests that use it must not run in parallel.
+func startStack(t *testing.T, extraEnv ...string) *stack {
+	t.Helper()
+	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
+		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(srv.Handler())
+	var once sync.Once
+	stopReg := func() {
+		once.Do(func() {
+			srv.StartShutdown()
+			reg.CloseClientConnections()
+			reg.Close()
+			cancel()
+			srv.Close()
+		})
+	}
+	t.Cleanup(stopReg)
+
+	addr := freePort(t)
+	env := map[string]string{
+		"PLUGBOARD_GATEWAY_SITE":  "http://" + addr,
+		"PLUGBOARD_GATEWAY_ADMIN": "off",
+		"PLUGBOARD_REGISTRY_URL":  reg.URL,
+		"PLUGBOARD_CORE_URL":      "http://127.0.0.1:1",
+		"PLUGBOARD_WEB_ROOT":      "../../web/placeholder",
+		"XDG_DATA_HOME":           t.TempDir(),
+		"XDG_CONFIG_HOME":         t.TempDir(),
+	}
+	for i := 0; i+1 < len(extraEnv); i += 2 {
+		env[extraEnv[i]] = extraEnv[i+1]
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	loadCaddyfile(t, "../../Caddyfile")
+	s := &stack{t: t, registry: client.New(reg.URL, token, nil), regURL: reg.URL, regStop: stopReg, gateway: "http://" + addr}
+	eventually(t, 5*time.Second, func() bool {
+		resp, err := http.Get(s.gateway + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	}, "the gateway never answered")
+	return s
+}
+
+func loadCaddyfile(t *testing.T, path string) {
+	t.Helper()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	cfgJSON, warns, err := adapter.Adapt(body, map[string]any{"filename": path})
+	if err != nil {
+		t.Fatalf("adapt %s: %v", path, err)
+	}
+	for _, w := range warns {
+		t.Logf("adapt warning: %s", w.String())
+	}
+	cfgJSON = quietLogs(t, cfgJSON)
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+}
+
+// quietLogs sends every Caddy log to discard unless -v is given, so that
+// test output stays readable.
+func quietLogs(t *testing.T, cfgJSON []byte) []byte {
+	if testing.Verbose() && os.Getenv("PLUGBOARD_TEST_CADDY_LOGS") != "" {
+		return cfgJSON
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	logging, _ := cfg["logging"].(map[string]any)
+	if logging == nil {
+		logging = map[string]any{}
+		cfg["logging"] = logging
+	}
+	logs, _ := logging["logs"].(map[string]any)
+	if logs == nil {
+		logs = map[string]any{}
+		logging["logs"] = logs
+	}
+	if logs["default"] == nil {
+		logs["default"] = map[string]any{}
+	}
+	for _, l := range logs {
+		l.(map[string]any)["writer"] = map[string]any{"output": "discard"}
+	}
+	out, _ := json.Marshal(cfg)
+	return out
+}
+
+// backend is a plugin instance that records what reached it.
+type backend struct {
+	*httptest.Server
+	name string
+	hits atomic.Int64
+	last atomic.Pointer[http.Request]
+}
+
+func newBackend(t *testing.T, name string) *backend {
+	t.Helper()
+	b := &backend{name: name}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		b.last.Store(r.Clone(context.Background()))
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/fail"):
+			http.Error(w, "boom", http.StatusBadGateway)
+		case strings.HasSuffix(r.URL.Path, "/events"):
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := range 3 {
+				fmt.Fprintf(w, "data: %d\n\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(200 * time.Millisecond)
+			}
+		case strings.HasSuffix(r.URL.Path, "/echo-body"):
+			io.Copy(w, r.Body)
+		default:
+			w.Header().Set("X-Backend", name)
+			fmt.Fprintf(w, "%s %s", name, r.URL.RequestURI())
+		}
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *backend) hostPort() (string, int) {
+	host, port, _ := net.SplitHostPort(b.Listener.Addr().String())
+	var p int
+	fmt.Sscan(port, &p)
+	return host, p
+}
+
+func (s *stack) register(name string, b *backend, basePath string) *registry.Instance {
+	s.t.Helper()
+	host, port := b.hostPort()
+	in, err := s.registry.Register(context.Background(), &registry.Instance{
+		Name: name, Host: host, Port: port, BasePath: basePath,
+		Endpoints: []registry.Endpoint{{Path: "/items/{id}", Method: "GET"}},
+	})
+	if err != nil {
+		s.t.Fatalf("register %s: %v", name, err)
+	}
+	return in
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (s *stack) get(path string) answer {
+	s.t.Helper()
+	return s.do("GET", path, nil, nil)
+}
+
+func (s *stack) do(method, path string, body io.Reader, header http.Header) answer {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.gateway+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+// problem checks a problem+json answer and returns its type and detail.
+func (a answer) problem(t *testing.T) (typ, detail string) {
+	t.Helper()
+	if ct := a.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("status %d, content type %q, body %q: want problem+json", a.status, ct, a.body)
+	}
+	var p struct {
+		Type   string `json:"type"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal([]byte(a.body), &p); err != nil || p.Status != a.status {
+		t.Fatalf("problem body %q: %v", a.body, err)
+	}
+	return p.Type, p.Detail
+}
+
+func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatal(msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestGateway(t *testing.T) {
+	s := startStack(t)
+
+	t.Run("RoutesWithBasePathAndQuery", func(t *testing.T) {
+		b := newBackend(t, "orders-1")
+		s.register("orders", b, "/v1")
+		var a answer
+		eventually(t, 2*time.Second, func() bool { a = s.get("/api/orders/items/42?a=1&b=x%20y"); return a.status == 200 }, "orders never routable")
+		if a.body != "orders-1 /v1/items/42?a=1&b=x%20y" {
+			t.Fatalf("backend saw %q", a.body)
+		}
+		r := b.last.Load()
+		if r.Header.Get("X-Request-Id") == "" || r.Header.Get("X-Forwarded-For") == "" || r.Header.Get("X-Plugboard-Service") != "orders" {
+			t.Fatalf("upstream headers: %v", r.Header)
+		}
+		if a.header.Get("X-Request-Id") != r.Header.Get("X-Request-Id") {
+			t.Fatalf("response X-Request-Id %q, upstream saw %q", a.header.Get("X-Request-Id"), r.Header.Get("X-Request-Id"))
+		}
+		a = s.do("GET", "/api/orders/items/1", nil, http.Header{"X-Request-Id": {"client-chosen-1"}})
+		if got := b.last.Load().Header.Get("X-Request-Id"); got != "client-chosen-1" || a.header.Get("X-Request-Id") != "client-chosen-1" {
+			t.Fatalf("client request id not kept: upstream %q, response %q", got, a.header.Get("X-Request-Id"))
+		}
+		if a := s.get("/api/orders"); a.body != "orders-1 /v1/" {
+			t.Fatalf("service root reached %q", a.body)
+		}
+	})
+
+	t.Run("UnknownServiceIs404Problem", func(t *testing.T) {
+		a := s.get("/api/nosuch/x")
+		if a.status != 404 {
+			t.Fatalf("status %d", a.status)
+		}
+		if typ, detail := a.problem(t); typ != "/problems/not_found" || !strings.Contains(detail, "nosuch") {
+			t.Fatalf("problem %s %q", typ, detail)
+		}
+	})
+
+	t.Run("SpreadsLoadOverThreeInstances", func(t *testing.T) {
+		bs := []*backend{newBackend(t, "spread-1"), newBackend(t, "spread-2"), newBackend(t, "spread-3")}
+		for _, b := range bs {
+			s.register("spread", b, "")
+		}
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/spread/x").status == 200 }, "spread never routable")
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 15 {
+					if a := s.get("/api/spread/x"); a.status != 200 {
+						t.Errorf("status %d", a.status)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for _, b := range bs {
+			if b.hits.Load() < 10 {
+				t.Errorf("%s got %d of 120 requests", b.name, b.hits.Load())
+			}
+		}
+	})
+
+	t.Run("RegisterAndDeregisterWithinASecond", func(t *testing.T) {
+		b := newBackend(t, "fresh-1")
+		in := s.register("fresh", b, "")
+		took := eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 200 }, "a registered instance was not routable within 1s")
+		t.Logf("registered → routable in %s", took)
+		if err := s.registry.Deregister(context.Background(), in.ID); err != nil {
+			t.Fatal(err)
+		}
+		took = eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 503 }, "a deregistered instance was still routed after 1s")
+		t.Logf("deregistered → out of rotation in %s", took)
+		a := s.get("/api/fresh/x")
+		if typ, _ := a.problem(t); typ != "/problems/unavailable" || a.header.Get("Retry-After") == "" {
+			t.Fatalf("no-instance answer: %s, Retry-After %q", typ, a.header.Get("Retry-After"))
+		}
+	})
+
+	t.Run("KilledInstanceIsRetriedThenEjected", func(t *testing.T) {
+		good := newBackend(t, "kill-good")
+		s.register("kill", good, "")
+		// The bad instance accepts connections and drops them at once: a
+		// transport error after the connection, the harder case.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomic.Int64
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				c.Close()
+			}
+		}()
+		defer ln.Close()
+		host, port, _ := net.SplitHostPort(ln.Addr().String())
+		var p int
+		fmt.Sscan(port, &p)
+		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "kill", Host: host, Port: p}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, func() bool {
+			snapReady := s.get("/api/registry/services?name=kill")
+			return strings.Count(snapReady.body, `"id"`) == 2
+		}, "second instance not registered")
+		time.Sleep(200 * time.Millisecond) // let the feed reach the gateway
+		for i := range 20 {
+			if a := s.get("/api/kill/x"); a.status != 200 {
+				t.Fatalf("request %d failed with %d: %s", i, a.status, a.body)
+			}
+		}
+		if n := accepted.Load(); n > 1 {
+			t.Fatalf("the broken instance got %d attempts; want at most 1 before ejection", n)
+		}
+	})
+
+	t.Run("UnsafePathsAreRefused", func(t *testing.T) {
+		b := newBackend(t, "safe-1")
+		s.register("safe", b, "/v1")
+		victim := newBackend(t, "victim-1")
+		s.register("victim", victim, "/admin")
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/safe/x").status == 200 && s.get("/api/victim/x").status == 200 }, "not routable")
+		victimHits := victim.hits.Load()
+		for _, p := range []string{
+			"/api/safe/../victim/x",
+			"/api/safe/%2e%2e/victim/x",
+			"/api/safe/%2E%2E/%2E%2E/etc/passwd",
+			"/api/safe/..%2fvictim",
+			"/api/safe%2f..%2fvictim/x",
+			"/api/safe/a%5c..%5cb",
+			"/api/safe/a%00b",
+			"/api/safe/.%2e/x",
+		} {
+			a := s.get(p)
+			if a.status != 400 && a.status != 404 {
+				t.Errorf("%s: status %d, body %q", p, a.status, a.body)
+				continue
+			}
+			a.problem(t)
+		}
+		// Doubled slashes are merged and stay inside the service.
+		if a := s.get("/api/safe//x//y"); a.status != 200 || a.body != "safe-1 /v1/x/y" {
+			t.Errorf("doubled slashes: %d %q", a.status, a.body)
+		}
+		if a := s.get(`/api/safe/a\b`); a.status != 400 {
+			t.Errorf("backslash: %d %q", a.status, a.body)
+		}
+		if victim.hits.Load() != victimHits {
+			t.Fatalf("a traversal attempt reached the victim service")
+		}
+	})
+
+	t.Run("ServerSentEventsStream", func(t *testing.T) {
+		b := newBackend(t, "sse-1")
+		s.register("sse", b, "")
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/sse/x").status == 200 }, "sse never routable")
+		resp, err := http.Get(s.gateway + "/api/sse/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		rd := bufio.NewReader(resp.Body)
+		start := time.Now()
+		line, _ := rd.ReadString('\n')
+		if line != "data: 0\n" || time.Since(start) > 150*time.Millisecond {
+			t.Fatalf("first event %q after %s: the stream is buffered", line, time.Since(start))
+		}
+	})
+
+	t.Run("WebSocketUpgradePassesThrough", func(t *testing.T) {
+		ws := newWebSocketEcho(t)
+		host, port := ws.hostPort()
+		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "ws", Host: host, Port: port}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/ws/plain").status == 200 }, "ws never routable")
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.gateway, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /api/ws/socket HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", strings.TrimPrefix(s.gateway, "http://"))
+		rd := bufio.NewReader(conn)
+		status, _ := rd.ReadString('\n')
+		if !strings.Contains(status, "101") {
+			t.Fatalf("upgrade answer %q", status)
+		}
+		for line, _ := rd.ReadString('\n'); line != "\r\n"; line, _ = rd.ReadString('\n') {
+		}
+		fmt.Fprintf(conn, "hello\n")
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if got, _ := rd.ReadString('\n'); got != "hello\n" {
+			t.Fatalf("echo %q", got)
+		}
+	})
+
+	t.Run("BodyLimit", func(t *testing.T) {
+		b := newBackend(t, "body-1")
+		s.register("body", b, "")
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/body/x").status == 200 }, "body never routable")
+		if a := s.do("POST", "/api/body/echo-body", strings.NewReader("small"), nil); a.status != 200 || a.body != "small" {
+			t.Fatalf("small body: %d %q", a.status, a.body)
+		}
+		big := strings.NewReader(strings.Repeat("x", 11<<20))
+		if a := s.do("POST", "/api/body/echo-body", big, nil); a.status != 413 {
+			t.Fatalf("11 MB body: %d", a.status)
+		}
+	})
+
+	t.Run("PlatformRoutesAndConsole", func(t *testing.T) {
+		if a := s.get("/api/registry/services"); a.status != 200 || !strings.HasPrefix(a.body, "[") {
+			t.Fatalf("registry through the gateway: %d %.100s", a.status, a.body)
+		}
+		if a := s.get("/"); a.status != 200 || !strings.Contains(a.body, "Plugboard") {
+			t.Fatalf("console: %d", a.status)
+		}
+		if a := s.get("/services/deep/link"); a.status != 200 || !strings.Contains(a.body, "Plugboard") {
+			t.Fatalf("SPA fallback: %d", a.status)
+		}
+		if a := s.get("/api/users"); a.status != 502 {
+			t.Fatalf("core down: %d", a.status)
+		} else if typ, detail := a.problem(t); typ != "/problems/bad_gateway" || strings.Contains(detail, "127.0.0.1") {
+			t.Fatalf("core down problem: %s %q (must not leak addresses)", typ, detail)
+		}
+	})
+
+	t.Run("RegistryDownKeepsRouting", func(t *testing.T) {
+		b := newBackend(t, "survivor-1")
+		s.register("survivor", b, "")
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/survivor/x").status == 200 }, "survivor never routable")
+		s.regStop()
+		time.Sleep(300 * time.Millisecond)
+		for range 5 {
+			if a := s.get("/api/survivor/x"); a.status != 200 {
+				t.Fatalf("with the registry down: %d %s", a.status, a.body)
+			}
+		}
+	})
+}
+
+// wsEcho is an upstream that accepts any Upgrade and echoes lines.
+type wsEcho struct{ *httptest.Server }
+
+func newWebSocketEcho(t *testing.T) *wsEcho {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			w.Write([]byte("plain"))
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		rw.Flush()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			rw.WriteString(line)
+			rw.Flush()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return &wsEcho{srv}
+}
+
+func (w *wsEcho) hostPort() (string, int) {
+	host, port, _ := net.SplitHostPort(w.Listener.Addr().String())
+	var p int
+	fmt.Sscan(port, &p)
+	return host, p
+}

@@ -1,0 +1,90 @@
+package dynamicupstreams
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Problem{})
+}
+
+// Problem renders the error handle_errors is handling as RFC 9457
+// problem+json, in the same shape as the registry's and core's errors. The
+// detail is the error's own message only when the error says it is public
+// (PublicError); otherwise a generic text for the status, so that upstream
+// addresses and internal errors never reach clients. A 503 gets
+// Retry-After: 1 unless it has one.
+type Problem struct{}
+
+// CaddyModule returns the Caddy module information.
+func (Problem) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.plugboard_problem", New: func() caddy.Module { return new(Problem) }}
+}
+
+// problemCodes names the problem type of each status, as the services do.
+var problemCodes = map[int]string{
+	400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+	408: "timeout", 409: "conflict", 413: "too_large", 429: "rate_limited",
+	500: "internal", 502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout",
+}
+
+// genericDetails are shown for errors without a public message.
+var genericDetails = map[int]string{
+	400: "The request is malformed.",
+	404: "Nothing is here.",
+	413: "The request body is too large.",
+	502: "The service instance did not answer properly.",
+	503: "The service is unavailable right now; try again shortly.",
+	504: "The service instance did not answer in time.",
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	status := http.StatusInternalServerError
+	detail := ""
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if v, ok := repl.Get("http.error"); ok {
+			if err, ok := v.(error); ok {
+				var herr caddyhttp.HandlerError
+				if errors.As(err, &herr) && herr.StatusCode != 0 {
+					status = herr.StatusCode
+				}
+				var pub PublicError
+				if errors.As(err, &pub) {
+					detail = pub.Message
+				}
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					status = http.StatusRequestEntityTooLarge
+				}
+			}
+		}
+	}
+	if detail == "" {
+		detail = genericDetails[status]
+	}
+	code := problemCodes[status]
+	if code == "" {
+		code = strconv.Itoa(status)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(map[string]any{
+		"type": "/problems/" + code, "title": http.StatusText(status), "status": status,
+		"detail": detail, "instance": r.URL.Path,
+	})
+}
+
+var _ caddyhttp.MiddlewareHandler = (*Problem)(nil)

@@ -1,0 +1,85 @@
+package dynamicupstreams
+
+import (
+	"net/url"
+	"path"
+	"strings"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		path, service, rest string
+		err                 error
+	}{
+		{"/api/orders/items/42", "orders", "/items/42", nil},
+		{"/api/orders", "orders", "/", nil},
+		{"/api/orders/", "orders", "/", nil},
+		{"/api/orders/items/", "orders", "/items/", nil},
+		{"/api/orders//items///42", "orders", "/items/42", nil},
+		{"//api/orders", "", "", errNotAPI},
+		{"/api//orders/x", "orders", "/x", nil},
+		{"/api/orders/a%20b", "orders", "/a%20b", nil},
+		{"/api/orders/%E2%9C%93", "orders", "/%E2%9C%93", nil},
+		{"/api/", "", "", errNotAPI},
+		{"/api", "", "", errNotAPI},
+		{"/other/orders", "", "", errNotAPI},
+		{"/api/Orders/x", "", "", errNotAPI},
+		{"/api/orders/../users/1", "", "", errUnsafePath},
+		{"/api/orders/%2e%2e/users", "", "", errUnsafePath},
+		{"/api/orders/%2E%2E/users", "", "", errUnsafePath},
+		{"/api/orders/.%2e/x", "", "", errUnsafePath},
+		{"/api/orders/./x", "", "", errUnsafePath},
+		{"/api/../registry/services", "", "", errUnsafePath},
+		{"/api/orders/a%2fb", "", "", errUnsafePath},
+		{"/api/orders%2f..%2fusers", "", "", errUnsafePath},
+		{"/api/orders/a%5cb", "", "", errUnsafePath},
+		{`/api/orders/a\..\b`, "", "", errUnsafePath},
+		{"/api/orders/a%00b", "", "", errUnsafePath},
+		{"/api/orders/a%0ab", "", "", errUnsafePath},
+		{"/api/orders/%zz", "", "", errUnsafePath},
+	}
+	for _, tc := range tests {
+		service, rest, err := Resolve("/api/", tc.path)
+		if err != tc.err || service != tc.service || rest != tc.rest {
+			t.Errorf("Resolve(%q) = %q, %q, %v; want %q, %q, %v", tc.path, service, rest, err, tc.service, tc.rest, tc.err)
+		}
+	}
+}
+
+// FuzzResolve checks the property that matters: whatever Resolve accepts,
+// the upstream path (base path + rest, decoded and cleaned the way a
+// backend would) stays under the base path, and the service is the first
+// segment of the cleaned request path.
+//
+//	go test ./caddymodules/dynamicupstreams -fuzz FuzzResolve
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{"/api/orders/items/42", "/api/a/..", "/api/a/%2e%2e/b", "/api/a//b", `/api/a/\b`,
+		"/api/a/%2f", "/api/a/b%00", "/api/x/.%2E/y/", "/api/svc/%252e%252e"} {
+		f.Add(s)
+	}
+	const base = "/v1/base"
+	f.Fuzz(func(t *testing.T, p string) {
+		service, rest, err := Resolve("/api/", p)
+		if err != nil {
+			return
+		}
+		if !servicePattern.MatchString(service) {
+			t.Fatalf("service %q is not a service name", service)
+		}
+		upstream := base + rest
+		decoded, derr := url.PathUnescape(upstream)
+		if derr != nil {
+			t.Fatalf("Resolve accepted %q but the upstream path %q does not decode", p, upstream)
+		}
+		if cleaned := path.Clean(decoded); cleaned != base && !strings.HasPrefix(cleaned, base+"/") {
+			t.Fatalf("Resolve(%q): upstream %q cleans to %q, outside %s", p, upstream, cleaned, base)
+		}
+		if strings.ContainsAny(decoded, "\\\x00") {
+			t.Fatalf("Resolve(%q): upstream %q holds a backslash or NUL", p, decoded)
+		}
+		if strings.Contains(decoded, "/../") || strings.HasSuffix(decoded, "/..") {
+			t.Fatalf("Resolve(%q): upstream %q holds a dot-dot segment", p, decoded)
+		}
+	})
+}

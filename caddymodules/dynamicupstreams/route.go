@@ -1,0 +1,96 @@
+package dynamicupstreams
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Route{})
+}
+
+// Variables the route handler sets for the handlers after it; Caddyfiles
+// read them as {vars.pb_service} and so on (dot-free names, which the
+// {vars.*} shorthand needs).
+const (
+	VarService     = "pb_service"      // the service name
+	VarUpstreamURI = "pb_upstream_uri" // base_path + rest of the path + query
+	VarBasePath    = "pb_base_path"    // the service's base path
+	varFailed      = "pb_failed"       // dials that failed during this request
+)
+
+// Route resolves /api/{service}/{path} against the registry snapshot and
+// sets VarService, VarUpstreamURI and VarBasePath for reverse_proxy, or
+// fails with 404 (no such service), 503 (no live instance; Retry-After) or
+// 400 (an unsafe path).
+type Route struct {
+	// Prefix is the path prefix before the service name. Default: /api/
+	Prefix string `json:"prefix,omitempty"`
+
+	app *App
+}
+
+// CaddyModule returns the Caddy module information.
+func (Route) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.plugboard_route", New: func() caddy.Module { return new(Route) }}
+}
+
+// Provision finds the registry app.
+func (h *Route) Provision(ctx caddy.Context) error {
+	if h.Prefix == "" {
+		h.Prefix = "/api/"
+	}
+	app, err := ctx.App(AppName)
+	if err != nil {
+		return fmt.Errorf("plugboard_route needs the %s app: %w", AppName, err)
+	}
+	h.app = app.(*App)
+	return nil
+}
+
+// PublicError is an error whose message is safe to show clients; the
+// problem renderer shows it as the detail.
+type PublicError struct{ Message string }
+
+func (e PublicError) Error() string { return e.Message }
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	name, rest, err := Resolve(h.Prefix, r.URL.EscapedPath())
+	switch {
+	case errors.Is(err, errUnsafePath):
+		return caddyhttp.Error(http.StatusBadRequest, PublicError{"The path holds a dot segment, an encoded slash or backslash, or a control character."})
+	case err != nil:
+		return caddyhttp.Error(http.StatusNotFound, PublicError{"No service at this path; use " + h.Prefix + "{service}/{path}."})
+	}
+	var svc *Service
+	if snap := h.app.Snapshot(); snap != nil {
+		svc = snap.Services[name]
+	}
+	if svc == nil {
+		return caddyhttp.Error(http.StatusNotFound, PublicError{fmt.Sprintf("No service named %q is registered.", name)})
+	}
+	if len(svc.Dials) == 0 {
+		w.Header().Set("Retry-After", "1")
+		return caddyhttp.Error(http.StatusServiceUnavailable, PublicError{fmt.Sprintf("Service %q has no live instance right now.", name)})
+	}
+	uri := svc.BasePath + rest
+	if r.URL.RawQuery != "" {
+		uri += "?" + r.URL.RawQuery
+	}
+	ctx := r.Context()
+	caddyhttp.SetVar(ctx, VarService, name)
+	caddyhttp.SetVar(ctx, VarUpstreamURI, uri)
+	caddyhttp.SetVar(ctx, VarBasePath, svc.BasePath)
+	return next.ServeHTTP(w, r)
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Route)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Route)(nil)
+)

@@ -1,0 +1,102 @@
+package dynamicupstreams
+
+import (
+	"encoding/json"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/plugboard/plugboard/registry"
+)
+
+// Snapshot is an immutable view of the registry, as the gateway routes by it.
+type Snapshot struct {
+	// Revision is the registry revision the snapshot reflects.
+	Revision int64
+	// Services maps every service name the gateway has seen, including
+	// those with no live instance right now (they answer 503, not 404).
+	Services map[string]*Service
+}
+
+// Service is one service name's routing data.
+type Service struct {
+	Name string
+	// BasePath is the newest instance's base path; only instances that
+	// share it are routed to, since reverse_proxy rewrites the URI once,
+	// before it picks an instance.
+	BasePath string
+	// Dials are the routable instances' host:port, sorted, stable.
+	Dials []string
+	// Endpoints and Metadata are the newest instance's.
+	Endpoints []registry.Endpoint
+	Metadata  json.RawMessage
+	// Registered counts the active instances, routable or not.
+	Registered int
+}
+
+// build derives a snapshot from the active instances by ID and the names
+// seen so far.
+func build(rev int64, active map[string]*registry.Instance, known map[string]bool) *Snapshot {
+	byName := map[string][]*registry.Instance{}
+	for _, in := range active {
+		byName[in.Name] = append(byName[in.Name], in)
+	}
+	s := &Snapshot{Revision: rev, Services: make(map[string]*Service, len(known))}
+	for name := range known {
+		s.Services[name] = &Service{Name: name}
+	}
+	for name, list := range byName {
+		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+		newest := list[0]
+		for _, in := range list[1:] {
+			if in.UpdatedAt.After(newest.UpdatedAt) {
+				newest = in
+			}
+		}
+		svc := &Service{Name: name, BasePath: newest.BasePath, Endpoints: newest.Endpoints,
+			Metadata: newest.Metadata, Registered: len(list)}
+		for _, in := range list {
+			if in.BasePath == svc.BasePath && in.Health != registry.HealthUnhealthy {
+				svc.Dials = append(svc.Dials, net.JoinHostPort(in.Host, strconv.Itoa(in.Port)))
+			}
+		}
+		s.Services[name] = svc
+	}
+	return s
+}
+
+// state is what the app knows and the snapshot is built from. Only the
+// app's sync goroutine touches it.
+type state struct {
+	rev    int64
+	active map[string]*registry.Instance
+	known  map[string]bool
+	// synced is when the registry last confirmed the state; zero while
+	// nothing was ever loaded.
+	synced time.Time
+}
+
+func newState() *state {
+	return &state{rev: -1, active: map[string]*registry.Instance{}, known: map[string]bool{}}
+}
+
+// apply records one instance's new state.
+func (st *state) apply(in *registry.Instance) {
+	st.known[in.Name] = true
+	if in.IsActive {
+		st.active[in.ID] = in
+	} else {
+		delete(st.active, in.ID)
+	}
+}
+
+// replace resets the active set to list (a snapshot or a full listing,
+// which may include inactive instances).
+func (st *state) replace(rev int64, list []*registry.Instance) {
+	st.rev = rev
+	st.active = make(map[string]*registry.Instance, len(list))
+	for _, in := range list {
+		st.apply(in)
+	}
+}

@@ -1,0 +1,98 @@
+package dynamicupstreams
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+func init() {
+	caddy.RegisterModule(Upstreams{})
+}
+
+// Upstreams is the reverse_proxy upstream source of a Plugboard service:
+// the routable instances of the service plugboard_route resolved, read from
+// the registry snapshot in memory (no I/O on the request path). Each call
+// returns fresh Upstream values in a stable order. On a retry, ResetCache
+// leaves out the instance that just failed: for the rest of the request,
+// and (ejected) for the app's EjectFor in every request, unless no other
+// instance is left.
+type Upstreams struct {
+	app *App
+}
+
+// CaddyModule returns the Caddy module information.
+func (Upstreams) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.reverse_proxy.upstreams.dynamic_upstreams",
+		New: func() caddy.Module { return new(Upstreams) },
+	}
+}
+
+// Provision finds the registry app.
+func (u *Upstreams) Provision(ctx caddy.Context) error {
+	app, err := ctx.App(AppName)
+	if err != nil {
+		return fmt.Errorf("dynamic_upstreams needs the %s app: %w", AppName, err)
+	}
+	u.app = app.(*App)
+	return nil
+}
+
+// GetUpstreams implements reverseproxy.UpstreamSource.
+func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
+	name, _ := caddyhttp.GetVar(r.Context(), VarService).(string)
+	if name == "" {
+		return nil, fmt.Errorf("dynamic_upstreams: no %s var; put plugboard_route before reverse_proxy", VarService)
+	}
+	snap := u.app.Snapshot()
+	if snap == nil || snap.Services[name] == nil {
+		return nil, nil
+	}
+	dials := snap.Services[name].Dials
+	failed, _ := caddyhttp.GetVar(r.Context(), varFailed).(map[string]bool)
+	now := time.Now()
+	ups := make([]*reverseproxy.Upstream, 0, len(dials))
+	for _, d := range dials {
+		if !failed[d] && !u.app.isEjected(d, now) {
+			ups = append(ups, &reverseproxy.Upstream{Dial: d})
+		}
+	}
+	if len(ups) == 0 { // every instance failed once: let passive health decide
+		for _, d := range dials {
+			ups = append(ups, &reverseproxy.Upstream{Dial: d})
+		}
+	}
+	return ups, nil
+}
+
+// ResetCache implements reverseproxy.CachingUpstreamSource: reverse_proxy
+// calls it before a retry, and the instance it tried last is left out.
+func (u *Upstreams) ResetCache(r *http.Request) error {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil
+	}
+	last, _ := repl.GetString("http.reverse_proxy.upstream.hostport")
+	if last == "" {
+		return nil
+	}
+	failed, _ := caddyhttp.GetVar(r.Context(), varFailed).(map[string]bool)
+	if failed == nil {
+		failed = map[string]bool{}
+		caddyhttp.SetVar(r.Context(), varFailed, failed)
+	}
+	failed[last] = true
+	u.app.eject(last)
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner                  = (*Upstreams)(nil)
+	_ reverseproxy.CachingUpstreamSource = (*Upstreams)(nil)
+)
