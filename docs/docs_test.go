@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,6 +17,34 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the generated parts of the READMEs")
+
+// gatewayVars documents the gateway's variables: the {$PLUGBOARD_…}
+// placeholders of the Caddyfile, plus those cmd/gateway reads itself.
+// TestGatewayVariablesMatchTheCaddyfile keeps this list and the Caddyfile
+// in step.
+var gatewayVars = []envconfig.Var{
+	{Name: "PLUGBOARD_GATEWAY_SITE", Default: "http://:8080",
+		Doc:   "The gateway's Caddy site address: http://:8080 (plain HTTP), a domain such as gateway.example.com (automatic HTTPS), or https://localhost:8443 (local HTTPS from Caddy's internal CA).",
+		DocZH: "网关的 Caddy 站点地址：http://:8080（纯 HTTP）、域名如 gateway.example.com（自动 HTTPS），或 https://localhost:8443（由 Caddy 内置 CA 签发的本地 HTTPS）。"},
+	{Name: "PLUGBOARD_GATEWAY_LISTEN", Doc: "Shorthand for PLUGBOARD_GATEWAY_SITE=http://<host:port> when SITE is unset.",
+		DocZH: "未设置 PLUGBOARD_GATEWAY_SITE 时的简写，等同于 http://<host:port>。"},
+	{Name: "PLUGBOARD_GATEWAY_ADMIN", Default: "127.0.0.1:2019", Doc: "Caddy's admin API address (keep it on loopback), or off.",
+		DocZH: "Caddy 管理 API 的地址（请只绑定回环地址），或 off 关闭。"},
+	{Name: "PLUGBOARD_GATEWAY_CADDYFILE", Default: "Caddyfile", Doc: "The Caddyfile the gateway serves when run with no arguments.",
+		DocZH: "网关无参数启动时加载的 Caddyfile。"},
+	{Name: "PLUGBOARD_REGISTRY_URL", Default: "http://127.0.0.1:8081", Doc: "Where the gateway (and the launcher) reach the registry: its API and change feed.",
+		DocZH: "网关（及启动器）访问注册中心的地址：其 API 与变更推送。"},
+	{Name: "PLUGBOARD_CORE_URL", Default: "http://127.0.0.1:8082", Doc: "Where the gateway reaches the core service.",
+		DocZH: "网关访问核心服务的地址。"},
+	{Name: "PLUGBOARD_GATEWAY_LB_POLICY", Default: "least_conn", Doc: "Load-balancing policy across a service's instances: least_conn, round_robin, random, ip_hash, first, …",
+		DocZH: "同一服务多实例间的负载均衡策略：least_conn、round_robin、random、ip_hash、first 等。"},
+	{Name: "PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT", Default: "30s", Doc: "How long the gateway waits for an instance's response headers.",
+		DocZH: "网关等待实例返回响应头的最长时间。"},
+	{Name: "PLUGBOARD_GATEWAY_MAX_BODY", Default: "10MB", Doc: "Largest request body the gateway passes on (413 beyond); bodies stream, they are not buffered.",
+		DocZH: "网关转发的最大请求体（超出返回 413）；请求体以流式转发，不整体缓存。"},
+	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/placeholder", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html).",
+		DocZH: "网关在 / 提供的管理后台文件目录（SPA 回退到 index.html）。"},
+}
 
 // processes lists every binary's config struct, in README order.
 var processes = []struct {
@@ -39,8 +68,17 @@ type row struct {
 func rows() []*row {
 	var out []*row
 	byName := map[string]*row{}
+	type source struct {
+		binary string
+		vars   []envconfig.Var
+	}
+	var sources []source
 	for _, p := range processes {
-		for _, v := range envconfig.Describe(p.config) {
+		sources = append(sources, source{p.binary, envconfig.Describe(p.config)})
+	}
+	sources = append(sources, source{"gateway", gatewayVars})
+	for _, p := range sources {
+		for _, v := range p.vars {
 			r, ok := byName[v.Name]
 			if !ok {
 				r = &row{v: v}
@@ -102,6 +140,36 @@ func TestREADMEConfigTables(t *testing.T) {
 			}
 			t.Errorf("%s's configuration table is out of date; run `go test ./docs -update`", f.path)
 		})
+	}
+}
+
+func TestGatewayVariablesMatchTheCaddyfile(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	for _, m := range regexp.MustCompile(`\{\$(PLUGBOARD_[A-Z_]+)(?::([^}]*))?\}`).FindAllStringSubmatch(string(raw), -1) {
+		if prev, ok := found[m[1]]; ok && prev != m[2] {
+			t.Errorf("%s has two defaults in the Caddyfile: %q and %q", m[1], prev, m[2])
+		}
+		found[m[1]] = m[2]
+	}
+	documented := map[string]string{}
+	for _, v := range gatewayVars {
+		documented[v.Name] = v.Default
+	}
+	for name, def := range found {
+		if d, ok := documented[name]; !ok {
+			t.Errorf("the Caddyfile uses %s, which gatewayVars does not document", name)
+		} else if d != def {
+			t.Errorf("%s: the Caddyfile's default is %q, the documented one %q", name, def, d)
+		}
+	}
+	for name := range documented {
+		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" {
+			t.Errorf("gatewayVars documents %s, which the Caddyfile does not use", name)
+		}
 	}
 }
 

@@ -5,6 +5,8 @@
 // Run with no arguments it serves the Caddyfile found through
 // PLUGBOARD_GATEWAY_CADDYFILE (default ./Caddyfile); with arguments it is
 // the caddy command (run, adapt, validate, list-modules, …).
+// PLUGBOARD_GATEWAY_LISTEN (host:port, plain HTTP) is accepted as a
+// shorthand for PLUGBOARD_GATEWAY_SITE=http://host:port.
 package main
 
 import (
@@ -18,6 +20,11 @@ import (
 )
 
 func main() {
+	if os.Getenv("PLUGBOARD_GATEWAY_SITE") == "" {
+		if listen := os.Getenv("PLUGBOARD_GATEWAY_LISTEN"); listen != "" {
+			os.Setenv("PLUGBOARD_GATEWAY_SITE", "http://"+listen)
+		}
+	}
 	if len(os.Args) == 1 {
 		file := os.Getenv("PLUGBOARD_GATEWAY_CADDYFILE")
 		if file == "" {

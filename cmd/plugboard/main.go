@@ -69,6 +69,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if err != nil {
 		return err
 	}
+	if environ["PLUGBOARD_GATEWAY_SITE"] == "" && environ["PLUGBOARD_GATEWAY_LISTEN"] != "" {
+		environ["PLUGBOARD_GATEWAY_SITE"] = "http://" + environ["PLUGBOARD_GATEWAY_LISTEN"]
+	}
 	// The gateway finds the services where they listen unless told otherwise.
 	if _, ok := environ["PLUGBOARD_REGISTRY_URL"]; !ok {
 		environ["PLUGBOARD_REGISTRY_URL"] = "http://" + regCfg.Listen
