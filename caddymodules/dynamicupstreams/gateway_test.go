@@ -28,6 +28,7 @@ import (
 	"github.com/plugboard/plugboard/registry/registryd"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
+	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 )
 
 const token = "gateway-test-token-0123"
@@ -507,8 +508,16 @@ func TestGateway(t *testing.T) {
 		b := newBackend(t, "survivor-1")
 		s.register("survivor", b, "")
 		eventually(t, 2*time.Second, func() bool { return s.get("/api/survivor/x").status == 200 }, "survivor never routable")
+		app, err := caddy.ActiveContext().App(dynamicupstreams.AppName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := app.(*dynamicupstreams.App).Staleness(); st != 0 {
+			t.Fatalf("staleness %v while the feed is connected", st)
+		}
 		s.regStop()
-		time.Sleep(300 * time.Millisecond)
+		eventually(t, 3*time.Second, func() bool { return app.(*dynamicupstreams.App).Staleness() > 0 },
+			"the staleness metric did not rise with the registry down")
 		for range 5 {
 			if a := s.get("/api/survivor/x"); a.status != 200 {
 				t.Fatalf("with the registry down: %d %s", a.status, a.body)
