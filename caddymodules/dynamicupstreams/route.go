@@ -20,7 +20,13 @@ const (
 	VarService     = "pb_service"      // the service name
 	VarUpstreamURI = "pb_upstream_uri" // base_path + rest of the path + query
 	VarBasePath    = "pb_base_path"    // the service's base path
-	varFailed      = "pb_failed"       // dials that failed during this request
+	VarPath        = "pb_path"         // the path within the service, as sent
+	// VarEndpoint holds the *registry.Endpoint whose method and path
+	// template match the request (nil when none does); VarService Metadata
+	// holds the service's metadata (json.RawMessage). jwt_auth reads both.
+	VarEndpoint        = "pb_endpoint"
+	VarServiceMetadata = "pb_service_metadata"
+	varFailed          = "pb_failed" // dials that failed during this request
 )
 
 // Route resolves /api/{service}/{path} against the registry snapshot and
@@ -86,6 +92,9 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	caddyhttp.SetVar(ctx, VarService, name)
 	caddyhttp.SetVar(ctx, VarUpstreamURI, uri)
 	caddyhttp.SetVar(ctx, VarBasePath, svc.BasePath)
+	caddyhttp.SetVar(ctx, VarPath, rest)
+	caddyhttp.SetVar(ctx, VarEndpoint, MatchEndpoint(svc.Endpoints, r.Method, rest))
+	caddyhttp.SetVar(ctx, VarServiceMetadata, svc.Metadata)
 	return next.ServeHTTP(w, r)
 }
 
