@@ -296,6 +296,9 @@ type Store interface {
 	TenantStore
 	UserStore
 	APIKeyStore
+	KeyStore
+	SessionStore
+	AuditStore
 }
 
 // problems collects what is wrong with each input field.

@@ -3,7 +3,8 @@
 //
 // The suite asserts only on the core API and fault codes, so it holds for any
 // engine: tenants, users and API keys (tenant.go, user.go, apikey.go), tenant
-// isolation, and concurrent writers (concurrency.go).
+// isolation, and concurrent writers (concurrency.go); signing keys, refresh
+// tokens and the audit log (session.go).
 package storetest
 
 import (
@@ -23,6 +24,9 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	t.Run("APIKeys", func(t *testing.T) { testAPIKeys(t, open) })
 	t.Run("TenantIsolation", func(t *testing.T) { testIsolation(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open) })
+	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 }
 
 var ctx = context.Background()
