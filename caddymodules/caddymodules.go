@@ -5,8 +5,11 @@
 //
 //   - dynamicupstreams: the plugboard_registry app, the plugboard_route and
 //     plugboard_problem handlers, and the dynamic_upstreams upstream source.
+//   - jwtauth: the jwt_auth handler (authentication, endpoint policy and
+//     identity headers).
 package caddymodules
 
 import (
 	_ "github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
+	_ "github.com/plugboard/plugboard/caddymodules/jwtauth"
 )

@@ -299,6 +299,7 @@ type Store interface {
 	KeyStore
 	SessionStore
 	AuditStore
+	ConfigStore
 }
 
 // problems collects what is wrong with each input field.

@@ -42,6 +42,10 @@ var gatewayVars = []envconfig.Var{
 		DocZH: "网关等待实例返回响应头的最长时间。"},
 	{Name: "PLUGBOARD_GATEWAY_MAX_BODY", Default: "10MB", Doc: "Largest request body the gateway passes on (413 beyond); bodies stream, they are not buffered.",
 		DocZH: "网关转发的最大请求体（超出返回 413）；请求体以流式转发，不整体缓存。"},
+	{Name: "PLUGBOARD_GATEWAY_SIGNING_SECRET", Doc: "HMAC secret of the X-Plugboard-Signature header the gateway sets for plugins; plugins verify with the same secret (required; make run generates one into DATA_DIR/gateway.secret).",
+		DocZH: "网关为插件生成 X-Plugboard-Signature 头所用的 HMAC 密钥；插件用同一密钥校验（必填；make run 会生成并保存到 DATA_DIR/gateway.secret）。"},
+	{Name: "PLUGBOARD_CORE_ISSUER", Default: "plugboard", Doc: "The iss and aud of access tokens; core signs with it and the gateway's jwt_auth expects it.",
+		DocZH: "访问令牌的 iss 与 aud；核心服务用它签发，网关的 jwt_auth 按它校验。"},
 	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/placeholder", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html).",
 		DocZH: "网关在 / 提供的管理后台文件目录（SPA 回退到 index.html）。"},
 }
@@ -167,7 +171,7 @@ func TestGatewayVariablesMatchTheCaddyfile(t *testing.T) {
 		}
 	}
 	for name := range documented {
-		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" {
+		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" && name != "PLUGBOARD_GATEWAY_SIGNING_SECRET" {
 			t.Errorf("gatewayVars documents %s, which the Caddyfile does not use", name)
 		}
 	}

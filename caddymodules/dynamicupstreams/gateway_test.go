@@ -33,6 +33,9 @@ import (
 
 const token = "gateway-test-token-0123"
 
+// public makes a service's unlisted endpoints public to jwt_auth.
+var public = json.RawMessage(`{"auth":"public"}`)
+
 // stack is a registry and a gateway loaded from the shipped Caddyfile,
 // both in process.
 type stack struct {
@@ -83,13 +86,14 @@ func startStack(t *testing.T, extraEnv ...string) *stack {
 
 	addr := freePort(t)
 	env := map[string]string{
-		"PLUGBOARD_GATEWAY_SITE":  "http://" + addr,
-		"PLUGBOARD_GATEWAY_ADMIN": "off",
-		"PLUGBOARD_REGISTRY_URL":  reg.URL,
-		"PLUGBOARD_CORE_URL":      "http://127.0.0.1:1",
-		"PLUGBOARD_WEB_ROOT":      "../../web/placeholder",
-		"XDG_DATA_HOME":           t.TempDir(),
-		"XDG_CONFIG_HOME":         t.TempDir(),
+		"PLUGBOARD_GATEWAY_SITE":           "http://" + addr,
+		"PLUGBOARD_GATEWAY_ADMIN":          "off",
+		"PLUGBOARD_REGISTRY_URL":           reg.URL,
+		"PLUGBOARD_CORE_URL":               "http://127.0.0.1:1",
+		"PLUGBOARD_WEB_ROOT":               "../../web/placeholder",
+		"PLUGBOARD_GATEWAY_SIGNING_SECRET": "gateway-test-signing-secret",
+		"XDG_DATA_HOME":                    t.TempDir(),
+		"XDG_CONFIG_HOME":                  t.TempDir(),
 	}
 	for i := 0; i+1 < len(extraEnv); i += 2 {
 		env[extraEnv[i]] = extraEnv[i+1]
@@ -207,7 +211,8 @@ func (s *stack) register(name string, b *backend, basePath string) *registry.Ins
 	host, port := b.hostPort()
 	in, err := s.registry.Register(context.Background(), &registry.Instance{
 		Name: name, Host: host, Port: port, BasePath: basePath,
-		Endpoints: []registry.Endpoint{{Path: "/items/{id}", Method: "GET"}},
+		Endpoints: []registry.Endpoint{{Path: "/items/{id}", Method: "GET", IsPublic: true}},
+		Metadata:  json.RawMessage(`{"auth":"public"}`), // routing is under test here; jwt_auth has its own tests
 	})
 	if err != nil {
 		s.t.Fatalf("register %s: %v", name, err)
@@ -376,7 +381,7 @@ func TestGateway(t *testing.T) {
 		host, port, _ := net.SplitHostPort(ln.Addr().String())
 		var p int
 		fmt.Sscan(port, &p)
-		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "kill", Host: host, Port: p}); err != nil {
+		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "kill", Host: host, Port: p, Metadata: public}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 2*time.Second, func() bool {
@@ -450,7 +455,7 @@ func TestGateway(t *testing.T) {
 	t.Run("WebSocketUpgradePassesThrough", func(t *testing.T) {
 		ws := newWebSocketEcho(t)
 		host, port := ws.hostPort()
-		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "ws", Host: host, Port: port}); err != nil {
+		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "ws", Host: host, Port: port, Metadata: public}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 2*time.Second, func() bool { return s.get("/api/ws/plain").status == 200 }, "ws never routable")

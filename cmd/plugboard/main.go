@@ -7,6 +7,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +73,15 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	}
 	if environ["PLUGBOARD_GATEWAY_SITE"] == "" && environ["PLUGBOARD_GATEWAY_LISTEN"] != "" {
 		environ["PLUGBOARD_GATEWAY_SITE"] = "http://" + environ["PLUGBOARD_GATEWAY_LISTEN"]
+	}
+	// The gateway signs identity headers for plugins with a secret they
+	// share; generate one into the data directory on first run.
+	if environ["PLUGBOARD_GATEWAY_SIGNING_SECRET"] == "" {
+		secret, err := loadOrCreateSecret(filepath.Join(regCfg.DataDir, "gateway.secret"))
+		if err != nil {
+			return err
+		}
+		environ["PLUGBOARD_GATEWAY_SIGNING_SECRET"] = secret
 	}
 	// The gateway finds the services where they listen unless told otherwise.
 	if _, ok := environ["PLUGBOARD_REGISTRY_URL"]; !ok {
@@ -148,6 +159,26 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		stopAll()
 		return fmt.Errorf("%s exited: %v", e.name, e.err)
 	}
+}
+
+// loadOrCreateSecret returns the secret kept in path, creating a random one
+// (mode 0600) when the file does not exist.
+func loadOrCreateSecret(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(buf)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", fmt.Errorf("keep the gateway signing secret: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the gateway signing secret: %w", err)
+	}
+	return secret, nil
 }
 
 // gatewayURL is where the launcher reaches a gateway serving site (the

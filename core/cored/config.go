@@ -12,6 +12,15 @@ import (
 // variables.
 type Config struct {
 	Listen          string        `env:"CORE_LISTEN" envDefault:"127.0.0.1:8082" doc:"Address the core service listens on (host:port)." doczh:"核心服务的监听地址（host:port）。"`
+	Issuer          string        `env:"CORE_ISSUER" envDefault:"plugboard" doc:"The iss and aud of access tokens; the gateway's jwt_auth must expect the same." doczh:"访问令牌的 iss 与 aud；网关的 jwt_auth 须使用相同的值。"`
+	AccessTTL       time.Duration `env:"CORE_ACCESS_TTL" envDefault:"30m" doc:"Lifetime of access tokens." doczh:"访问令牌有效期。"`
+	RefreshTTL      time.Duration `env:"CORE_REFRESH_TTL" envDefault:"168h" doc:"Lifetime of refresh tokens (each refresh rotates them)." doczh:"刷新令牌有效期（每次刷新都会轮换）。"`
+	KeyLifetime     time.Duration `env:"CORE_KEY_LIFETIME" envDefault:"720h" doc:"How long one signing key signs before the next takes over (old keys stay in the JWKS until their tokens expire)." doczh:"每把签名密钥的使用期；到期后换用新密钥（旧密钥保留在 JWKS 中直到其令牌过期）。"`
+	MasterKey       string        `env:"CORE_MASTER_KEY" doc:"Secret that encrypts the token signing keys at rest (AES-256-GCM). Unset: stored unencrypted, as Keycloak does by default." doczh:"用于静态加密令牌签名密钥的主密钥（AES-256-GCM）。未设置时不加密存储（与 Keycloak 默认行为相同）。"`
+	DefaultTenant   string        `env:"DEFAULT_TENANT" envDefault:"default" doc:"The tenant created on first start, and the one a login means when it names none." doczh:"首次启动时创建的租户；登录未指定租户时默认使用它。"`
+	AdminUser       string        `env:"ADMIN_USER" envDefault:"admin" doc:"The super admin created on first start (empty database)." doczh:"首次启动（空数据库）时创建的超级管理员用户名。"`
+	AdminPassword   string        `env:"ADMIN_PASSWORD" doc:"That super admin's password. Unset: generated and printed once." doczh:"该超级管理员的密码。未设置时自动生成并只打印一次。"`
+	BcryptCost      int           `env:"CORE_BCRYPT_COST" envDefault:"12" doc:"bcrypt cost of password hashes (10-31; tests use 4)." doczh:"密码哈希的 bcrypt 成本（10-31；测试使用 4）。"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" doc:"How long a stopping process lets in-flight requests finish." doczh:"进程停止时等待进行中请求完成的时长。"`
 	envconfig.Storage
 	envconfig.Log
@@ -19,11 +28,30 @@ type Config struct {
 
 // Validate checks values caarlos0/env cannot.
 func (c *Config) Validate() error {
+	p := envconfig.Prefix
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("%sCORE_LISTEN: %q is not host:port: %w", envconfig.Prefix, c.Listen, err)
+		return fmt.Errorf("%sCORE_LISTEN: %q is not host:port: %w", p, c.Listen, err)
 	}
-	if c.ShutdownTimeout <= 0 {
-		return fmt.Errorf("%sSHUTDOWN_TIMEOUT: must be positive", envconfig.Prefix)
+	for name, d := range map[string]time.Duration{"CORE_ACCESS_TTL": c.AccessTTL, "CORE_REFRESH_TTL": c.RefreshTTL,
+		"CORE_KEY_LIFETIME": c.KeyLifetime, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("%s%s: must be positive", p, name)
+		}
+	}
+	if c.KeyLifetime < 2*c.AccessTTL {
+		return fmt.Errorf("%sCORE_KEY_LIFETIME: must be at least twice PLUGBOARD_CORE_ACCESS_TTL", p)
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		return fmt.Errorf("%sCORE_BCRYPT_COST: must be between 4 and 31", p)
+	}
+	if c.MasterKey != "" && len(c.MasterKey) < 16 {
+		return fmt.Errorf("%sCORE_MASTER_KEY: must be at least 16 characters", p)
+	}
+	if c.AdminPassword != "" && (len(c.AdminPassword) < 8 || len(c.AdminPassword) > 72) {
+		return fmt.Errorf("%sADMIN_PASSWORD: must be 8 to 72 characters", p)
+	}
+	if c.AdminUser == "" || c.DefaultTenant == "" {
+		return fmt.Errorf("%sADMIN_USER and %sDEFAULT_TENANT must not be empty", p, p)
 	}
 	if err := c.Storage.Validate(); err != nil {
 		return err

@@ -1,34 +1,50 @@
 // Package cored wires the core process together: configuration, storage,
-// ephemeral state and the HTTP server. cmd/core calls Main; tests call New
-// and Handler to run a core service in process.
+// ephemeral state, the identity service, the first-start bootstrap and the
+// HTTP API. cmd/core calls Main; tests call New and Handler to run a core
+// service in process.
 package cored
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/httpapi"
+	"github.com/plugboard/plugboard/core/identity"
 	"github.com/plugboard/plugboard/core/platform/daemon"
 	"github.com/plugboard/plugboard/core/platform/envconfig"
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/core/platform/fault"
 	"github.com/plugboard/plugboard/core/platform/httpx"
 	"github.com/plugboard/plugboard/core/platform/storage"
 	"github.com/plugboard/plugboard/core/sqlstore"
 )
 
-// Server is a running core service's state.
+// Server is a running core service replica.
 type Server struct {
 	cfg    Config
 	logger *slog.Logger
 	store  *sqlstore.Store
 	state  ephemeral.Store
+	id     *identity.Service
+	api    *httpapi.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// New opens the core service's storage and ephemeral state as cfg says.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+// New opens the core service's storage and ephemeral state as cfg says,
+// bootstraps an empty database (printing a generated admin password to
+// stdout once), and starts the background work, which stops when ctx ends
+// or Close is called.
+func New(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) (*Server, error) {
 	store, err := sqlstore.Open(ctx, storage.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Name: "core"})
 	if err != nil {
 		return nil, fmt.Errorf("open core store: %w", err)
@@ -39,13 +55,93 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, fmt.Errorf("open core state: %w", err)
 	}
 	logger.Info("core storage ready", slog.String("database", store.DB().Location), slog.Bool("redis", cfg.RedisURL != ""))
-	return &Server{cfg: cfg, logger: logger, store: store, state: state}, nil
+	s := &Server{cfg: cfg, logger: logger, store: store, state: state}
+	if err := s.open(ctx, stdout); err != nil {
+		state.Close()
+		store.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
-// Close releases the server's storage.
-func (s *Server) Close() error {
-	s.state.Close()
-	return s.store.Close()
+func (s *Server) open(ctx context.Context, stdout io.Writer) error {
+	var sealer *identity.Sealer
+	if s.cfg.MasterKey != "" {
+		var err error
+		if sealer, err = identity.NewSealer(s.cfg.MasterKey); err != nil {
+			return err
+		}
+	} else if s.store.DB().Dialect == storage.Postgres {
+		s.logger.Warn("PLUGBOARD_CORE_MASTER_KEY is unset: token signing keys are stored unencrypted")
+	}
+	id, err := identity.New(ctx, s.store, s.state, s.logger, identity.Options{
+		Issuer: s.cfg.Issuer, Audience: s.cfg.Issuer, AccessTTL: s.cfg.AccessTTL, RefreshTTL: s.cfg.RefreshTTL,
+		KeyLifetime: s.cfg.KeyLifetime, Sealer: sealer, PasswordCost: s.cfg.BcryptCost,
+	})
+	if err != nil {
+		return err
+	}
+	s.id = id
+	if err := s.bootstrap(ctx, stdout); err != nil {
+		return err
+	}
+	s.api = httpapi.New(s.store, id, s.logger, httpapi.Options{DefaultTenant: s.cfg.DefaultTenant, Changes: s.state, PasswordCost: s.cfg.BcryptCost})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	context.AfterFunc(ctx, cancel)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		id.Run(runCtx, 30*time.Second)
+	}()
+	return nil
+}
+
+// bootstrap creates the default tenant and the first super admin when the
+// database has no user at all.
+func (s *Server) bootstrap(ctx context.Context, stdout io.Writer) error {
+	n, err := s.store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	tenant, err := s.store.GetTenantByName(ctx, s.cfg.DefaultTenant)
+	if fault.Is(err, fault.NotFound) {
+		tenant = &core.Tenant{Name: s.cfg.DefaultTenant, DisplayName: "Default tenant", IsActive: true}
+		err = s.store.CreateTenant(ctx, tenant)
+	}
+	if err != nil && !fault.Is(err, fault.Conflict) { // another replica got there first
+		return fmt.Errorf("bootstrap tenant: %w", err)
+	}
+	if tenant == nil || tenant.ID == "" {
+		if tenant, err = s.store.GetTenantByName(ctx, s.cfg.DefaultTenant); err != nil {
+			return fmt.Errorf("bootstrap tenant: %w", err)
+		}
+	}
+	password, generated := s.cfg.AdminPassword, false
+	if password == "" {
+		b := make([]byte, 18)
+		_, _ = rand.Read(b)
+		password, generated = base64.RawURLEncoding.EncodeToString(b), true
+	}
+	hash, err := auth.HashPasswordCost(password, s.cfg.BcryptCost)
+	if err != nil {
+		return err
+	}
+	admin := &core.User{TenantID: tenant.ID, Username: s.cfg.AdminUser, HashedPassword: hash, Role: core.RoleSuperAdmin, IsActive: true}
+	if err := s.store.CreateUser(ctx, admin); err != nil {
+		if fault.Is(err, fault.Conflict) {
+			return nil
+		}
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	_ = s.store.AppendAudit(ctx, &core.AuditEntry{TenantID: tenant.ID, ActorName: "bootstrap", Action: "user.create",
+		ObjectType: "user", ObjectID: admin.ID})
+	s.logger.Info("created the first super admin", slog.String("tenant", tenant.Name), slog.String("username", admin.Username))
+	if generated {
+		fmt.Fprintf(stdout, "plugboard-core: created super admin %q in tenant %q with password: %s\n", admin.Username, tenant.Name, password)
+		fmt.Fprintln(stdout, "plugboard-core: this password is shown once; change it with POST /api/auth/password")
+	}
+	return nil
 }
 
 // Handler returns the core service's HTTP API.
@@ -53,19 +149,33 @@ func (s *Server) Handler() http.Handler {
 	r := httpx.NewRouter(s.logger,
 		httpx.Check{Name: "The database", Ping: s.store.Ping},
 		httpx.Check{Name: "The ephemeral state store", Ping: s.state.Ping})
+	s.api.Routes(r)
 	return r
+}
+
+// API returns the HTTP API, for mounting more routes before Handler.
+func (s *Server) API() *httpapi.Server { return s.api }
+
+// Close stops the background work and releases the storage.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	s.state.Close()
+	return s.store.Close()
 }
 
 // Main runs the core process until ctx is done; see daemon.Main.
 func Main(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
 	return daemon.Main(ctx, daemon.Spec[Config]{
 		Name:    "plugboard-core",
-		Summary: "the Plugboard core service: identity, tenants, configuration.",
+		Summary: "the Plugboard core service: identity, tenants, RBAC, API keys, configuration, audit.",
 		Listen:  func(c Config) string { return c.Listen },
 		Log:     func(c Config) envconfig.Log { return c.Log },
 		Grace:   func(c Config) time.Duration { return c.ShutdownTimeout },
 		New: func(ctx context.Context, cfg Config, logger *slog.Logger) (daemon.Service, error) {
-			return New(ctx, cfg, logger)
+			return New(ctx, cfg, logger, stdout)
 		},
 	}, args, environ, stdout, stderr)
 }

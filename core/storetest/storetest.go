@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open) })
 	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("Config", func(t *testing.T) { testConfig(t, open) })
 }
 
 var ctx = context.Background()

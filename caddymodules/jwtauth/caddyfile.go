@@ -1,0 +1,100 @@
+package jwtauth
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("jwt_auth", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("jwt_auth", httpcaddyfile.After, "basic_auth")
+}
+
+// parseCaddyfile sets up the handler from Caddyfile tokens.
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	j := new(JWTAuth)
+	return j, j.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	jwt_auth {
+//		core           <url>       # core's base URL; default http://127.0.0.1:8082
+//		issuer         <iss>       # required token issuer; default plugboard
+//		audience       <aud>       # required token audience; default plugboard
+//		jwks_refresh   <duration>  # JWKS refresh period; default 5m
+//		key_cache_ttl  <duration>  # API key and tenant-services cache; default 30s
+//		timeout        <duration>  # bound of each request to core; default 5s
+//		signing_secret <secret>    # identity signature key; default {env.PLUGBOARD_GATEWAY_SIGNING_SECRET}
+//		default_policy authenticated|public  # for undeclared endpoints; default authenticated
+//	}
+//
+// Every subdirective is optional, and so is the block.
+func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		val := d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		switch opt {
+		case "core":
+			h.Core = val
+		case "issuer":
+			h.Issuer = val
+		case "audience":
+			h.Audience = val
+		case "jwks_refresh":
+			dur, err := positiveDuration(d, opt, val)
+			if err != nil {
+				return err
+			}
+			h.JWKSRefresh = dur
+		case "key_cache_ttl":
+			dur, err := positiveDuration(d, opt, val)
+			if err != nil {
+				return err
+			}
+			h.KeyCacheTTL = dur
+		case "timeout":
+			dur, err := positiveDuration(d, opt, val)
+			if err != nil {
+				return err
+			}
+			h.Timeout = dur
+		case "signing_secret":
+			h.SigningSecret = val
+		case "default_policy":
+			if val != PolicyAuthenticated && val != PolicyPublic {
+				return d.Errf("default_policy must be %s or %s, got %q", PolicyAuthenticated, PolicyPublic, val)
+			}
+			h.DefaultPolicy = val
+		default:
+			return d.Errf("unknown jwt_auth option %q", opt)
+		}
+	}
+	return nil
+}
+
+func positiveDuration(d *caddyfile.Dispenser, opt, val string) (caddy.Duration, error) {
+	dur, err := caddy.ParseDuration(val)
+	if err != nil {
+		return 0, d.Errf("bad %s duration %q: %v", opt, val, err)
+	}
+	if dur <= 0 {
+		return 0, d.Errf("%s must be positive, got %q", opt, val)
+	}
+	return caddy.Duration(dur), nil
+}
+
+// Interface guards.
+var _ caddyfile.Unmarshaler = (*JWTAuth)(nil)

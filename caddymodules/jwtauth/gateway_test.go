@@ -1,0 +1,235 @@
+package jwtauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"github.com/golang-jwt/jwt/v5"
+
+	_ "github.com/plugboard/plugboard/caddymodules"
+	"github.com/plugboard/plugboard/caddymodules/jwtauth"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/client"
+	"github.com/plugboard/plugboard/registry/registryd"
+)
+
+// TestGateway runs a registry, a fake core, a service and the gateway
+// (testdata/gateway.caddyfile) in process, and checks jwt_auth between
+// plugboard_route and reverse_proxy, with errors rendered by
+// plugboard_problem.
+func TestGateway(t *testing.T) {
+	const secret = "gateway-test-signing-secret-0123456789"
+	key, err := auth.GenerateKey(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/auth/jwks.json":
+			json.NewEncoder(w).Encode(auth.JWKS{Keys: []auth.JWK{key.JWK()}})
+		case "/api/auth/verify":
+			json.NewEncoder(w).Encode(map[string]any{"tenant_id": "t1", "enabled_services": []string{"orders"}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(core.Close)
+
+	var last atomic.Pointer[http.Request]
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		last.Store(r.Clone(context.Background()))
+		io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	t.Cleanup(backend.Close)
+
+	regURL, regClient := startRegistry(t)
+	host, portStr, _ := net.SplitHostPort(backend.Listener.Addr().String())
+	port, _ := strconv.Atoi(portStr)
+	if _, err := regClient.Register(context.Background(), &registry.Instance{
+		Name: "orders", Host: host, Port: port, BasePath: "/v1",
+		Endpoints: []registry.Endpoint{
+			{Path: "/items/{id}", Method: "GET"},
+			{Path: "/health", Method: "GET", IsPublic: true},
+			{Path: "/admin", Method: "POST", RequiredRoles: []string{"tenant_admin"}},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	gateway := "http://" + freePort(t)
+	for k, v := range map[string]string{
+		"PLUGBOARD_GATEWAY_SITE":           gateway,
+		"PLUGBOARD_REGISTRY_URL":           regURL,
+		"PLUGBOARD_CORE_URL":               core.URL,
+		"PLUGBOARD_GATEWAY_SIGNING_SECRET": secret,
+		"XDG_DATA_HOME":                    t.TempDir(),
+		"XDG_CONFIG_HOME":                  t.TempDir(),
+	} {
+		t.Setenv(k, v)
+	}
+	loadCaddyfile(t, "testdata/gateway.caddyfile")
+
+	token := func(roles ...string) string {
+		tok, _, err := auth.Issuer{Issuer: "plugboard", Audience: "plugboard"}.Sign(key, auth.Claims{
+			RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, TenantID: "t1", Roles: roles,
+		}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	get := func(method, path string, header http.Header) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, gateway+path, nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+
+	// Wait until the route and the JWKS are ready.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, _ := get("GET", "/api/orders/items/1", http.Header{"Authorization": {"Bearer " + token("user")}})
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway never let a valid token through: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	t.Run("NoCredentialsIs401Problem", func(t *testing.T) {
+		resp, body := get("GET", "/api/orders/items/1", nil)
+		if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/problem+json" ||
+			resp.Header.Get("WWW-Authenticate") != `Bearer realm="plugboard"` || !strings.Contains(body, "Credentials are required") {
+			t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+		}
+	})
+	t.Run("BadTokenIs401Problem", func(t *testing.T) {
+		resp, body := get("GET", "/api/orders/items/1", http.Header{"Authorization": {"Bearer nope"}})
+		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="plugboard", error="invalid_token"` ||
+			!strings.Contains(body, `"type":"/problems/unauthorized"`) {
+			t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+		}
+	})
+	t.Run("MissingRoleIs403Problem", func(t *testing.T) {
+		resp, body := get("POST", "/api/orders/admin", http.Header{"Authorization": {"Bearer " + token("user")}})
+		if resp.StatusCode != 403 || !strings.Contains(body, `"type":"/problems/forbidden"`) || !strings.Contains(body, "tenant_admin") {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("PublicEndpointNeedsNoCredentials", func(t *testing.T) {
+		if resp, body := get("GET", "/api/orders/health", nil); resp.StatusCode != 200 || body != "ok /v1/health" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		if h := last.Load().Header; h.Get(jwtauth.HeaderUserID) != "" || h.Get(jwtauth.HeaderSignature) != "" {
+			t.Fatalf("anonymous request carries identity: %v", h)
+		}
+	})
+	t.Run("IdentityHeadersReachTheService", func(t *testing.T) {
+		resp, body := get("GET", "/api/orders/items/7", http.Header{
+			"Authorization":       {"Bearer " + token("user", "ops")},
+			"X-Plugboard-User-Id": {"spoofed"},
+			"X-Plugboard-Extra":   {"spoofed"},
+		})
+		if resp.StatusCode != 200 || body != "ok /v1/items/7" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		r := last.Load()
+		h := r.Header
+		if h.Get(jwtauth.HeaderUserID) != "u1" || h.Get(jwtauth.HeaderTenantID) != "t1" || h.Get(jwtauth.HeaderRoles) != "user,ops" ||
+			h.Get("X-Plugboard-Extra") != "" || h.Get("X-Plugboard-Service") != "orders" {
+			t.Fatalf("upstream headers %v", h)
+		}
+		// The signature covers the path the service receives, so that it
+		// can check it against its own request.
+		if !jwtauth.CheckSignature([]byte(secret), h.Get(jwtauth.HeaderSignature), r.Method, r.URL.EscapedPath(),
+			h.Get(jwtauth.HeaderUserID), h.Get(jwtauth.HeaderTenantID), h.Get(jwtauth.HeaderRoles), h.Get(jwtauth.HeaderScopes),
+			h.Get(jwtauth.HeaderTimestamp), time.Now(), time.Minute) {
+			t.Fatalf("signature does not verify: %v", h)
+		}
+	})
+}
+
+func startRegistry(t *testing.T) (string, *client.Client) {
+	t.Helper()
+	const token = "jwtauth-test-token-0123"
+	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
+		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		srv.StartShutdown()
+		reg.CloseClientConnections()
+		reg.Close()
+		cancel()
+		srv.Close()
+	})
+	return reg.URL, client.New(reg.URL, token, nil)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// loadCaddyfile runs Caddy from a Caddyfile, logging nowhere.
+func loadCaddyfile(t *testing.T, path string) {
+	t.Helper()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": path})
+	if err != nil {
+		t.Fatalf("adapt %s: %v", path, err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{"writer": map[string]any{"output": "discard"}}}}
+	cfgJSON, _ = json.Marshal(cfg)
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+}

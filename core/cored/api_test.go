@@ -1,0 +1,381 @@
+package cored_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestBootstrapPrintsAGeneratedPasswordOnce(t *testing.T) {
+	env := backends[0].env(t)
+	s := start(t, env, "PLUGBOARD_ADMIN_PASSWORD", "")
+	out := s.stdout.String()
+	i := strings.Index(out, "with password: ")
+	if i < 0 {
+		t.Fatalf("no generated password printed: %q", out)
+	}
+	password := strings.Fields(out[i+len("with password: "):])[0]
+	s.login("default", "admin", password)
+	again := start(t, env, "PLUGBOARD_ADMIN_PASSWORD", "")
+	if strings.Contains(again.stdout.String(), "password") {
+		t.Fatalf("a second start printed a password again: %q", again.stdout.String())
+	}
+}
+
+func TestLoginRefreshLogout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		tk := s.login("default", "admin", adminPassword)
+		if tk.TokenType != "bearer" || tk.ExpiresIn != 1800 || tk.AccessToken == "" || !strings.HasPrefix(tk.RefreshToken, "pbrt_") {
+			t.Fatalf("tokens %+v", tk)
+		}
+		// The OAuth2 password form works too, with the default tenant.
+		r := s.do("POST", "/api/auth/login", "", url.Values{"username": {"admin"}, "password": {adminPassword}, "grant_type": {"password"}})
+		if r.Status != 200 {
+			t.Fatalf("form login: %d %s", r.Status, r.Body)
+		}
+		var me struct {
+			User struct {
+				Username string `json:"username"`
+				Role     string `json:"role"`
+			} `json:"user"`
+		}
+		s.do("GET", "/api/auth/me", tk.AccessToken, nil).decode(t, &me)
+		if me.User.Username != "admin" || me.User.Role != "super_admin" {
+			t.Fatalf("me = %+v", me)
+		}
+		for _, tc := range []struct {
+			name string
+			body any
+			want int
+		}{
+			{"wrong password", map[string]string{"username": "admin", "password": "nope-nope-1"}, 401},
+			{"unknown user", map[string]string{"username": "ghost", "password": "nope-nope-1"}, 401},
+			{"unknown tenant", map[string]string{"tenant": "nope", "username": "admin", "password": adminPassword}, 401},
+			{"missing password", map[string]string{"username": "admin"}, 422},
+			{"malformed", `{"username":`, 400},
+		} {
+			if r := s.do("POST", "/api/auth/login", "", tc.body); r.Status != tc.want {
+				t.Errorf("%s: %d, want %d", tc.name, r.Status, tc.want)
+			} else {
+				r.problem(t)
+			}
+		}
+
+		// Refresh rotates: the new pair works, the old refresh token does not.
+		r = s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": tk.RefreshToken})
+		var next tokens
+		r.decode(t, &next)
+		if r.Status != 200 || next.RefreshToken == tk.RefreshToken {
+			t.Fatalf("refresh: %d %s", r.Status, r.Body)
+		}
+		if r := s.do("GET", "/api/auth/me", next.AccessToken, nil); r.Status != 200 {
+			t.Fatalf("new access token: %d", r.Status)
+		}
+		// Reusing the rotated token is theft: the whole session is revoked.
+		if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": tk.RefreshToken}); r.Status != 401 {
+			t.Fatalf("reused refresh token: %d", r.Status)
+		}
+		if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": next.RefreshToken}); r.Status != 401 {
+			t.Fatalf("the session survived a reuse: %d", r.Status)
+		}
+
+		// Logout ends the session.
+		fresh := s.login("default", "admin", adminPassword)
+		if r := s.do("POST", "/api/auth/logout", "", map[string]string{"refresh_token": fresh.RefreshToken}); r.Status != 204 {
+			t.Fatalf("logout: %d %s", r.Status, r.Body)
+		}
+		if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": fresh.RefreshToken}); r.Status != 401 {
+			t.Fatalf("refresh after logout: %d", r.Status)
+		}
+		for _, bad := range []string{"", "garbage", tk.AccessToken + "x"} {
+			r := s.do("GET", "/api/auth/me", bad, nil)
+			if r.Status != 401 || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("me with %.10q: %d", bad, r.Status)
+			}
+		}
+		var jwks struct {
+			Keys []struct{ Kid, Kty, Crv, Alg string } `json:"keys"`
+		}
+		s.do("GET", "/api/auth/jwks.json", "", nil).decode(t, &jwks)
+		if len(jwks.Keys) != 1 || jwks.Keys[0].Kty != "OKP" || jwks.Keys[0].Alg != "EdDSA" || jwks.Keys[0].Kid == "" {
+			t.Fatalf("jwks %+v", jwks)
+		}
+	})
+}
+
+func TestLoginThrottling(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		for i := range 5 {
+			if r := s.do("POST", "/api/auth/login", "", map[string]string{"username": "admin", "password": fmt.Sprintf("wrong-%d-pass", i)}); r.Status != 401 {
+				t.Fatalf("failure %d: %d", i, r.Status)
+			}
+		}
+		r := s.do("POST", "/api/auth/login", "", map[string]string{"username": "admin", "password": adminPassword})
+		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("after 5 failures the right password got %d (Retry-After %q), want 429", r.Status, r.Header.Get("Retry-After"))
+		}
+		if p := r.problem(t); p.Type != "/problems/rate_limited" {
+			t.Fatalf("problem %+v", p)
+		}
+	})
+}
+
+// world is two tenants with an admin and a user each, set up by the super admin.
+type world struct {
+	super, aAdmin, aUser, bAdmin, bUser                    string // access tokens
+	tenantA, tenantB, aAdminID, aUserID, bAdminID, bUserID string
+	bKeyID, bKey                                           string
+}
+
+func setup(t *testing.T, s *coreServer) world {
+	var w world
+	w.super = s.login("default", "admin", adminPassword).AccessToken
+	w.tenantA = s.mustCreate("/api/tenants", w.super, map[string]any{"name": "acme", "enabled_services": []string{"orders"}})
+	w.tenantB = s.mustCreate("/api/tenants", w.super, map[string]any{"name": "globex"})
+	mk := func(tenant, name, role string) string {
+		return s.mustCreate("/api/users", w.super, map[string]any{"tenant_id": tenant, "username": name, "password": "password-" + name, "role": role, "email": name + "@example.com"})
+	}
+	w.aAdminID = mk(w.tenantA, "alice", "tenant_admin")
+	w.aUserID = mk(w.tenantA, "andy", "user")
+	w.bAdminID = mk(w.tenantB, "bob", "tenant_admin")
+	w.bUserID = mk(w.tenantB, "bill", "user")
+	w.aAdmin = s.login("acme", "alice", "password-alice").AccessToken
+	w.aUser = s.login("acme", "andy", "password-andy").AccessToken
+	w.bAdmin = s.login("globex", "bob", "password-bob").AccessToken
+	w.bUser = s.login("globex", "bill", "password-bill").AccessToken
+	r := s.do("POST", "/api/api-keys", w.bAdmin, map[string]any{"name": "ci", "scopes": []string{"registry:write"}})
+	var created struct {
+		APIKey struct{ ID string } `json:"api_key"`
+		Key    string              `json:"key"`
+	}
+	r.decode(t, &created)
+	w.bKeyID, w.bKey = created.APIKey.ID, created.Key
+	return w
+}
+
+func TestTenantIsolation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		w := setup(t, s)
+		// Tenant A's admin tries everything of tenant B's: all refused,
+		// and as not found, so B's objects' existence does not leak.
+		attempts := []struct {
+			method, path string
+			body         any
+			want         int
+		}{
+			{"GET", "/api/users/" + w.bUserID, nil, 404},
+			{"PATCH", "/api/users/" + w.bUserID, map[string]any{"is_active": false}, 404},
+			{"DELETE", "/api/users/" + w.bUserID, nil, 404},
+			{"GET", "/api/users?tenant_id=" + w.tenantB, nil, 404},
+			{"POST", "/api/users", map[string]any{"tenant_id": w.tenantB, "username": "mole", "password": "password-mole"}, 404},
+			{"GET", "/api/tenants/" + w.tenantB, nil, 404},
+			{"PATCH", "/api/tenants/" + w.tenantB, map[string]any{"display_name": "pwned"}, 404},
+			{"DELETE", "/api/tenants/" + w.tenantB, nil, 403},
+			{"PUT", "/api/tenants/" + w.tenantB + "/services/orders", nil, 403},
+			{"GET", "/api/api-keys/" + w.bKeyID, nil, 404},
+			{"DELETE", "/api/api-keys/" + w.bKeyID, nil, 404},
+			{"GET", "/api/api-keys?tenant_id=" + w.tenantB, nil, 404},
+			{"POST", "/api/api-keys", map[string]any{"name": "x", "tenant_id": w.tenantB, "tenant_key": true}, 404},
+			{"GET", "/api/audit?tenant_id=" + w.tenantB, nil, 404},
+		}
+		for _, a := range attempts {
+			r := s.do(a.method, a.path, w.aAdmin, a.body)
+			if r.Status != a.want {
+				t.Errorf("A's admin: %s %s = %d, want %d (%s)", a.method, a.path, r.Status, a.want, r.Body)
+				continue
+			}
+			r.problem(t)
+		}
+		// Nothing of B's changed, and A's lists hold only A's objects.
+		var bUser struct {
+			IsActive bool `json:"is_active"`
+		}
+		s.do("GET", "/api/users/"+w.bUserID, w.bAdmin, nil).decode(t, &bUser)
+		if !bUser.IsActive {
+			t.Fatal("tenant B's user was deactivated by tenant A's admin")
+		}
+		if r := s.do("GET", "/api/api-keys/"+w.bKeyID, w.bAdmin, nil); r.Status != 200 {
+			t.Fatalf("B's key: %d", r.Status)
+		}
+		var users []struct {
+			TenantID string `json:"tenant_id"`
+		}
+		s.do("GET", "/api/users", w.aAdmin, nil).decode(t, &users)
+		if len(users) != 2 {
+			t.Fatalf("A's admin lists %d users, want A's 2", len(users))
+		}
+		for _, u := range users {
+			if u.TenantID != w.tenantA {
+				t.Fatalf("A's admin sees a user of tenant %s", u.TenantID)
+			}
+		}
+		var audit []struct {
+			TenantID string `json:"tenant_id"`
+		}
+		s.do("GET", "/api/audit", w.aAdmin, nil).decode(t, &audit)
+		if len(audit) == 0 {
+			t.Fatal("A's admin sees no audit entries of A")
+		}
+		for _, e := range audit {
+			if e.TenantID != w.tenantA {
+				t.Fatalf("A's admin sees an audit entry of tenant %q", e.TenantID)
+			}
+		}
+		var tenants []struct{ ID string }
+		s.do("GET", "/api/tenants", w.aAdmin, nil).decode(t, &tenants)
+		if len(tenants) != 1 || tenants[0].ID != w.tenantA {
+			t.Fatalf("A's admin lists tenants %+v", tenants)
+		}
+	})
+}
+
+func TestRoles(t *testing.T) {
+	s := start(t, backends[0].env(t))
+	w := setup(t, s)
+	for _, a := range []struct {
+		who, method, path string
+		token             string
+		body              any
+		want              int
+	}{
+		{"tenant admin", "POST", "/api/users", w.aAdmin, map[string]any{"username": "boss", "password": "password-boss", "role": "super_admin"}, 403},
+		{"tenant admin", "POST", "/api/tenants", w.aAdmin, map[string]any{"name": "mine"}, 403},
+		{"tenant admin", "PUT", "/api/tenants/" + w.tenantA + "/services/billing", w.aAdmin, nil, 403},
+		{"tenant admin", "PATCH", "/api/tenants/" + w.tenantA, w.aAdmin, map[string]any{"enabled_services": []string{"x"}}, 403},
+		{"tenant admin", "PATCH", "/api/users/" + w.aAdminID, w.aAdmin, map[string]any{"role": "user"}, 403},
+		{"user", "GET", "/api/users", w.aUser, nil, 403},
+		{"user", "POST", "/api/users", w.aUser, map[string]any{"username": "x", "password": "password-x"}, 403},
+		{"user", "PATCH", "/api/tenants/" + w.tenantA, w.aUser, map[string]any{"display_name": "x"}, 403},
+		{"user", "GET", "/api/audit", w.aUser, nil, 403},
+		{"user", "GET", "/api/users/" + w.aAdminID, w.aUser, nil, 404},
+		{"tenant admin", "POST", "/api/users", w.aAdmin, map[string]any{"username": "newbie", "password": "password-newbie"}, 201},
+		{"tenant admin", "PATCH", "/api/tenants/" + w.tenantA, w.aAdmin, map[string]any{"display_name": "ACME Inc", "config": map[string]any{"theme": "dark"}}, 200},
+		{"user", "GET", "/api/users/" + w.aUserID, w.aUser, nil, 200},
+		{"super admin", "PUT", "/api/tenants/" + w.tenantB + "/services/orders", w.super, nil, 200},
+		{"super admin", "DELETE", "/api/tenants/" + w.tenantB, w.super, nil, 409}, // B still has users
+	} {
+		r := s.do(a.method, a.path, a.token, a.body)
+		if r.Status != a.want {
+			t.Errorf("%s: %s %s = %d, want %d (%s)", a.who, a.method, a.path, r.Status, a.want, r.Body)
+		}
+	}
+	// Validation names the field.
+	r := s.do("POST", "/api/users", w.aAdmin, map[string]any{"username": "weak", "password": "short"})
+	if p := r.problem(t); r.Status != 422 || p.Errors["password"] == "" {
+		t.Fatalf("weak password: %d %+v", r.Status, p)
+	}
+	r = s.do("POST", "/api/tenants", w.super, map[string]any{"name": "acme"})
+	if r.Status != 409 {
+		t.Fatalf("duplicate tenant: %d", r.Status)
+	}
+	r = s.do("POST", "/api/tenants", w.super, map[string]any{"name": "bad", "config": []int{1}})
+	if p := r.problem(t); r.Status != 422 || p.Errors["config"] == "" {
+		t.Fatalf("bad config: %d %+v", r.Status, p)
+	}
+}
+
+func TestAPIKeysAndVerify(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		w := setup(t, s)
+		if !strings.HasPrefix(w.bKey, "pb_live_") {
+			t.Fatalf("key %q", w.bKey)
+		}
+		// The secret is shown once: never in lists or reads.
+		for _, p := range []string{"/api/api-keys", "/api/api-keys/" + w.bKeyID} {
+			if r := s.do("GET", p, w.bAdmin, nil); strings.Contains(string(r.Body), w.bKey) || r.Status != 200 {
+				t.Fatalf("GET %s: %d, leaks the secret: %v", p, r.Status, strings.Contains(string(r.Body), w.bKey))
+			}
+		}
+		verify := func(header, value string) response {
+			req, _ := http.NewRequest("POST", s.URL+"/api/auth/verify", nil)
+			req.Header.Set(header, value)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body []byte
+			body = make([]byte, 4096)
+			n, _ := resp.Body.Read(body)
+			return response{resp.StatusCode, resp.Header, body[:n]}
+		}
+		r := verify("X-API-Key", w.bKey)
+		var id struct {
+			TenantID string   `json:"tenant_id"`
+			UserID   string   `json:"user_id"`
+			Roles    []string `json:"roles"`
+			Scopes   []string `json:"scopes"`
+		}
+		r.decode(t, &id)
+		if r.Status != 200 || id.TenantID != w.tenantB || id.UserID != w.bAdminID || id.Scopes[0] != "registry:write" || id.Roles[0] != "tenant_admin" {
+			t.Fatalf("verify key: %d %s", r.Status, r.Body)
+		}
+		if r := verify("Authorization", "ApiKey "+w.bKey); r.Status != 200 {
+			t.Fatalf("verify ApiKey scheme: %d", r.Status)
+		}
+		var tid struct {
+			TenantID        string   `json:"tenant_id"`
+			EnabledServices []string `json:"enabled_services"`
+		}
+		verify("Authorization", "Bearer "+w.aUser).decode(t, &tid)
+		if tid.TenantID != w.tenantA || len(tid.EnabledServices) != 1 || tid.EnabledServices[0] != "orders" {
+			t.Fatalf("verify bearer: %+v", tid)
+		}
+		for _, bad := range []string{"pb_live_nope", "garbage", w.bKey + "x"} {
+			if r := verify("X-API-Key", bad); r.Status != 401 {
+				t.Errorf("verify %q: %d", bad, r.Status)
+			}
+		}
+		if r := s.do("DELETE", "/api/api-keys/"+w.bKeyID, w.bAdmin, nil); r.Status != 204 {
+			t.Fatalf("revoke: %d %s", r.Status, r.Body)
+		}
+		if r := verify("X-API-Key", w.bKey); r.Status != 401 {
+			t.Fatalf("verify a revoked key: %d", r.Status)
+		}
+		// A plain user sees only their own keys.
+		s.mustCreate("/api/api-keys", w.aUser, map[string]any{"name": "mine"})
+		s.mustCreate("/api/api-keys", w.aAdmin, map[string]any{"name": "machine", "tenant_key": true, "scopes": []string{"registry:read"}})
+		var keys []struct{ Name string }
+		s.do("GET", "/api/api-keys", w.aUser, nil).decode(t, &keys)
+		if len(keys) != 1 || keys[0].Name != "mine" {
+			t.Fatalf("user's keys %+v", keys)
+		}
+		if r := s.do("POST", "/api/api-keys", w.aUser, map[string]any{"name": "bad", "scopes": []string{"NOT A SCOPE"}}); r.Status != 422 {
+			t.Fatalf("bad scope: %d", r.Status)
+		}
+	})
+}
+
+func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
+	s := start(t, backends[0].env(t))
+	w := setup(t, s)
+	andy := s.login("acme", "andy", "password-andy")
+	if r := s.do("PATCH", "/api/users/"+w.aUserID, w.aAdmin, map[string]any{"is_active": false}); r.Status != 200 {
+		t.Fatalf("deactivate: %d %s", r.Status, r.Body)
+	}
+	if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": andy.RefreshToken}); r.Status != 401 {
+		t.Fatalf("refresh of a deactivated user: %d", r.Status)
+	}
+	if r := s.do("POST", "/api/auth/login", "", map[string]string{"tenant": "acme", "username": "andy", "password": "password-andy"}); r.Status != 401 {
+		t.Fatalf("login of a deactivated user: %d", r.Status)
+	}
+	bill := s.login("globex", "bill", "password-bill")
+	other := s.login("globex", "bill", "password-bill")
+	r := s.do("POST", "/api/auth/password", bill.AccessToken, map[string]string{"current_password": "password-bill", "new_password": "password-bill-2"})
+	if r.Status != 204 {
+		t.Fatalf("password change: %d %s", r.Status, r.Body)
+	}
+	if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": other.RefreshToken}); r.Status != 401 {
+		t.Fatalf("another session survived a password change: %d", r.Status)
+	}
+	s.login("globex", "bill", "password-bill-2")
+	if r := s.do("POST", "/api/auth/password", bill.AccessToken, map[string]string{"current_password": "wrong", "new_password": "password-bill-3"}); r.Status != 422 {
+		t.Fatalf("wrong current password: %d", r.Status)
+	}
+}

@@ -1,0 +1,171 @@
+package cored_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/plugboard/plugboard/core/cored"
+	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/core/platform/testenv"
+)
+
+const adminPassword = "admin-password-1"
+
+type backend struct {
+	name string
+	env  func(t testing.TB) map[string]string
+}
+
+var backends = []backend{
+	{"sqlite", func(t testing.TB) map[string]string { return map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir()} }},
+	{"postgres+redis", func(t testing.TB) map[string]string {
+		redisURL, prefix := testenv.RedisURL(t)
+		return map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_DATABASE_URL": testenv.PostgresURL(t),
+			"PLUGBOARD_REDIS_URL": redisURL, "PLUGBOARD_REDIS_PREFIX": prefix}
+	}},
+}
+
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+type coreServer struct {
+	t      testing.TB
+	URL    string
+	stdout *bytes.Buffer
+}
+
+func start(t testing.TB, env map[string]string, extra ...string) *coreServer {
+	t.Helper()
+	vars := map[string]string{"PLUGBOARD_ADMIN_PASSWORD": adminPassword, "PLUGBOARD_CORE_BCRYPT_COST": "4"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
+	}
+	cfg, err := envconfig.Parse[cored.Config](vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	srv, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		srv.Close()
+	})
+	return &coreServer{t: t, URL: hs.URL, stdout: &out}
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+func (r response) problem(t testing.TB) (p struct {
+	Type   string            `json:"type"`
+	Status int               `json:"status"`
+	Detail string            `json:"detail"`
+	Errors map[string]string `json:"errors"`
+}) {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("status %d, content type %q, body %s; want problem+json", r.Status, ct, r.Body)
+	}
+	r.decode(t, &p)
+	return p
+}
+
+// do sends a request with a bearer token (if token != "").
+func (c *coreServer) do(method, path, token string, body any) response {
+	c.t.Helper()
+	var rd io.Reader
+	ctype := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case url.Values:
+		rd, ctype = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		buf, _ := json.Marshal(b)
+		rd = bytes.NewReader(buf)
+	}
+	req, _ := http.NewRequest(method, c.URL+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+func (c *coreServer) login(tenant, username, password string) tokens {
+	c.t.Helper()
+	r := c.do("POST", "/api/auth/login", "", map[string]string{"tenant": tenant, "username": username, "password": password})
+	if r.Status != 200 {
+		c.t.Fatalf("login %s/%s: %d %s", tenant, username, r.Status, r.Body)
+	}
+	var tk tokens
+	r.decode(c.t, &tk)
+	return tk
+}
+
+// mustCreate posts body and returns the decoded "id" of a 201 answer.
+func (c *coreServer) mustCreate(path, token string, body any) string {
+	c.t.Helper()
+	r := c.do("POST", path, token, body)
+	if r.Status != 201 {
+		c.t.Fatalf("POST %s: %d %s", path, r.Status, r.Body)
+	}
+	var v struct {
+		ID     string `json:"id"`
+		APIKey struct {
+			ID string `json:"id"`
+		} `json:"api_key"`
+	}
+	r.decode(c.t, &v)
+	if v.ID == "" {
+		v.ID = v.APIKey.ID
+	}
+	return v.ID
+}

@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	_ "embed"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/httpx"
+)
+
+// handleLogin accepts JSON {username, password, tenant} or the OAuth2
+// password form (application/x-www-form-urlencoded: username, password and
+// an optional tenant), as FastAPI's OAuth2PasswordRequestForm clients send.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Tenant   string `json:"tenant"`
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			s.fail(w, r, fault.Errorf(fault.Invalid, "The form could not be read."))
+			return
+		}
+		req.Username, req.Password, req.Tenant = r.PostForm.Get("username"), r.PostForm.Get("password"), r.PostForm.Get("tenant")
+	} else if err := httpx.Decode(w, r, 64<<10, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bad := map[string]string{}
+	if req.Username == "" {
+		bad["username"] = "is required"
+	}
+	if req.Password == "" {
+		bad["password"] = "is required"
+	}
+	if len(bad) > 0 {
+		s.fail(w, r, fault.InvalidFields("The login is incomplete.", bad))
+		return
+	}
+	if req.Tenant == "" {
+		req.Tenant = s.opt.DefaultTenant
+	}
+	tokens, user, err := s.id.Login(r.Context(), req.Tenant, req.Username, req.Password, r.RemoteAddr)
+	if err != nil {
+		if fault.Is(err, fault.RateLimited) {
+			w.Header().Set("Retry-After", "900")
+		}
+		s.fail(w, r, err)
+		return
+	}
+	e := &core.AuditEntry{TenantID: user.TenantID, ActorID: user.ID, ActorName: user.Username, Action: "auth.login",
+		ObjectType: "user", ObjectID: user.ID, RemoteAddr: r.RemoteAddr, RequestID: httpx.RequestID(r.Context())}
+	if err := s.store.AppendAudit(r.Context(), e); err != nil {
+		s.logger.Error("could not append to the audit log", "error", err)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, tokens)
+}
+
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.RefreshToken == "" {
+		s.fail(w, r, fault.InvalidFields("The refresh is incomplete.", map[string]string{"refresh_token": "is required"}))
+		return
+	}
+	tokens, err := s.id.Refresh(r.Context(), req.RefreshToken)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, tokens)
+}
+
+// handleLogout ends the session of the refresh token in the body, or of the
+// access token presented.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if r.ContentLength != 0 {
+		if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	session := ""
+	if scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") && token != "" {
+		if claims, err := s.id.Authenticate(r.Context(), token); err == nil {
+			session = claims.SessionID
+		}
+	}
+	if req.RefreshToken == "" && session == "" {
+		s.fail(w, r, fault.InvalidFields("Nothing to log out.", map[string]string{"refresh_token": "is required without an access token"}))
+		return
+	}
+	if err := s.id.Logout(r.Context(), req.RefreshToken, session); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	c := CallerOf(r.Context())
+	user, err := s.store.GetUser(r.Context(), c.UserID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tenant, err := s.store.GetTenant(r.Context(), user.TenantID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "tenant": tenant, "roles": c.Roles})
+}
+
+func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}
+	if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := CallerOf(r.Context())
+	user, err := s.store.GetUser(r.Context(), c.UserID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !auth.CheckPassword(user.HashedPassword, req.CurrentPassword) {
+		s.fail(w, r, fault.InvalidFields("The password was not changed.", map[string]string{"current_password": "is wrong"}))
+		return
+	}
+	if err := auth.ValidatePassword(req.NewPassword); err != nil {
+		s.fail(w, r, fault.InvalidFields("The password was not changed.", map[string]string{"new_password": err.Error()}))
+		return
+	}
+	hash, err := auth.HashPasswordCost(req.NewPassword, s.opt.PasswordCost)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.store.UpdateUser(r.Context(), user.ID, core.UserUpdate{HashedPassword: &hash}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Other sessions end; this one goes on until its access token expires.
+	if err := s.id.EndUserSessions(r.Context(), user.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, user.TenantID, "user.password", "user", user.ID, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	httpx.WriteJSON(w, http.StatusOK, s.id.JWKS())
+}
+
+// handleVerify tells the gateway who a credential speaks for: an API key
+// (X-API-Key or Authorization: ApiKey …) or an access token (Bearer).
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("X-API-Key")
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if key == "" && strings.EqualFold(scheme, "ApiKey") {
+		key = strings.TrimSpace(cred)
+	}
+	var err error
+	switch {
+	case key != "":
+		var id any
+		if id, err = s.id.VerifyAPIKey(r.Context(), key); err == nil {
+			httpx.WriteJSON(w, http.StatusOK, id)
+			return
+		}
+	case strings.EqualFold(scheme, "Bearer") && cred != "":
+		claims, aerr := s.id.Authenticate(r.Context(), strings.TrimSpace(cred))
+		if err = aerr; err == nil {
+			id, ierr := s.id.IdentityOf(r.Context(), claims)
+			if err = ierr; err == nil {
+				httpx.WriteJSON(w, http.StatusOK, id)
+				return
+			}
+		}
+	default:
+		err = fault.Errorf(fault.Unauthorized, "No credential: send X-API-Key or Authorization: Bearer.")
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard"`)
+	s.fail(w, r, err)
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPI)
+}

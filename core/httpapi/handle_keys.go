@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/core/rbac"
+)
+
+// scopePattern is what an API key scope looks like: registry:write,
+// orders:read, …
+var scopePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}(:[a-z0-9_.*-]{1,63})?$`)
+
+// visibleKey loads a key the caller may see: one of their own, or any of a
+// tenant they manage.
+func (s *Server) visibleKey(r *http.Request, id string) (*core.APIKey, error) {
+	c := CallerOf(r.Context())
+	k, err := s.store.GetAPIKey(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !(k.UserID == c.UserID && k.TenantID == c.TenantID) && !rbac.CanManageTenant(c.Subject, k.TenantID) {
+		return nil, notFound("API key", id)
+	}
+	return k, nil
+}
+
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
+	c := CallerOf(r.Context())
+	tenant, err := scopeTenant(c, r.URL.Query().Get("tenant_id"), false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	keys, err := s.store.ListAPIKeys(r.Context(), tenant)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !rbac.CanManageTenant(c.Subject, tenant) { // a plain user sees their own keys
+		own := keys[:0]
+		for _, k := range keys {
+			if k.UserID == c.UserID {
+				own = append(own, k)
+			}
+		}
+		keys = own
+	}
+	httpx.WriteJSON(w, http.StatusOK, keys)
+}
+
+// handleCreateKey creates a key and shows its secret this once. A user's
+// key acts as that user; a tenant admin may create keys of the tenant
+// itself (for machines) by setting "tenant_key": true.
+func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TenantID  string     `json:"tenant_id"`
+		Name      string     `json:"name"`
+		Scopes    []string   `json:"scopes"`
+		ExpiresAt *time.Time `json:"expires_at"`
+		TenantKey bool       `json:"tenant_key"`
+	}
+	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := CallerOf(r.Context())
+	tenant, err := scopeTenant(c, req.TenantID, false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bad := map[string]string{}
+	for i, sc := range req.Scopes {
+		if !scopePattern.MatchString(sc) {
+			bad["scopes["+strconv.Itoa(i)+"]"] = "must look like registry:write or orders:read"
+		}
+	}
+	if req.ExpiresAt != nil && !req.ExpiresAt.After(time.Now()) {
+		bad["expires_at"] = "must be in the future"
+	}
+	if len(bad) > 0 {
+		s.fail(w, r, fault.InvalidFields("Invalid API key.", bad))
+		return
+	}
+	userID := c.UserID
+	if req.TenantKey {
+		if !rbac.CanManageTenant(c.Subject, tenant) {
+			s.fail(w, r, forbidden("Tenant keys need the tenant_admin role."))
+			return
+		}
+		userID = ""
+	} else if tenant != c.TenantID {
+		s.fail(w, r, fault.InvalidFields("Invalid API key.", map[string]string{"tenant_id": "a personal key belongs to your own tenant; set tenant_key for another tenant's"}))
+		return
+	}
+	secret, prefix, hash, err := auth.NewAPIKey()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k := &core.APIKey{TenantID: tenant, UserID: userID, Name: req.Name, Prefix: prefix, KeyHash: hash,
+		Scopes: req.Scopes, ExpiresAt: req.ExpiresAt}
+	if err := s.store.CreateAPIKey(r.Context(), k); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, tenant, "api_key.create", "api_key", k.ID, map[string]any{"name": k.Name, "prefix": k.Prefix, "scopes": k.Scopes})
+	w.Header().Set("Location", "/api/api-keys/"+k.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"api_key": k, "key": secret})
+}
+
+func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.visibleKey(r, param(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, k)
+}
+
+func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.visibleKey(r, param(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.store.RevokeAPIKey(r.Context(), k.ID, time.Now()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, k.TenantID, "api_key.revoke", "api_key", k.ID, map[string]any{"name": k.Name, "prefix": k.Prefix})
+	w.WriteHeader(http.StatusNoContent)
+}

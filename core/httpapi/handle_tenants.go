@@ -1,0 +1,189 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/core/rbac"
+)
+
+// visibleTenant loads a tenant the caller belongs to, or any for a super
+// admin; others are not found.
+func (s *Server) visibleTenant(r *http.Request, id string) (*core.Tenant, error) {
+	c := CallerOf(r.Context())
+	if !rbac.IsSuperAdmin(c.Subject) && id != c.TenantID {
+		return nil, notFound("Tenant", id)
+	}
+	return s.store.GetTenant(r.Context(), id)
+}
+
+func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) {
+	c := CallerOf(r.Context())
+	if rbac.IsSuperAdmin(c.Subject) {
+		list, err := s.store.ListTenants(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, list)
+		return
+	}
+	t, err := s.store.GetTenant(r.Context(), c.TenantID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, []*core.Tenant{t})
+}
+
+type tenantRequest struct {
+	Name            string           `json:"name"`
+	DisplayName     *string          `json:"display_name"`
+	Config          *json.RawMessage `json:"config"`
+	EnabledServices *[]string        `json:"enabled_services"`
+	IsActive        *bool            `json:"is_active"`
+}
+
+func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
+	c := CallerOf(r.Context())
+	if !rbac.CanCreateTenant(c.Subject) {
+		s.fail(w, r, forbidden("Only a super_admin may create tenants."))
+		return
+	}
+	var req tenantRequest
+	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t := &core.Tenant{Name: req.Name, IsActive: true}
+	if req.DisplayName != nil {
+		t.DisplayName = *req.DisplayName
+	}
+	if req.Config != nil {
+		t.Config = *req.Config
+	}
+	if req.EnabledServices != nil {
+		t.EnabledServices = *req.EnabledServices
+	}
+	if req.IsActive != nil {
+		t.IsActive = *req.IsActive
+	}
+	if err := s.store.CreateTenant(r.Context(), t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, t.ID, "tenant.create", "tenant", t.ID, map[string]any{"name": t.Name})
+	w.Header().Set("Location", "/api/tenants/"+t.ID)
+	httpx.WriteJSON(w, http.StatusCreated, t)
+}
+
+func (s *Server) handleGetTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := s.visibleTenant(r, param(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, t)
+}
+
+// handleUpdateTenant lets a tenant admin change the display name and
+// config of their tenant; enabling services and (de)activating tenants is
+// the super admin's.
+func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
+	var req tenantRequest
+	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := CallerOf(r.Context())
+	t, err := s.visibleTenant(r, param(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !rbac.CanManageTenant(c.Subject, t.ID) {
+		s.fail(w, r, forbidden("Changing a tenant needs the tenant_admin role."))
+		return
+	}
+	if (req.EnabledServices != nil || req.IsActive != nil) && !rbac.IsSuperAdmin(c.Subject) {
+		s.fail(w, r, forbidden("Only a super_admin may enable services or (de)activate a tenant."))
+		return
+	}
+	if req.Name != "" && req.Name != t.Name {
+		s.fail(w, r, fault.InvalidFields("Invalid tenant update.", map[string]string{"name": "cannot change"}))
+		return
+	}
+	updated, err := s.store.UpdateTenant(r.Context(), t.ID, core.TenantUpdate{
+		DisplayName: req.DisplayName, Config: req.Config, EnabledServices: req.EnabledServices, IsActive: req.IsActive})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, t.ID, "tenant.update", "tenant", t.ID, map[string]any{
+		"display_name": req.DisplayName, "config_changed": req.Config != nil, "enabled_services": req.EnabledServices, "is_active": req.IsActive})
+	httpx.WriteJSON(w, http.StatusOK, updated)
+}
+
+func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
+	c := CallerOf(r.Context())
+	if !rbac.CanCreateTenant(c.Subject) {
+		s.fail(w, r, forbidden("Only a super_admin may delete tenants."))
+		return
+	}
+	id := param(r, "id")
+	if id == c.TenantID {
+		s.fail(w, r, forbidden("You cannot delete your own tenant."))
+		return
+	}
+	if err := s.store.DeleteTenant(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, id, "tenant.delete", "tenant", id, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleEnableService(w http.ResponseWriter, r *http.Request) {
+	s.setService(w, r, true)
+}
+
+func (s *Server) handleDisableService(w http.ResponseWriter, r *http.Request) {
+	s.setService(w, r, false)
+}
+
+func (s *Server) setService(w http.ResponseWriter, r *http.Request, enable bool) {
+	c := CallerOf(r.Context())
+	if !rbac.IsSuperAdmin(c.Subject) {
+		s.fail(w, r, forbidden("Only a super_admin may enable or disable services for a tenant."))
+		return
+	}
+	t, err := s.store.GetTenant(r.Context(), param(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name := param(r, "name")
+	services := slices.Clone(t.EnabledServices)
+	has := slices.Contains(services, name)
+	switch {
+	case enable && !has:
+		services = append(services, name)
+	case !enable && has:
+		services = slices.DeleteFunc(services, func(s string) bool { return s == name })
+	}
+	updated, err := s.store.UpdateTenant(r.Context(), t.ID, core.TenantUpdate{EnabledServices: &services})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	action := "tenant.service.enable"
+	if !enable {
+		action = "tenant.service.disable"
+	}
+	s.audit(r, t.ID, action, "tenant", t.ID, map[string]any{"service": name})
+	httpx.WriteJSON(w, http.StatusOK, updated)
+}

@@ -1,0 +1,199 @@
+// Package httpapi is core's HTTP API: authentication (login, refresh,
+// logout, me, password, JWKS, credential verification for the gateway),
+// users, tenants and their enabled services, API keys, the configuration
+// center and the audit log. Every error is RFC 9457 problem+json. Tenant
+// admins only ever see their own tenant: another tenant's objects answer 404.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/identity"
+	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/core/rbac"
+)
+
+// Store is the part of the core store the API uses directly.
+type Store interface {
+	core.TenantStore
+	core.UserStore
+	core.APIKeyStore
+	core.AuditStore
+	core.ConfigStore
+}
+
+// Identity is the credential service.
+type Identity interface {
+	Login(ctx context.Context, tenantName, username, password, remoteAddr string) (*identity.Tokens, *core.User, error)
+	Refresh(ctx context.Context, refreshToken string) (*identity.Tokens, error)
+	Logout(ctx context.Context, refreshToken, sessionID string) error
+	EndUserSessions(ctx context.Context, userID string) error
+	Authenticate(ctx context.Context, token string) (*auth.Claims, error)
+	IdentityOf(ctx context.Context, c *auth.Claims) (*identity.Identity, error)
+	VerifyAPIKey(ctx context.Context, key string) (*identity.Identity, error)
+	JWKS() auth.JWKS
+}
+
+// Options configure the API.
+type Options struct {
+	// DefaultTenant is the tenant a login names when it names none.
+	DefaultTenant string
+	// MaxBody caps request bodies (httpx.DefaultBodyLimit when 0).
+	MaxBody int64
+	// PasswordCost is the bcrypt cost of new password hashes (12 when 0).
+	PasswordCost int
+	// Changes carries configuration-change notifications between replicas
+	// (the configuration center's watch).
+	Changes ephemeral.PubSub
+}
+
+// Server serves core's API.
+type Server struct {
+	store  Store
+	id     Identity
+	logger *slog.Logger
+	opt    Options
+	extra  []func(chi.Router)
+}
+
+// New returns the API over its dependencies.
+func New(store Store, id Identity, logger *slog.Logger, opt Options) *Server {
+	if opt.DefaultTenant == "" {
+		opt.DefaultTenant = "default"
+	}
+	if opt.PasswordCost <= 0 {
+		opt.PasswordCost = 12
+	}
+	return &Server{store: store, id: id, logger: logger, opt: opt}
+}
+
+// Mount adds more routes (such as the configuration center's) that share
+// the API's authentication, under r.
+func (s *Server) Mount(fn func(r chi.Router)) { s.extra = append(s.extra, fn) }
+
+// Routes mounts the API on r.
+func (s *Server) Routes(r chi.Router) {
+	r.Route("/api/auth", func(r chi.Router) {
+		r.Post("/login", s.handleLogin)
+		r.Post("/refresh", s.handleRefresh)
+		r.Post("/logout", s.handleLogout)
+		r.Get("/jwks.json", s.handleJWKS)
+		r.Post("/verify", s.handleVerify)
+		r.Get("/openapi.json", s.handleOpenAPI)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Get("/me", s.handleMe)
+			r.Post("/password", s.handlePassword)
+		})
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Route("/api/users", func(r chi.Router) {
+			r.Get("/", s.handleListUsers)
+			r.Post("/", s.handleCreateUser)
+			r.Get("/{id}", s.handleGetUser)
+			r.Patch("/{id}", s.handleUpdateUser)
+			r.Delete("/{id}", s.handleDeleteUser)
+		})
+		r.Route("/api/tenants", func(r chi.Router) {
+			r.Get("/", s.handleListTenants)
+			r.Post("/", s.handleCreateTenant)
+			r.Get("/{id}", s.handleGetTenant)
+			r.Patch("/{id}", s.handleUpdateTenant)
+			r.Delete("/{id}", s.handleDeleteTenant)
+			r.Put("/{id}/services/{name}", s.handleEnableService)
+			r.Delete("/{id}/services/{name}", s.handleDisableService)
+		})
+		r.Route("/api/api-keys", func(r chi.Router) {
+			r.Get("/", s.handleListKeys)
+			r.Post("/", s.handleCreateKey)
+			r.Get("/{id}", s.handleGetKey)
+			r.Delete("/{id}", s.handleRevokeKey)
+		})
+		r.Get("/api/audit", s.handleListAudit)
+		s.configRoutes(r)
+		for _, fn := range s.extra {
+			fn(r)
+		}
+	})
+}
+
+type subjectKey struct{}
+
+// Caller is the authenticated caller of a request.
+type Caller struct {
+	rbac.Subject
+	Username  string
+	SessionID string
+}
+
+// CallerOf returns the caller the authenticate middleware stored.
+func CallerOf(ctx context.Context) *Caller {
+	c, _ := ctx.Value(subjectKey{}).(*Caller)
+	return c
+}
+
+// authenticate admits requests with a valid access token.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard"`)
+			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "An access token is required (Authorization: Bearer <token>)."))
+			return
+		}
+		claims, err := s.id.Authenticate(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_token"`)
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		c := &Caller{Subject: rbac.Subject{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles},
+			Username: claims.Username, SessionID: claims.SessionID}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, c)))
+	})
+}
+
+// audit appends an audit entry for a write the caller made; a failure to
+// record is logged, not returned (the write already happened).
+func (s *Server) audit(r *http.Request, tenantID, action, objectType, objectID string, details any) {
+	e := &core.AuditEntry{TenantID: tenantID, Action: action, ObjectType: objectType, ObjectID: objectID,
+		RemoteAddr: r.RemoteAddr, RequestID: httpx.RequestID(r.Context())}
+	if c := CallerOf(r.Context()); c != nil {
+		e.ActorID, e.ActorName = c.UserID, c.Username
+	}
+	if details != nil {
+		e.Details, _ = json.Marshal(details)
+	}
+	if err := s.store.AppendAudit(r.Context(), e); err != nil {
+		s.logger.Error("could not append to the audit log", slog.String("action", action), slog.Any("error", err))
+	}
+}
+
+// AuditFunc exposes audit to routes mounted with Mount.
+func (s *Server) AuditFunc() func(r *http.Request, tenantID, action, objectType, objectID string, details any) {
+	return s.audit
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, s.logger, err)
+}
+
+// notFound is the answer for objects of other tenants, too.
+func notFound(what, id string) error {
+	return fault.Errorf(fault.NotFound, "%s %q not found.", what, id)
+}
+
+func forbidden(msg string) error { return fault.Errorf(fault.Forbidden, "%s", msg) }
+
+func param(r *http.Request, name string) string { return chi.URLParam(r, name) }

@@ -1,0 +1,320 @@
+package identity
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/core/platform/fault"
+)
+
+// errBadLogin is the one answer to every failed login, so that it never
+// tells which of tenant, user or password was wrong.
+var errBadLogin = fault.Errorf(fault.Unauthorized, "Invalid tenant, username or password.")
+
+// Login checks a tenant's user's password and starts a session. Repeated
+// failures for one user, or from one address, are refused for a while
+// (rate_limited), in every replica alike.
+func (s *Service) Login(ctx context.Context, tenantName, username, password, remoteAddr string) (*Tokens, *core.User, error) {
+	userKey := "login-fail:user:" + strings.ToLower(tenantName) + "/" + strings.ToLower(username)
+	addrKey := "login-fail:addr:" + hostOf(remoteAddr)
+	if err := s.checkThrottle(ctx, userKey, s.opt.MaxFailuresPerUser); err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkThrottle(ctx, addrKey, s.opt.MaxFailuresPerAddr); err != nil {
+		return nil, nil, err
+	}
+	fail := func() (*Tokens, *core.User, error) {
+		for _, k := range []string{userKey, addrKey} {
+			if _, err := s.state.Incr(ctx, k, s.opt.FailureWindow); err != nil {
+				s.logger.Warn("could not count a failed login", slog.Any("error", err))
+			}
+		}
+		return nil, nil, errBadLogin
+	}
+	tenant, err := s.store.GetTenantByName(ctx, tenantName)
+	if fault.Is(err, fault.NotFound) {
+		auth.CheckPassword(s.dummyHash, password) // same cost as a real check
+		return fail()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	user, err := s.store.GetUserByUsername(ctx, tenant.ID, username)
+	if fault.Is(err, fault.NotFound) {
+		auth.CheckPassword(s.dummyHash, password)
+		return fail()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !auth.CheckPassword(user.HashedPassword, password) {
+		return fail()
+	}
+	if !user.IsActive || !tenant.IsActive {
+		return nil, nil, fault.Errorf(fault.Unauthorized, "This account is deactivated.")
+	}
+	_ = s.state.Delete(ctx, userKey)
+	now := s.now().UTC()
+	if err := s.store.RecordLogin(ctx, user.ID, now); err != nil {
+		s.logger.Warn("could not record a login", slog.Any("error", err))
+	}
+	tokens, err := s.startSession(ctx, user, tenant, uuid.Must(uuid.NewV7()).String(), now)
+	return tokens, user, err
+}
+
+func (s *Service) checkThrottle(ctx context.Context, key string, limit int) error {
+	v, err := s.state.Get(ctx, key)
+	if errors.Is(err, ephemeral.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		s.logger.Warn("could not read the login throttle", slog.Any("error", err))
+		return nil
+	}
+	var n int
+	fmt.Sscan(string(v), &n)
+	if n >= limit {
+		return fault.Errorf(fault.RateLimited, "Too many failed logins; try again in %d minutes.", int(s.opt.FailureWindow.Minutes()))
+	}
+	return nil
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// startSession issues an access token and a new refresh token of family.
+func (s *Service) startSession(ctx context.Context, user *core.User, tenant *core.Tenant, family string, now time.Time) (*Tokens, error) {
+	ring := s.ring.Load()
+	if ring == nil || ring.signer == nil {
+		return nil, fault.Errorf(fault.Unavailable, "No signing key is available.")
+	}
+	access, _, err := s.issuer.Sign(ring.signer, auth.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: user.ID},
+		TenantID:         tenant.ID, TenantName: tenant.Name, Username: user.Username,
+		Roles: []string{string(user.Role)}, SessionID: family,
+	}, now)
+	if err != nil {
+		return nil, fmt.Errorf("sign access token: %w", err)
+	}
+	refresh, hash, err := auth.NewOpaqueToken("pbrt")
+	if err != nil {
+		return nil, fmt.Errorf("refresh token: %w", err)
+	}
+	if err := s.store.CreateRefreshToken(ctx, &core.RefreshToken{
+		FamilyID: family, UserID: user.ID, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.opt.RefreshTTL),
+	}); err != nil {
+		return nil, err
+	}
+	return &Tokens{AccessToken: access, RefreshToken: refresh, TokenType: "bearer", ExpiresIn: int(s.opt.AccessTTL.Seconds())}, nil
+}
+
+var errBadRefresh = fault.Errorf(fault.Unauthorized, "The refresh token is invalid, expired or revoked; log in again.")
+
+// Refresh exchanges a refresh token for new tokens, rotating it: the old
+// one stops working. Presenting a token that was already exchanged is taken
+// as theft, and revokes the whole session.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, error) {
+	if refreshToken == "" {
+		return nil, errBadRefresh
+	}
+	now := s.now().UTC()
+	rt, err := s.store.UseRefreshToken(ctx, auth.HashToken(refreshToken), now)
+	if fault.Is(err, fault.NotFound) {
+		return nil, errBadRefresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rt.UsedAt != nil && rt.RevokedAt == nil {
+		s.logger.Warn("a rotated refresh token was reused; revoking its session", slog.String("user_id", rt.UserID), slog.String("session", rt.FamilyID))
+		if err := s.store.RevokeFamily(ctx, rt.FamilyID, now); err != nil {
+			return nil, err
+		}
+		return nil, errBadRefresh
+	}
+	if rt.UsedAt != nil || rt.RevokedAt != nil || !now.Before(rt.ExpiresAt) {
+		return nil, errBadRefresh
+	}
+	user, err := s.store.GetUser(ctx, rt.UserID)
+	if err != nil {
+		return nil, errBadRefresh
+	}
+	tenant, err := s.store.GetTenant(ctx, user.TenantID)
+	if err != nil {
+		return nil, errBadRefresh
+	}
+	if !user.IsActive || !tenant.IsActive {
+		_ = s.store.RevokeFamily(ctx, rt.FamilyID, now)
+		return nil, fault.Errorf(fault.Unauthorized, "This account is deactivated.")
+	}
+	return s.startSession(ctx, user, tenant, rt.FamilyID, now)
+}
+
+// Logout ends the session a refresh token belongs to (if the token is
+// known) or the session of sessionID.
+func (s *Service) Logout(ctx context.Context, refreshToken, sessionID string) error {
+	now := s.now().UTC()
+	if refreshToken != "" {
+		rt, err := s.store.UseRefreshToken(ctx, auth.HashToken(refreshToken), now)
+		if err == nil {
+			sessionID = rt.FamilyID
+		} else if !fault.Is(err, fault.NotFound) {
+			return err
+		}
+	}
+	if sessionID == "" {
+		return nil
+	}
+	return s.store.RevokeFamily(ctx, sessionID, now)
+}
+
+// EndUserSessions revokes every session of a user (password change,
+// deactivation).
+func (s *Service) EndUserSessions(ctx context.Context, userID string) error {
+	return s.store.RevokeUserSessions(ctx, userID, s.now().UTC())
+}
+
+var errBadToken = fault.Errorf(fault.Unauthorized, "The access token is invalid or expired.")
+
+// Authenticate verifies an access token and returns its claims. An unknown
+// kid reloads the keys (another replica may have rotated) at most once a
+// second.
+func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Claims, error) {
+	v := auth.Verifier{Issuer: s.opt.Issuer, Audience: s.opt.Audience, Keys: s.publicKey}
+	claims, err := v.Verify(token, s.now())
+	if errors.Is(err, auth.ErrUnknownKey) && time.Since(time.Unix(0, s.lastLoad.Load())) > time.Second {
+		if rerr := s.RotateKeys(ctx); rerr == nil {
+			claims, err = v.Verify(token, s.now())
+		}
+	}
+	if err != nil {
+		return nil, errBadToken
+	}
+	return claims, nil
+}
+
+func (s *Service) publicKey(kid string) (ed25519.PublicKey, bool) {
+	ring := s.ring.Load()
+	if ring == nil {
+		return nil, false
+	}
+	k, ok := ring.public[kid]
+	return k, ok
+}
+
+// JWKS returns the public keys that verify current tokens.
+func (s *Service) JWKS() auth.JWKS {
+	if ring := s.ring.Load(); ring != nil {
+		return ring.jwks
+	}
+	return auth.JWKS{Keys: []auth.JWK{}}
+}
+
+// IdentityOf returns the identity of verified claims, with the tenant's
+// enabled services.
+func (s *Service) IdentityOf(ctx context.Context, c *auth.Claims) (*Identity, error) {
+	tenant, err := s.store.GetTenant(ctx, c.TenantID)
+	if err != nil || !tenant.IsActive {
+		return nil, errBadToken
+	}
+	return &Identity{UserID: c.Subject, Username: c.Username, TenantID: tenant.ID, TenantName: tenant.Name,
+		Roles: nonNil(c.Roles), Scopes: nonNil(c.Scopes), EnabledServices: nonNil(tenant.EnabledServices), SessionID: c.SessionID}, nil
+}
+
+var errBadKey = fault.Errorf(fault.Unauthorized, "The API key is invalid, expired or revoked.")
+
+// VerifyAPIKey returns the identity an API key speaks for: its tenant, its
+// scopes, and its user's role when the key belongs to a user. Its last use
+// is recorded in memory and flushed by FlushKeyUse, not written per call.
+func (s *Service) VerifyAPIKey(ctx context.Context, key string) (*Identity, error) {
+	_, hash, ok := auth.ParseAPIKey(key)
+	if !ok {
+		return nil, errBadKey
+	}
+	k, err := s.store.GetAPIKeyByHash(ctx, hash)
+	if fault.Is(err, fault.NotFound) {
+		return nil, errBadKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	if !k.Usable(now) {
+		return nil, errBadKey
+	}
+	tenant, err := s.store.GetTenant(ctx, k.TenantID)
+	if err != nil || !tenant.IsActive {
+		return nil, errBadKey
+	}
+	id := &Identity{TenantID: tenant.ID, TenantName: tenant.Name, Roles: []string{}, Scopes: nonNil(k.Scopes),
+		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID}
+	if k.UserID != "" {
+		user, err := s.store.GetUser(ctx, k.UserID)
+		if err != nil || !user.IsActive {
+			return nil, errBadKey
+		}
+		id.UserID, id.Username, id.Roles = user.ID, user.Username, []string{string(user.Role)}
+	}
+	s.usedMu.Lock()
+	s.lastUsed[k.ID] = now
+	s.usedMu.Unlock()
+	return id, nil
+}
+
+// FlushKeyUse writes the API keys' last-use times gathered since the last
+// flush, in one batch.
+func (s *Service) FlushKeyUse(ctx context.Context) error {
+	s.usedMu.Lock()
+	batch := s.lastUsed
+	s.lastUsed = map[string]time.Time{}
+	s.usedMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	return s.store.TouchAPIKeys(ctx, batch)
+}
+
+// Run rotates keys and flushes API-key use until ctx ends.
+func (s *Service) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = s.FlushKeyUse(fctx)
+			cancel()
+			return
+		case <-t.C:
+			if err := s.FlushKeyUse(ctx); err != nil {
+				s.logger.Warn("could not record API key use", slog.Any("error", err))
+			}
+			if err := s.RotateKeys(ctx); err != nil {
+				s.logger.Warn("could not rotate signing keys", slog.Any("error", err))
+			}
+		}
+	}
+}
+
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}

@@ -1,0 +1,218 @@
+// Package identity is core's credential service: it keeps the token signing
+// keys (creating and rotating them), logs users in with brute-force
+// throttling, issues access tokens and rotating refresh tokens, detects
+// refresh-token reuse, and verifies access tokens and API keys. HTTP lives
+// in core/httpapi; the rules of tokens and keys in core/auth.
+package identity
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/platform/ephemeral"
+)
+
+// Store is the part of the core store the identity service uses.
+type Store interface {
+	core.KeyStore
+	core.SessionStore
+	GetTenant(ctx context.Context, id string) (*core.Tenant, error)
+	GetTenantByName(ctx context.Context, name string) (*core.Tenant, error)
+	GetUser(ctx context.Context, id string) (*core.User, error)
+	GetUserByUsername(ctx context.Context, tenantID, username string) (*core.User, error)
+	RecordLogin(ctx context.Context, id string, t time.Time) error
+	GetAPIKeyByHash(ctx context.Context, keyHash string) (*core.APIKey, error)
+	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+}
+
+// State is the part of the ephemeral store the service uses (throttling).
+type State interface {
+	ephemeral.Counter
+	ephemeral.KV
+}
+
+// Options configure the service. Zero fields take the defaults in brackets.
+type Options struct {
+	Issuer     string        // the tokens' iss ["plugboard"]
+	Audience   string        // the tokens' aud ["plugboard"]
+	AccessTTL  time.Duration // [30m]
+	RefreshTTL time.Duration // [7 days]
+	// KeyLifetime is how long one key signs before the next takes over [30 days].
+	KeyLifetime time.Duration
+	// Sealer encrypts private keys at rest; nil stores them unencrypted.
+	Sealer *Sealer
+	// Throttling of failed logins, per user and per address.
+	MaxFailuresPerUser int           // [5]
+	MaxFailuresPerAddr int           // [20]
+	FailureWindow      time.Duration // [15m]
+	// PasswordCost is the bcrypt cost of password hashes [12].
+	PasswordCost int
+}
+
+// Tokens is what a login or a refresh returns.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// Identity is who a verified credential speaks for.
+type Identity struct {
+	UserID          string   `json:"user_id"`
+	Username        string   `json:"username"`
+	TenantID        string   `json:"tenant_id"`
+	TenantName      string   `json:"tenant_name"`
+	Roles           []string `json:"roles"`
+	Scopes          []string `json:"scopes"`
+	EnabledServices []string `json:"enabled_services"`
+	// SessionID is the login session of an access token ("" for API keys).
+	SessionID string `json:"-"`
+	// APIKeyID is set when the credential is an API key.
+	APIKeyID string `json:"api_key_id,omitempty"`
+}
+
+// Service is the identity service. It is safe for concurrent use.
+type Service struct {
+	store  Store
+	state  State
+	logger *slog.Logger
+	opt    Options
+	now    func() time.Time
+	issuer auth.Issuer
+
+	ring     atomic.Pointer[keyring]
+	reloadMu sync.Mutex
+	lastLoad atomic.Int64
+	usedMu   sync.Mutex
+	lastUsed map[string]time.Time // API key ID → last use, not yet flushed
+	// dummyHash is checked against when a login names no such user, so
+	// that the answer takes as long as a wrong password's.
+	dummyHash string
+}
+
+// keyring is the set of usable keys at one moment.
+type keyring struct {
+	signer    *auth.Key
+	signUntil time.Time // when signer stops signing
+	public    map[string]ed25519.PublicKey
+	jwks      auth.JWKS
+}
+
+// New returns a service with a current signing key (creating one when the
+// store has none that may sign).
+func New(ctx context.Context, store Store, state State, logger *slog.Logger, opt Options) (*Service, error) {
+	if opt.Issuer == "" {
+		opt.Issuer = "plugboard"
+	}
+	if opt.Audience == "" {
+		opt.Audience = "plugboard"
+	}
+	if opt.AccessTTL <= 0 {
+		opt.AccessTTL = 30 * time.Minute
+	}
+	if opt.RefreshTTL <= 0 {
+		opt.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if opt.KeyLifetime <= 0 {
+		opt.KeyLifetime = 30 * 24 * time.Hour
+	}
+	if opt.MaxFailuresPerUser <= 0 {
+		opt.MaxFailuresPerUser = 5
+	}
+	if opt.MaxFailuresPerAddr <= 0 {
+		opt.MaxFailuresPerAddr = 20
+	}
+	if opt.FailureWindow <= 0 {
+		opt.FailureWindow = 15 * time.Minute
+	}
+	if opt.PasswordCost <= 0 {
+		opt.PasswordCost = 12
+	}
+	s := &Service{store: store, state: state, logger: logger, opt: opt, now: time.Now,
+		issuer:   auth.Issuer{Issuer: opt.Issuer, Audience: opt.Audience, TTL: opt.AccessTTL},
+		lastUsed: map[string]time.Time{}}
+	var err error
+	if s.dummyHash, err = auth.HashPasswordCost("not a password of anyone", s.opt.PasswordCost); err != nil {
+		return nil, fmt.Errorf("prepare password checks: %w", err)
+	}
+	if err := s.RotateKeys(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// RotateKeys loads the keys and creates a new signing key when none may
+// sign any more (or the current one is within a tenth of its lifetime of
+// its end). Call it now and then; several replicas may, harmlessly.
+func (s *Service) RotateKeys(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	now := s.now().UTC()
+	ring, err := s.load(ctx, now)
+	if err != nil {
+		return err
+	}
+	if ring.signer == nil || ring.signUntil.Before(now.Add(s.opt.KeyLifetime/10)) {
+		key, err := auth.GenerateKey(now)
+		if err != nil {
+			return fmt.Errorf("generate signing key: %w", err)
+		}
+		der, err := key.MarshalPrivate()
+		if err != nil {
+			return fmt.Errorf("encode signing key: %w", err)
+		}
+		sealed, err := s.opt.Sealer.Seal(der)
+		if err != nil {
+			return err
+		}
+		signUntil := now.Add(s.opt.KeyLifetime)
+		if err := s.store.CreateSigningKey(ctx, &core.SigningKey{
+			ID: key.ID, Algorithm: "EdDSA", PrivateKey: sealed,
+			PublicKey: base64.StdEncoding.EncodeToString(key.Public),
+			CreatedAt: now, SignUntil: signUntil, RetireAt: signUntil.Add(s.opt.AccessTTL + time.Minute),
+		}); err != nil {
+			return fmt.Errorf("store signing key: %w", err)
+		}
+		s.logger.Info("created a token signing key", slog.String("kid", key.ID), slog.Time("sign_until", signUntil))
+		if ring, err = s.load(ctx, now); err != nil {
+			return err
+		}
+	}
+	s.ring.Store(ring)
+	s.lastLoad.Store(now.UnixNano())
+	return nil
+}
+
+// load reads the keys that are not retired at now.
+func (s *Service) load(ctx context.Context, now time.Time) (*keyring, error) {
+	keys, err := s.store.ListSigningKeys(ctx, now)
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	ring := &keyring{public: map[string]ed25519.PublicKey{}, jwks: auth.JWKS{Keys: []auth.JWK{}}}
+	for _, k := range keys { // newest first
+		der, err := s.opt.Sealer.Open(k.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		key, err := auth.ParsePrivateKey(k.ID, der, k.CreatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		ring.public[k.ID] = key.Public
+		ring.jwks.Keys = append(ring.jwks.Keys, key.JWK())
+		if ring.signer == nil && !k.CreatedAt.After(now) && k.SignUntil.After(now) {
+			ring.signer, ring.signUntil = key, k.SignUntil
+		}
+	}
+	return ring, nil
+}
