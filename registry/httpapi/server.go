@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,10 +45,24 @@ type Heartbeats interface {
 	Latest(ctx context.Context, ids []string) (map[string]time.Time, error)
 }
 
+// KeyVerifier checks a Plugboard API key with core and returns its scopes;
+// an invalid key is a fault.Unauthorized error.
+type KeyVerifier interface {
+	VerifyKey(ctx context.Context, key string) (scopes []string, err error)
+}
+
+// WriteScope is the API-key scope that may register, heartbeat and
+// deregister.
+const WriteScope = "registry:write"
+
 // Options configure the API.
 type Options struct {
-	// Token is the bearer token register, heartbeat and deregister require.
+	// Token is the bootstrap bearer token register, heartbeat and deregister
+	// accept besides API keys with WriteScope.
 	Token string
+	// Keys verifies API keys (X-API-Key or Authorization: ApiKey …); nil
+	// accepts the token only.
+	Keys KeyVerifier
 	// ReservedNames are reserved in addition to ReservedNames.
 	ReservedNames []string
 	// Addresses limits where instances may point.
@@ -100,14 +115,32 @@ func (s *Server) Routes(r chi.Router) {
 }
 
 // requireToken admits requests that carry the registry token as a bearer
-// credential.
+// credential, or an API key with the registry:write scope.
 func (s *Server) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		key := r.Header.Get("X-API-Key")
+		if key == "" && strings.EqualFold(scheme, "ApiKey") {
+			key = strings.TrimSpace(cred)
+		}
+		if key != "" && s.opt.Keys != nil {
+			scopes, err := s.opt.Keys.VerifyKey(r.Context(), key)
+			switch {
+			case err != nil:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
+				httpx.WriteError(w, r, s.logger, err)
+			case !slices.Contains(scopes, WriteScope):
+				httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Forbidden, "The API key lacks the %s scope.", WriteScope))
+			default:
+				next.ServeHTTP(w, r)
+			}
+			return
+		}
 		given := sha256.Sum256([]byte(strings.TrimSpace(cred)))
 		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(given[:], s.token[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
-			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "A valid registry token is required (Authorization: Bearer <token>)."))
+			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized,
+				"A registry credential is required: an API key with the %s scope (X-API-Key), or the registry token (Authorization: Bearer).", WriteScope))
 			return
 		}
 		next.ServeHTTP(w, r)

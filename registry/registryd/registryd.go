@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.hub = feed.New(store, state, logger, time.Second)
 	beats := health.NewBeats(state, cfg.InactiveAfter+time.Minute)
 	s.api = httpapi.New(store, s.hub, beats, logger, httpapi.Options{
-		Token: token, ReservedNames: cfg.ReservedNames,
+		Token: token, Keys: newCoreKeys(cfg.CoreURL, cfg.KeyCacheTTL), ReservedNames: cfg.ReservedNames,
 		Addresses: httpapi.AddressPolicy{Allowed: allowed}, MaxBody: cfg.MaxBody,
 	})
 	sweeper := health.NewSweeper(store, beats, s.hub, state, logger, health.Options{
