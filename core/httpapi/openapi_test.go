@@ -1,0 +1,424 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// httpMethods are the operation keys of an OpenAPI path item.
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// mountedElsewhere are documented paths that core's router
+// (httpx.NewRouter), not Routes, mounts.
+var mountedElsewhere = map[string]bool{"/healthz": true, "/readyz": true}
+
+// wildcardRoutes maps the chi wildcard patterns Routes mounts to the
+// OpenAPI path templates that document them, by method. OpenAPI has no
+// catch-all template, so the configuration center's one handler per method
+// on /api/config/{service}/* is documented as the addresses it actually
+// serves: the entry itself ({key}, which may span segments), and the
+// actions its handlers recognise by the key's last segment — /history and
+// /diff on GET, /rollback on POST (a POST without it answers 404, so the
+// bare entry path has no post).
+var wildcardRoutes = map[string]map[string][]string{
+	"/api/config/{service}/*": {
+		"get": {
+			"/api/config/{service}/{key}",
+			"/api/config/{service}/{key}/history",
+			"/api/config/{service}/{key}/diff",
+		},
+		"put":    {"/api/config/{service}/{key}"},
+		"delete": {"/api/config/{service}/{key}"},
+		"post":   {"/api/config/{service}/{key}/rollback"},
+	},
+}
+
+// selfAuthenticated are operations outside the authenticate middleware that
+// look at credentials themselves, with the security schemes each must list.
+var selfAuthenticated = map[string][]string{
+	"post /api/auth/verify": {"apiKeyHeader", "apiKeyAuthorization", "bearerAuth"},
+	"post /api/auth/logout": {"bearerAuth"},
+}
+
+func loadOpenAPI(t *testing.T) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(openAPI))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	return doc
+}
+
+// pointer resolves a local JSON pointer ("#/components/schemas/X") in doc.
+func pointer(doc any, ref string) (any, error) {
+	frag, ok := strings.CutPrefix(ref, "#")
+	if !ok {
+		return nil, fmt.Errorf("not a local reference")
+	}
+	if frag == "" {
+		return doc, nil
+	}
+	if !strings.HasPrefix(frag, "/") {
+		return nil, fmt.Errorf("not a JSON pointer")
+	}
+	cur := doc
+	for _, tok := range strings.Split(frag[1:], "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%q is not inside an object", tok)
+		}
+		if cur, ok = obj[tok]; !ok {
+			return nil, fmt.Errorf("%q does not exist", tok)
+		}
+	}
+	return cur, nil
+}
+
+// deref follows $ref until it reaches an object without one.
+func deref(t *testing.T, doc, v any) map[string]any {
+	t.Helper()
+	for range 10 {
+		obj, _ := v.(map[string]any)
+		ref, ok := obj["$ref"].(string)
+		if !ok {
+			return obj
+		}
+		target, err := pointer(doc, ref)
+		if err != nil {
+			t.Fatalf("$ref %s: %v", ref, err)
+		}
+		v = target
+	}
+	t.Fatal("$ref chain too long")
+	return nil
+}
+
+// normalise turns a chi pattern into the path OpenAPI documents: chi gives
+// r.Get("/") inside r.Route("/api/users") as /api/users/.
+func normalise(route string) string {
+	if route != "/" {
+		return strings.TrimSuffix(route, "/")
+	}
+	return route
+}
+
+func TestOpenAPIVersionAndInfo(t *testing.T) {
+	doc := loadOpenAPI(t)
+	if doc["openapi"] != "3.1.0" {
+		t.Errorf("openapi = %v, want 3.1.0", doc["openapi"])
+	}
+	info, _ := doc["info"].(map[string]any)
+	if info["title"] != "Plugboard core API" || info["version"] != "1.0.0" {
+		t.Errorf("info = %v", info)
+	}
+	if _, ok := doc["security"]; ok {
+		t.Error("the document has a top-level security: every operation states its own")
+	}
+	components := deref(t, doc, doc["components"])
+	schemes, _ := components["securitySchemes"].(map[string]any)
+	if b, _ := schemes["bearerAuth"].(map[string]any); b["type"] != "http" || b["scheme"] != "bearer" || b["bearerFormat"] != "JWT" {
+		t.Errorf("securitySchemes.bearerAuth = %v, want http bearer JWT", b)
+	}
+	if k, _ := schemes["apiKeyHeader"].(map[string]any); k["type"] != "apiKey" || k["in"] != "header" || k["name"] != "X-API-Key" {
+		t.Errorf("securitySchemes.apiKeyHeader = %v, want the X-API-Key header", k)
+	}
+	if k, _ := schemes["apiKeyAuthorization"].(map[string]any); k["type"] != "apiKey" || k["in"] != "header" || k["name"] != "Authorization" {
+		t.Errorf("securitySchemes.apiKeyAuthorization = %v, want the Authorization header", k)
+	}
+	schemas, _ := components["schemas"].(map[string]any)
+	for _, name := range []string{"Tokens", "User", "Tenant", "APIKey", "APIKeyCreated", "Identity", "AuditEntry",
+		"ConfigEntry", "ConfigVersion", "ConfigDiff", "JWKS", "JWK", "Problem"} {
+		if _, ok := schemas[name]; !ok {
+			t.Errorf("components.schemas.%s is missing", name)
+		}
+	}
+	created := deref(t, doc, schemas["APIKeyCreated"])
+	if props, _ := created["properties"].(map[string]any); props["api_key"] == nil || props["key"] == nil {
+		t.Errorf("APIKeyCreated has properties %v, want api_key and key", created["properties"])
+	}
+	problem := deref(t, doc, schemas["Problem"])
+	props, _ := problem["properties"].(map[string]any)
+	for _, f := range []string{"type", "title", "status", "detail", "instance", "errors"} {
+		if props[f] == nil {
+			t.Errorf("Problem has no property %q", f)
+		}
+	}
+}
+
+func TestOpenAPIRefsResolve(t *testing.T) {
+	doc := loadOpenAPI(t)
+	n := 0
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"]; ok {
+				n++
+				s, _ := ref.(string)
+				if !strings.HasPrefix(s, "#/components/") {
+					t.Errorf("%s: $ref %v does not point into #/components", path, ref)
+				} else if _, err := pointer(doc, s); err != nil {
+					t.Errorf("%s: $ref %s: %v", path, s, err)
+				}
+			}
+			for k, child := range v {
+				walk(path+"/"+k, child)
+			}
+		case []any:
+			for i, child := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), child)
+			}
+		}
+	}
+	walk("#", doc)
+	if n == 0 {
+		t.Error("no $ref found at all")
+	}
+}
+
+// TestOpenAPIMatchesRoutes keeps the document and the router in step: every
+// route Routes mounts is documented with its method, every documented /api
+// operation is routed, operations behind the authenticate middleware (and
+// only they) require bearerAuth alone, and every path template's
+// parameters are declared.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	paths, _ := doc["paths"].(map[string]any)
+	if len(paths) == 0 {
+		t.Fatal("openapi.json has no paths")
+	}
+	schemes, _ := deref(t, doc, doc["components"])["securitySchemes"].(map[string]any)
+
+	s := New(nil, nil, slog.New(slog.DiscardHandler), Options{})
+	r := chi.NewRouter()
+	s.Routes(r)
+	authMW := reflect.ValueOf(s.authenticate).Pointer()
+	routed := map[string]bool{}    // "get /api/users", as chi has it but normalised
+	protected := map[string]bool{} // behind authenticate
+	err := chi.Walk(r, func(method, route string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
+		key := strings.ToLower(method) + " " + normalise(route)
+		routed[key] = true
+		protected[key] = slices.ContainsFunc(mws, func(mw func(http.Handler) http.Handler) bool {
+			return reflect.ValueOf(mw).Pointer() == authMW
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routed) == 0 {
+		t.Fatal("Routes mounted nothing")
+	}
+
+	// documentedAs maps each routed operation to the documented
+	// operations ("get /api/config/{service}/{key}") that describe it;
+	// routeOf maps documented operations back to the route serving them.
+	documentedAs := map[string][]string{}
+	routeOf := map[string]string{}
+	for key := range routed {
+		method, route, _ := strings.Cut(key, " ")
+		if byMethod, ok := wildcardRoutes[route]; ok {
+			docs, ok := byMethod[method]
+			if !ok {
+				t.Errorf("route %s %s is a wildcard with no documented templates: add them to wildcardRoutes", strings.ToUpper(method), route)
+			}
+			for _, p := range docs {
+				documentedAs[key] = append(documentedAs[key], method+" "+p)
+				routeOf[method+" "+p] = key
+			}
+			continue
+		}
+		if strings.Contains(route, "*") {
+			t.Errorf("route %s %s is a wildcard missing from wildcardRoutes", strings.ToUpper(method), route)
+			continue
+		}
+		documentedAs[key] = []string{key}
+		routeOf[key] = key
+	}
+	for pattern, byMethod := range wildcardRoutes {
+		for method := range byMethod {
+			if !routed[method+" "+pattern] {
+				t.Errorf("wildcardRoutes lists %s %s, which Routes does not mount", strings.ToUpper(method), pattern)
+			}
+		}
+	}
+
+	keys := make([]string, 0, len(documentedAs))
+	for k := range documentedAs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		for _, d := range documentedAs[key] {
+			method, path, _ := strings.Cut(d, " ")
+			item, ok := paths[path].(map[string]any)
+			if !ok {
+				t.Errorf("route %s is not documented: paths has no %q", strings.ToUpper(key), path)
+				continue
+			}
+			if _, ok := deref(t, doc, item)[method]; !ok {
+				t.Errorf("route %s is not documented: paths[%q] has no %q", strings.ToUpper(key), path, method)
+			}
+		}
+	}
+
+	param := regexp.MustCompile(`\{([^}]+)\}`)
+	opIDs := map[string]string{}
+	for path, v := range paths {
+		item := deref(t, doc, v)
+		if !strings.HasPrefix(path, "/api/") && !mountedElsewhere[path] {
+			t.Errorf("%s is neither under /api nor one of the router's own paths", path)
+		}
+		for _, method := range httpMethods {
+			opv, ok := item[method]
+			if !ok {
+				continue
+			}
+			op := deref(t, doc, opv)
+			name := strings.ToUpper(method) + " " + path
+			key := method + " " + path
+			route, isRouted := routeOf[key]
+			if !mountedElsewhere[path] && !isRouted {
+				t.Errorf("%s is documented but not routed", name)
+			}
+
+			id, _ := op["operationId"].(string)
+			if id == "" {
+				t.Errorf("%s has no operationId", name)
+			} else if other, dup := opIDs[id]; dup {
+				t.Errorf("%s and %s share operationId %q", name, other, id)
+			}
+			opIDs[id] = name
+
+			// Security: explicit on every operation.
+			sec, hasSec := op["security"].([]any)
+			if !hasSec {
+				t.Errorf("%s has no security (use [] for public operations)", name)
+			}
+			var reqs []map[string]any
+			for _, req := range sec {
+				m, _ := req.(map[string]any)
+				for scheme := range m {
+					if schemes[scheme] == nil {
+						t.Errorf("%s: security names unknown scheme %q", name, scheme)
+					}
+				}
+				reqs = append(reqs, m)
+			}
+			bearerOnly := len(reqs) == 1 && len(reqs[0]) == 1 && reqs[0]["bearerAuth"] != nil
+			switch {
+			case isRouted && protected[route] && !bearerOnly:
+				t.Errorf("%s is behind the authenticate middleware, but security is %v, not [{bearerAuth: []}]", name, op["security"])
+			case isRouted && !protected[route] && bearerOnly:
+				t.Errorf("%s is not behind the authenticate middleware, but security requires bearerAuth", name)
+			case isRouted && !protected[route] && len(reqs) > 0:
+				want, ok := selfAuthenticated[route]
+				if !ok {
+					t.Errorf("%s is public but documents security %v: list it in selfAuthenticated", name, op["security"])
+				}
+				var got []string
+				for _, m := range reqs {
+					for scheme := range m {
+						got = append(got, scheme)
+					}
+				}
+				for _, w := range want {
+					if !slices.Contains(got, w) {
+						t.Errorf("%s: security %v does not offer %s", name, op["security"], w)
+					}
+				}
+			}
+
+			// Path parameters: declared (on the item or the operation),
+			// required, and exactly those of the template.
+			declared := map[string]bool{}
+			for _, list := range []any{item["parameters"], op["parameters"]} {
+				ps, _ := list.([]any)
+				for _, p := range ps {
+					pm := deref(t, doc, p)
+					if pm["in"] == "path" {
+						if pm["required"] != true {
+							t.Errorf("%s: path parameter %v is not required", name, pm["name"])
+						}
+						declared[fmt.Sprint(pm["name"])] = true
+					}
+				}
+			}
+			want := map[string]bool{}
+			for _, m := range param.FindAllStringSubmatch(path, -1) {
+				want[m[1]] = true
+			}
+			if !reflect.DeepEqual(declared, want) {
+				t.Errorf("%s: path parameters declared %v, template has %v", name, declared, want)
+			}
+
+			// Responses: present; errors are problems.
+			responses, ok := op["responses"].(map[string]any)
+			if !ok || len(responses) == 0 {
+				t.Errorf("%s has no responses", name)
+				continue
+			}
+			for status, rv := range responses {
+				if status < "400" {
+					continue
+				}
+				resp := deref(t, doc, rv)
+				content, _ := resp["content"].(map[string]any)
+				if content["application/problem+json"] == nil {
+					t.Errorf("%s: response %s is not application/problem+json", name, status)
+				}
+			}
+		}
+	}
+}
+
+// TestOpenAPIWildcardTemplates checks that the configuration center's
+// templates reach the handlers they document: the action suffixes are the
+// ones target recognises.
+func TestOpenAPIWildcardTemplates(t *testing.T) {
+	for pattern, byMethod := range wildcardRoutes {
+		prefix := strings.TrimSuffix(pattern, "*")
+		for method, docs := range byMethod {
+			for _, d := range docs {
+				rest, ok := strings.CutPrefix(d, strings.Replace(prefix, "{service}/", "{service}/{key}", 1))
+				if !ok {
+					t.Errorf("%s %s does not start with %s{key}", strings.ToUpper(method), d, prefix)
+					continue
+				}
+				switch method + " " + rest {
+				case "get ", "put ", "delete ", "get /history", "get /diff", "post /rollback":
+				default:
+					t.Errorf("%s %s: no handler serves the suffix %q on %s", strings.ToUpper(method), d, rest, strings.ToUpper(method))
+				}
+			}
+		}
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	r := chi.NewRouter()
+	New(nil, nil, slog.New(slog.DiscardHandler), Options{}).Routes(r)
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/auth/openapi.json", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /api/auth/openapi.json: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	if !bytes.Equal(rec.Body.Bytes(), openAPI) {
+		t.Error("the served document differs from openapi.json")
+	}
+}
