@@ -134,7 +134,8 @@ type subjectKey struct{}
 type Caller struct {
 	rbac.Subject
 	Username  string
-	SessionID string
+	SessionID string // of an access token
+	APIKeyID  string // of an API key
 }
 
 // CallerOf returns the caller the authenticate middleware stored.
@@ -143,23 +144,41 @@ func CallerOf(ctx context.Context) *Caller {
 	return c
 }
 
-// authenticate admits requests with a valid access token.
+// authenticate admits requests with a valid access token, or an API key
+// (X-API-Key or Authorization: ApiKey …), which acts with its user's role —
+// a tenant key (no user) with none, so it may read its tenant's
+// configuration but manage nothing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		key := r.Header.Get("X-API-Key")
+		if key == "" && strings.EqualFold(scheme, "ApiKey") {
+			key = strings.TrimSpace(token)
+		}
+		var c *Caller
+		switch {
+		case key != "":
+			id, err := s.id.VerifyAPIKey(r.Context(), key)
+			if err != nil {
+				httpx.WriteError(w, r, s.logger, err)
+				return
+			}
+			c = &Caller{Subject: rbac.Subject{UserID: id.UserID, TenantID: id.TenantID, Roles: id.Roles},
+				Username: id.Username, APIKeyID: id.APIKeyID}
+		case strings.EqualFold(scheme, "Bearer") && token != "":
+			claims, err := s.id.Authenticate(r.Context(), strings.TrimSpace(token))
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_token"`)
+				httpx.WriteError(w, r, s.logger, err)
+				return
+			}
+			c = &Caller{Subject: rbac.Subject{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles},
+				Username: claims.Username, SessionID: claims.SessionID}
+		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard"`)
-			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "An access token is required (Authorization: Bearer <token>)."))
+			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "An access token (Authorization: Bearer <token>) or an API key (X-API-Key) is required."))
 			return
 		}
-		claims, err := s.id.Authenticate(r.Context(), strings.TrimSpace(token))
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_token"`)
-			httpx.WriteError(w, r, s.logger, err)
-			return
-		}
-		c := &Caller{Subject: rbac.Subject{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles},
-			Username: claims.Username, SessionID: claims.SessionID}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, c)))
 	})
 }

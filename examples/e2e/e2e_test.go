@@ -1,0 +1,288 @@
+// Package e2e runs the whole platform as a user would — the built
+// binaries started by `plugboard run`, the example plugins as processes —
+// and follows a plugin's life through the gateway.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const adminPassword = "e2e-admin-password"
+
+// stack is a running `plugboard run`.
+type stack struct {
+	t        *testing.T
+	bin, dir string
+	env      []string
+	gateway  string
+	token    string // the super admin's access token
+}
+
+func build(t *testing.T, bin string, pkgs map[string]string) {
+	t.Helper()
+	for out, pkg := range pkgs {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
+		cmd.Dir = "../.."
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startStack(t *testing.T) *stack {
+	bin := t.TempDir()
+	build(t, bin, map[string]string{
+		"plugboard": "./cmd/plugboard", "plugboard-registry": "./cmd/registry",
+		"plugboard-core": "./cmd/core", "plugboard-gateway": "./cmd/gateway", "hello-go": "./examples/hello-go",
+	})
+	dir := t.TempDir()
+	gw := freeAddr(t)
+	s := &stack{t: t, bin: bin, dir: dir, gateway: "http://" + gw}
+	s.env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
+		"PLUGBOARD_DATA_DIR=" + filepath.Join(dir, "data"),
+		"PLUGBOARD_REGISTRY_LISTEN=" + freeAddr(t), "PLUGBOARD_CORE_LISTEN=" + freeAddr(t),
+		"PLUGBOARD_GATEWAY_SITE=http://" + gw, "PLUGBOARD_GATEWAY_ADMIN=off",
+		"PLUGBOARD_GATEWAY_CADDYFILE=" + abs(t, "../../Caddyfile"), "PLUGBOARD_WEB_ROOT=" + abs(t, "../../web/placeholder"),
+		"PLUGBOARD_ADMIN_PASSWORD=" + adminPassword, "PLUGBOARD_CORE_BCRYPT_COST=4",
+		"PLUGBOARD_REGISTRY_HEALTH_INTERVAL=500ms",
+	}
+	cmd := exec.Command(filepath.Join(bin, "plugboard"), "run")
+	cmd.Env = s.env
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := sync.Once{}
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "stack running") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("stack output:\n%s", log.String())
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the stack did not start:\n%s", log.String())
+	}
+	var tk struct {
+		AccessToken string `json:"access_token"`
+	}
+	s.call("POST", "/api/auth/login", map[string]string{"username": "admin", "password": adminPassword}, &tk)
+	s.token = tk.AccessToken
+	return s
+}
+
+func abs(t *testing.T, p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (s *stack) file(name string) string {
+	b, err := os.ReadFile(filepath.Join(s.dir, "data", name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// call sends a request to the gateway with the admin's token and returns
+// the status (decoding a JSON answer into out when given).
+func (s *stack) call(method, path string, body, out any) (int, string) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.gateway+path, rd)
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		json.Unmarshal(b, out)
+	}
+	if resp.StatusCode >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
+		s.t.Errorf("%s %s: %d without problem+json: %s", method, path, resp.StatusCode, b)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// plugin is a running example plugin process.
+type plugin struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *syncBuffer
+}
+
+func (s *stack) startHello(t *testing.T) *plugin {
+	t.Helper()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(filepath.Join(s.bin, "hello-go"))
+	cmd.Env = append(append([]string{}, s.env...),
+		"PLUGBOARD_SERVICE_PORT="+port, "PLUGBOARD_HEARTBEAT_INTERVAL=1s",
+		"PLUGBOARD_REGISTRY_URL=http://"+envValue(s.env, "PLUGBOARD_REGISTRY_LISTEN"),
+		"PLUGBOARD_REGISTRY_TOKEN="+s.file("registry.token"),
+		"PLUGBOARD_GATEWAY_SIGNING_SECRET="+s.file("gateway.secret"))
+	p := &plugin{cmd: cmd, addr: addr, log: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("hello-go %s:\n%s", addr, p.log.String())
+		}
+	})
+	return p
+}
+
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func within(t *testing.T, d time.Duration, cond func() bool, msg string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s (waited %s)", msg, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestPluginLifeThroughTheGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the whole stack")
+	}
+	s := startStack(t)
+
+	// A plugin starts and is reachable through the gateway.
+	one := s.startHello(t)
+	within(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 }, "hello-go never became routable")
+	if c, body := s.call("GET", "/api/hello/whoami", nil, nil); c != 200 || !strings.Contains(body, "super_admin") {
+		t.Fatalf("whoami with the admin's token: %d %s", c, body)
+	}
+	s.token = ""
+	if c, _ := s.call("GET", "/api/hello/whoami", nil, nil); c != 401 {
+		t.Fatalf("whoami without a token: %d", c)
+	}
+	if c, _ := s.call("GET", "/api/hello/hello", nil, nil); c != 200 {
+		t.Fatalf("the public endpoint without a token: %d", c)
+	}
+
+	// A second instance starts and receives traffic.
+	two := s.startHello(t)
+	seen := map[string]bool{}
+	within(t, 15*time.Second, func() bool {
+		_, body := s.call("GET", "/api/hello/hello", nil, nil)
+		for _, p := range []*plugin{one, two} {
+			if strings.Contains(body, p.addr) {
+				seen[p.addr] = true
+			}
+		}
+		return len(seen) == 2
+	}, "the second instance never received traffic")
+
+	// One instance dies without deregistering: requests keep succeeding.
+	one.cmd.Process.Signal(syscall.SIGKILL)
+	one.cmd.Wait()
+	for i := range 30 {
+		if c, body := s.call("GET", "/api/hello/hello", nil, nil); c != 200 {
+			t.Fatalf("request %d after SIGKILL: %d %s", i, c, body)
+		}
+	}
+
+	// The other stops cleanly: deregistered, the gateway answers 503 at once.
+	two.cmd.Process.Signal(syscall.SIGTERM)
+	took := within(t, time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 503 },
+		"the gateway did not answer 503 within a second of SIGTERM")
+	t.Logf("SIGTERM → 503 in %s", took)
+	if err := two.cmd.Wait(); err != nil {
+		t.Fatalf("hello-go did not exit cleanly on SIGTERM: %v\n%s", err, two.log.String())
+	}
+
+	// It restarts and is routable again within a second of registering.
+	three := s.startHello(t)
+	within(t, 15*time.Second, func() bool { return strings.Contains(three.log.String(), "registered") }, "the restarted plugin did not register")
+	took = within(t, time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 },
+		"the restarted plugin was not routable within a second of registering")
+	t.Logf("registered → routable in %s", took)
+}
+
+// syncBuffer is a goroutine-safe bytes.Buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.Write([]byte(s))
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -1,0 +1,165 @@
+package sdk_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/plugboard/plugboard/caddymodules/jwtauth"
+	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/client"
+	"github.com/plugboard/plugboard/registry/registryd"
+	"github.com/plugboard/plugboard/sdk"
+)
+
+const token = "sdk-test-registry-token"
+
+func startRegistry(t *testing.T) (string, *client.Client) {
+	t.Helper()
+	cfg, err := envconfig.Parse[registryd.Config](map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.StartShutdown(); hs.Close(); cancel(); srv.Close() })
+	return hs.URL, client.New(hs.URL, token, nil)
+}
+
+func active(t *testing.T, c *client.Client, name string) []*registry.Instance {
+	t.Helper()
+	list, _, err := c.List(context.Background(), registry.Filter{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
+	url, reg := startRegistry(t)
+	cfg := sdk.Config{Name: "hello", Version: "1.0.0", RegistryURL: url, RegistryToken: token,
+		HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Endpoints: []sdk.Endpoint{{Path: "/hello", Method: "GET", IsPublic: true}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- sdk.Run(ctx, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	}()
+	var in *registry.Instance
+	eventually(t, 5*time.Second, func() bool {
+		list := active(t, reg, "hello")
+		if len(list) == 1 {
+			in = list[0]
+		}
+		return in != nil
+	}, "the service never registered")
+	resp, err := http.Get("http://" + in.Host + ":" + strconv.Itoa(in.Port) + "/hello")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the registered address does not serve: %v", err)
+	}
+	resp.Body.Close()
+
+	// The registry forgets the instance: the next heartbeat's 404 makes the
+	// SDK register again.
+	if err := reg.Deregister(context.Background(), in.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return len(active(t, reg, "hello")) == 1 }, "the SDK did not register again after a 404")
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if n := len(active(t, reg, "hello")); n != 0 {
+		t.Fatalf("%d instances still active after shutdown", n)
+	}
+}
+
+func TestRunWaitsForTheRegistry(t *testing.T) {
+	url, reg := startRegistry(t)
+	cfg := sdk.Config{Name: "late", RegistryURL: "http://127.0.0.1:1", RegistryToken: token,
+		HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	_ = url
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	if err := sdk.Run(ctx, cfg, http.NotFoundHandler()); err != nil {
+		t.Fatalf("Run with an unreachable registry: %v", err)
+	}
+	if n := len(active(t, reg, "late")); n != 0 {
+		t.Fatalf("registered somewhere: %d", n)
+	}
+}
+
+func TestMiddlewareVerifiesTheGatewaySignature(t *testing.T) {
+	secret := "sdk-signing-secret"
+	h := sdk.Middleware(secret, sdk.RequireRole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := sdk.IdentityFrom(r.Context())
+		io.WriteString(w, id.UserID+"@"+id.TenantID)
+	}), "tenant_admin"))
+	sign := func(r *http.Request, user, roles string, ts time.Time, key string) {
+		stamp := strconv.FormatInt(ts.Unix(), 10)
+		r.Header.Set(sdk.HeaderUserID, user)
+		r.Header.Set(sdk.HeaderTenantID, "t1")
+		r.Header.Set(sdk.HeaderRoles, roles)
+		r.Header.Set(sdk.HeaderScopes, "")
+		r.Header.Set(sdk.HeaderTimestamp, stamp)
+		// The gateway's own signing function, so that both sides agree.
+		r.Header.Set(sdk.HeaderSignature, jwtauth.Sign([]byte(key), r.Method, r.URL.EscapedPath(), user, "t1", roles, "", stamp))
+	}
+	for _, tc := range []struct {
+		name string
+		prep func(r *http.Request)
+		want int
+	}{
+		{"signed admin", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now(), secret) }, 200},
+		{"super admin passes roles", func(r *http.Request) { sign(r, "u1", "super_admin", time.Now(), secret) }, 200},
+		{"signed user lacks the role", func(r *http.Request) { sign(r, "u1", "user", time.Now(), secret) }, 403},
+		{"no identity", func(r *http.Request) {}, 401},
+		{"wrong secret", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now(), "other") }, 401},
+		{"stale", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now().Add(-time.Hour), secret) }, 401},
+		{"forged user", func(r *http.Request) {
+			sign(r, "u1", "tenant_admin", time.Now(), secret)
+			r.Header.Set(sdk.HeaderUserID, "u2")
+		}, 401},
+		{"unsigned identity", func(r *http.Request) { r.Header.Set(sdk.HeaderUserID, "u1") }, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/v1/admin", nil)
+			tc.prep(r)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.want, w.Body)
+			}
+			if tc.want >= 400 && w.Header().Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("content type %q", w.Header().Get("Content-Type"))
+			}
+		})
+	}
+}
