@@ -349,6 +349,33 @@ func TestAPIKeysAndVerify(t *testing.T) {
 		if r := s.do("POST", "/api/api-keys", w.aUser, map[string]any{"name": "bad", "scopes": []string{"NOT A SCOPE"}}); r.Status != 422 {
 			t.Fatalf("bad scope: %d", r.Status)
 		}
+		// A tenant-wide key reads its tenant but manages nothing, keys included.
+		var machine struct {
+			Key string `json:"key"`
+		}
+		s.do("POST", "/api/api-keys", w.aAdmin, map[string]any{"name": "machine-2", "tenant_key": true}).decode(t, &machine)
+		for _, tc := range []struct {
+			method, path string
+			want         int
+		}{
+			{"GET", "/api/api-keys", 403},
+			{"POST", "/api/api-keys", 403},
+			{"GET", "/api/users", 403},
+			{"GET", "/api/audit", 403},
+			{"GET", "/api/tenants/" + w.tenantA, 200},
+			{"GET", "/api/tenants/" + w.tenantB, 404},
+		} {
+			req, _ := http.NewRequest(tc.method, s.URL+tc.path, strings.NewReader(`{"name":"x"}`))
+			req.Header.Set("X-API-Key", machine.Key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("tenant key: %s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			}
+		}
 	})
 }
 

@@ -17,10 +17,17 @@ import (
 // orders:read, …
 var scopePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}(:[a-z0-9_.*-]{1,63})?$`)
 
+// errKeyWithoutUser refuses key management to a tenant-wide API key: keys
+// are managed by people.
+var errKeyWithoutUser = fault.Errorf(fault.Forbidden, "API keys are managed by users; a tenant-wide API key cannot manage keys.")
+
 // visibleKey loads a key the caller may see: one of their own, or any of a
 // tenant they manage.
 func (s *Server) visibleKey(r *http.Request, id string) (*core.APIKey, error) {
 	c := CallerOf(r.Context())
+	if c.UserID == "" {
+		return nil, errKeyWithoutUser
+	}
 	k, err := s.store.GetAPIKey(r.Context(), id)
 	if err != nil {
 		return nil, err
@@ -33,6 +40,10 @@ func (s *Server) visibleKey(r *http.Request, id string) (*core.APIKey, error) {
 
 func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 	c := CallerOf(r.Context())
+	if c.UserID == "" {
+		s.fail(w, r, errKeyWithoutUser)
+		return
+	}
 	tenant, err := scopeTenant(c, r.URL.Query().Get("tenant_id"), false)
 	if err != nil {
 		s.fail(w, r, err)
@@ -71,6 +82,10 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := CallerOf(r.Context())
+	if c.UserID == "" {
+		s.fail(w, r, errKeyWithoutUser)
+		return
+	}
 	tenant, err := scopeTenant(c, req.TenantID, false)
 	if err != nil {
 		s.fail(w, r, err)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,11 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/identity"
+	"github.com/plugboard/plugboard/core/platform/fault"
 )
 
 // httpMethods are the operation keys of an OpenAPI path item.
@@ -46,10 +52,62 @@ var wildcardRoutes = map[string]map[string][]string{
 }
 
 // selfAuthenticated are operations outside the authenticate middleware that
-// look at credentials themselves, with the security schemes each must list.
+// look at credentials themselves, with the security alternatives each
+// documents ("" for anonymous): verify checks any credential, logout uses
+// an access token when it gets one but does not need it.
 var selfAuthenticated = map[string][]string{
-	"post /api/auth/verify": {"apiKeyHeader", "apiKeyAuthorization", "bearerAuth"},
-	"post /api/auth/logout": {"bearerAuth"},
+	"post /api/auth/verify": {"apiKeyAuthorization", "apiKeyHeader", "bearerAuth"},
+	"post /api/auth/logout": {"", "bearerAuth"},
+}
+
+// probeIdentity accepts every API key (as a user's) and no access token,
+// so that the tests can tell which credentials authenticate admits.
+type probeIdentity struct{}
+
+var errProbe = fault.Errorf(fault.Unauthorized, "Not in this test.")
+
+func (probeIdentity) Login(context.Context, string, string, string, string) (*identity.Tokens, *core.User, error) {
+	return nil, nil, errProbe
+}
+func (probeIdentity) Refresh(context.Context, string) (*identity.Tokens, error) { return nil, errProbe }
+func (probeIdentity) Logout(context.Context, string, string) error              { return errProbe }
+func (probeIdentity) EndUserSessions(context.Context, string) error             { return errProbe }
+func (probeIdentity) Authenticate(context.Context, string) (*auth.Claims, error) {
+	return nil, errProbe
+}
+func (probeIdentity) IdentityOf(context.Context, *auth.Claims) (*identity.Identity, error) {
+	return nil, errProbe
+}
+func (probeIdentity) VerifyAPIKey(_ context.Context, key string) (*identity.Identity, error) {
+	return &identity.Identity{UserID: "u", Username: "probe", TenantID: "t", Roles: []string{"user"}, APIKeyID: "k"}, nil
+}
+func (probeIdentity) JWKS() auth.JWKS { return auth.JWKS{Keys: []auth.JWK{}} }
+
+var _ Identity = probeIdentity{}
+
+// protectedSchemes returns the security schemes the authenticate
+// middleware admits, found by trying each: bearerAuth always, and the API
+// key schemes when an API key gets a request through.
+func protectedSchemes(t *testing.T) []string {
+	t.Helper()
+	s := New(nil, probeIdentity{}, slog.New(slog.DiscardHandler), Options{})
+	admits := func(header, value string) bool {
+		passed := false
+		h := s.authenticate(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { passed = true }))
+		req := httptest.NewRequest(http.MethodGet, "/api/users", nil)
+		req.Header.Set(header, value)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		return passed
+	}
+	const key = "pb_live_00000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	schemes := []string{"bearerAuth"}
+	if admits("X-API-Key", key) {
+		schemes = append(schemes, "apiKeyHeader")
+	}
+	if admits("Authorization", "ApiKey "+key) {
+		schemes = append(schemes, "apiKeyAuthorization")
+	}
+	return schemes
 }
 
 func loadOpenAPI(t *testing.T) map[string]any {
@@ -194,8 +252,8 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 // TestOpenAPIMatchesRoutes keeps the document and the router in step: every
 // route Routes mounts is documented with its method, every documented /api
 // operation is routed, operations behind the authenticate middleware (and
-// only they) require bearerAuth alone, and every path template's
-// parameters are declared.
+// only they) require one of the credentials it admits (each alone, no
+// anonymous option), and every path template's parameters are declared.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	paths, _ := doc["paths"].(map[string]any)
@@ -203,6 +261,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatal("openapi.json has no paths")
 	}
 	schemes, _ := deref(t, doc, doc["components"])["securitySchemes"].(map[string]any)
+	admitted := protectedSchemes(t)
 
 	s := New(nil, nil, slog.New(slog.DiscardHandler), Options{})
 	r := chi.NewRouter()
@@ -264,15 +323,16 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
+		method, route, _ := strings.Cut(key, " ")
 		for _, d := range documentedAs[key] {
-			method, path, _ := strings.Cut(d, " ")
+			_, path, _ := strings.Cut(d, " ")
 			item, ok := paths[path].(map[string]any)
 			if !ok {
-				t.Errorf("route %s is not documented: paths has no %q", strings.ToUpper(key), path)
+				t.Errorf("route %s %s is not documented: paths has no %q", strings.ToUpper(method), route, path)
 				continue
 			}
 			if _, ok := deref(t, doc, item)[method]; !ok {
-				t.Errorf("route %s is not documented: paths[%q] has no %q", strings.ToUpper(key), path, method)
+				t.Errorf("route %s %s is not documented: paths[%q] has no %q", strings.ToUpper(method), route, path, method)
 			}
 		}
 	}
@@ -320,28 +380,31 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				}
 				reqs = append(reqs, m)
 			}
-			bearerOnly := len(reqs) == 1 && len(reqs[0]) == 1 && reqs[0]["bearerAuth"] != nil
+			// offered lists the alternatives, "" for the anonymous one ({})
+			// and "a+b" for a requirement of several schemes at once.
+			var offered []string
+			for _, m := range reqs {
+				var names []string
+				for scheme := range m {
+					names = append(names, scheme)
+				}
+				sort.Strings(names)
+				offered = append(offered, strings.Join(names, "+"))
+			}
+			sort.Strings(offered)
+			want := slices.Clone(admitted)
+			sort.Strings(want)
 			switch {
-			case isRouted && protected[route] && !bearerOnly:
-				t.Errorf("%s is behind the authenticate middleware, but security is %v, not [{bearerAuth: []}]", name, op["security"])
-			case isRouted && !protected[route] && bearerOnly:
-				t.Errorf("%s is not behind the authenticate middleware, but security requires bearerAuth", name)
-			case isRouted && !protected[route] && len(reqs) > 0:
-				want, ok := selfAuthenticated[route]
-				if !ok {
-					t.Errorf("%s is public but documents security %v: list it in selfAuthenticated", name, op["security"])
+			case isRouted && protected[route] && !slices.Equal(offered, want):
+				t.Errorf("%s is behind the authenticate middleware, which admits %v, but security offers %v", name, want, offered)
+			case isRouted && !protected[route]:
+				if self, ok := selfAuthenticated[route]; ok && !slices.Equal(offered, self) {
+					t.Errorf("%s checks credentials itself and should offer %v, but security offers %v", name, self, offered)
+				} else if !ok && len(offered) > 0 {
+					t.Errorf("%s is public but documents security %v (use [], or list it in selfAuthenticated)", name, offered)
 				}
-				var got []string
-				for _, m := range reqs {
-					for scheme := range m {
-						got = append(got, scheme)
-					}
-				}
-				for _, w := range want {
-					if !slices.Contains(got, w) {
-						t.Errorf("%s: security %v does not offer %s", name, op["security"], w)
-					}
-				}
+			case !isRouted && len(offered) > 0:
+				t.Errorf("%s is served by the router itself and public, but documents security %v", name, offered)
 			}
 
 			// Path parameters: declared (on the item or the operation),
@@ -359,12 +422,12 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 					}
 				}
 			}
-			want := map[string]bool{}
+			inTemplate := map[string]bool{}
 			for _, m := range param.FindAllStringSubmatch(path, -1) {
-				want[m[1]] = true
+				inTemplate[m[1]] = true
 			}
-			if !reflect.DeepEqual(declared, want) {
-				t.Errorf("%s: path parameters declared %v, template has %v", name, declared, want)
+			if !reflect.DeepEqual(declared, inTemplate) {
+				t.Errorf("%s: path parameters declared %v, template has %v", name, declared, inTemplate)
 			}
 
 			// Responses: present; errors are problems.
