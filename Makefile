@@ -12,7 +12,7 @@ GOFLAGS_BUILD ?= -trimpath
 # Every service binary: bin/plugboard-<name> from ./cmd/<name>.
 SERVICES := registry core gateway
 
-.PHONY: all build run test test-go lint clean
+.PHONY: all build run demo test test-go test-python lint clean
 
 all: build
 
@@ -27,7 +27,12 @@ build:
 run: build
 	@exec $(BIN)/plugboard run
 
-test: lint test-go
+# The stack plus the example plugins (examples/hello-go, examples/notes-py).
+demo: build
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/hello-go ./examples/hello-go
+	@exec $(BIN)/plugboard demo
+
+test: lint test-go test-python
 
 # Tests that need PostgreSQL/Redis use these servers (they fail under CI=true
 # when the servers are down, and skip otherwise). The output keeps each
@@ -39,6 +44,10 @@ export PLUGBOARD_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 test-go:
 	@set -o pipefail; $(GO) test -count=1 -v ./... 2>&1 | \
 		grep -Ev '^=== (RUN|PAUSE|CONT|NAME)|^ {8,}--- PASS'
+
+# The Python SDK's tests run against a real registry they build themselves.
+test-python:
+	cd sdk/python && python3 -m unittest discover -s tests -v
 
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './web/node_modules/*' -not -path './.git/*')); \

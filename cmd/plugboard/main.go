@@ -51,10 +51,12 @@ type component struct {
 }
 
 func run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
-	if len(args) != 1 || args[0] != "run" {
-		fmt.Fprintln(stderr, "usage: plugboard run   (start the whole stack; Ctrl-C stops it)")
+	if len(args) != 1 || (args[0] != "run" && args[0] != "demo") {
+		fmt.Fprintln(stderr, "usage: plugboard run    (start the whole stack; Ctrl-C stops it)")
+		fmt.Fprintln(stderr, "       plugboard demo   (the same, plus the example plugins hello-go and notes-py)")
 		return errors.New("unknown command")
 	}
+	demo := args[0] == "demo"
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	exits := make(chan exit, len(stack))
+	exits := make(chan exit, len(stack)+2)
 	var running []*exec.Cmd
 	stopAll := func() {
 		for _, c := range running {
@@ -147,6 +149,25 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if len(running) == 0 {
 		return fmt.Errorf("no Plugboard binaries next to %s; run `make build` first", self)
 	}
+	if demo {
+		plugins, err := demoPlugins(binDir, regCfg, environ)
+		if err != nil {
+			stopAll()
+			return err
+		}
+		for _, p := range plugins {
+			p.cmd.Env = append(append([]string{}, env...), p.env...)
+			p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
+			p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+			if err := p.cmd.Start(); err != nil {
+				stopAll()
+				return fmt.Errorf("start %s: %w", p.name, err)
+			}
+			running = append(running, p.cmd)
+			go func() { exits <- exit{p.name, p.cmd.Wait()} }()
+			fmt.Fprintf(stdout, "plugboard: started the example plugin %s: %s/api/%s/\n", p.name, gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"]), p.service)
+		}
+	}
 	fmt.Fprintf(stdout, "plugboard: stack running (data in %s); gateway at %s; press Ctrl-C to stop\n",
 		regCfg.DataDir, gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"]))
 	select {
@@ -159,6 +180,43 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		stopAll()
 		return fmt.Errorf("%s exited: %v", e.name, e.err)
 	}
+}
+
+// plugin is an example plugin the demo starts.
+type plugin struct {
+	name, service string
+	cmd           *exec.Cmd
+	env           []string
+}
+
+// demoPlugins are the example plugins, registered with the registry token
+// the registry keeps in the data directory: hello-go (built next to the
+// launcher) on port 9101 and notes-py (python3) on 9102.
+func demoPlugins(binDir string, regCfg registryd.Config, environ map[string]string) ([]plugin, error) {
+	token := regCfg.Token
+	if token == "" {
+		b, err := os.ReadFile(filepath.Join(regCfg.DataDir, registryd.TokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("read the registry token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	common := []string{"PLUGBOARD_REGISTRY_TOKEN=" + token, "PLUGBOARD_HEARTBEAT_INTERVAL=10s"}
+	var out []plugin
+	if _, err := os.Stat(filepath.Join(binDir, "hello-go")); err == nil {
+		out = append(out, plugin{name: "hello-go", service: "hello", cmd: exec.Command(filepath.Join(binDir, "hello-go")),
+			env: append([]string{"PLUGBOARD_SERVICE_PORT=9101"}, common...)})
+	}
+	if py, err := exec.LookPath("python3"); err == nil {
+		if _, err := os.Stat(filepath.Join("examples", "notes-py", "notes.py")); err == nil {
+			out = append(out, plugin{name: "notes-py", service: "notes", cmd: exec.Command(py, filepath.Join("examples", "notes-py", "notes.py")),
+				env: append([]string{"PLUGBOARD_SERVICE_PORT=9102", "PYTHONPATH=" + filepath.Join("sdk", "python"), "PYTHONUNBUFFERED=1"}, common...)})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no example plugin found: run `make demo` from the repository root")
+	}
+	return out, nil
 }
 
 // loadOrCreateSecret returns the secret kept in path, creating a random one

@@ -36,6 +36,12 @@ func TestLoginRefreshLogout(t *testing.T) {
 		if r.Status != 200 {
 			t.Fatalf("form login: %d %s", r.Status, r.Body)
 		}
+		// curl -d sends JSON with a form Content-Type: still JSON.
+		req, _ := http.NewRequest("POST", s.URL+"/api/auth/login", strings.NewReader(`{"username":"admin","password":"`+adminPassword+`"}`))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("curl-style JSON login: %v %v", err, resp.StatusCode)
+		}
 		var me struct {
 			User struct {
 				Username string `json:"username"`

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	_ "embed"
-	"mime"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/plugboard/plugboard/core"
@@ -21,17 +23,26 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Password string `json:"password"`
 		Tenant   string `json:"tenant"`
 	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		if err := r.ParseForm(); err != nil {
-			s.fail(w, r, fault.Errorf(fault.Invalid, "The form could not be read."))
+	// A JSON body is read as JSON whatever the Content-Type says (curl -d
+	// sends a form type); anything else is the OAuth2 password form.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		s.fail(w, r, fault.Errorf(fault.TooLarge, "The login body exceeds 64 KiB."))
+		return
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if err := httpx.Decode(w, r, 64<<10, &req); err != nil {
+			s.fail(w, r, err)
 			return
 		}
-		req.Username, req.Password, req.Tenant = r.PostForm.Get("username"), r.PostForm.Get("password"), r.PostForm.Get("tenant")
-	} else if err := httpx.Decode(w, r, 64<<10, &req); err != nil {
-		s.fail(w, r, err)
-		return
+	} else {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			s.fail(w, r, fault.Errorf(fault.Invalid, "The body is neither JSON nor a form."))
+			return
+		}
+		req.Username, req.Password, req.Tenant = form.Get("username"), form.Get("password"), form.Get("tenant")
 	}
 	bad := map[string]string{}
 	if req.Username == "" {

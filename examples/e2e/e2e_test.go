@@ -185,6 +185,31 @@ func (s *stack) startHello(t *testing.T) *plugin {
 	return p
 }
 
+func (s *stack) startNotes(t *testing.T) *plugin {
+	t.Helper()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("python3", abs(t, "../notes-py/notes.py"))
+	cmd.Env = append(append([]string{}, s.env...),
+		"PLUGBOARD_SERVICE_PORT="+port, "PYTHONUNBUFFERED=1",
+		"PLUGBOARD_REGISTRY_URL=http://"+envValue(s.env, "PLUGBOARD_REGISTRY_LISTEN"),
+		"PLUGBOARD_REGISTRY_TOKEN="+s.file("registry.token"),
+		"PLUGBOARD_GATEWAY_SIGNING_SECRET="+s.file("gateway.secret"))
+	p := &plugin{cmd: cmd, addr: addr, log: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("notes-py %s:\n%s", addr, p.log.String())
+		}
+	})
+	return p
+}
+
 func envValue(env []string, name string) string {
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, name+"="); ok {
@@ -218,6 +243,7 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 	if c, body := s.call("GET", "/api/hello/whoami", nil, nil); c != 200 || !strings.Contains(body, "super_admin") {
 		t.Fatalf("whoami with the admin's token: %d %s", c, body)
 	}
+	admin := s.token
 	s.token = ""
 	if c, _ := s.call("GET", "/api/hello/whoami", nil, nil); c != 401 {
 		t.Fatalf("whoami without a token: %d", c)
@@ -255,6 +281,24 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 	t.Logf("SIGTERM → 503 in %s", took)
 	if err := two.cmd.Wait(); err != nil {
 		t.Fatalf("hello-go did not exit cleanly on SIGTERM: %v\n%s", err, two.log.String())
+	}
+
+	// The Python plugin joins too, and sees the caller's tenant.
+	s.startNotes(t)
+	within(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/notes/health", nil, nil); return c == 200 }, "notes-py never became routable")
+	s.token = admin
+	var note struct {
+		ID string `json:"id"`
+	}
+	if c, body := s.call("POST", "/api/notes/notes", map[string]string{"title": "t", "text": "hello from Go"}, &note); c != 201 || note.ID == "" {
+		t.Fatalf("create a note through the gateway: %d %s", c, body)
+	}
+	if c, body := s.call("GET", "/api/notes/notes", nil, nil); c != 200 || !strings.Contains(body, "hello from Go") {
+		t.Fatalf("list notes through the gateway: %d %s", c, body)
+	}
+	s.token = ""
+	if c, _ := s.call("GET", "/api/notes/notes", nil, nil); c != 401 {
+		t.Fatalf("notes without a token: %d", c)
 	}
 
 	// It restarts and is routable again within a second of registering.

@@ -1,0 +1,305 @@
+"""Who is calling: the identity headers the gateway's jwt_auth sets and
+their signature (caddymodules/jwtauth/sign.go), plus RFC 9457 problems.
+
+The gateway strips every client-sent X-Plugboard-* header, authenticates
+the caller and sets
+
+    X-Plugboard-User-Id, -Tenant-Id, -Roles, -Scopes (comma-separated),
+    -Timestamp (unix seconds) and -Signature
+
+where the signature is the hex HMAC-SHA256, keyed by
+PLUGBOARD_GATEWAY_SIGNING_SECRET, of
+
+    method "\\n" path "\\n" user "\\n" tenant "\\n" roles "\\n" scopes "\\n" timestamp
+
+and path is the escaped path the service itself receives (base path
+included, query excluded). A plugin that checks it refuses requests that
+did not come through the gateway."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from ._http import PlugboardError
+
+__all__ = [
+    "HEADER_USER_ID", "HEADER_TENANT_ID", "HEADER_ROLES", "HEADER_SCOPES", "HEADER_TIMESTAMP",
+    "HEADER_SIGNATURE", "IDENTITY_HEADERS", "SUPER_ADMIN", "Identity", "Unauthorized", "Forbidden",
+    "sign", "signed_headers", "verify_request", "require_role", "identity_from_handler",
+    "signing_secret", "problem", "send_problem", "send_json",
+]
+
+log = logging.getLogger("plugboard.identity")
+
+HEADER_USER_ID = "X-Plugboard-User-Id"
+HEADER_TENANT_ID = "X-Plugboard-Tenant-Id"
+HEADER_ROLES = "X-Plugboard-Roles"
+HEADER_SCOPES = "X-Plugboard-Scopes"
+HEADER_TIMESTAMP = "X-Plugboard-Timestamp"
+HEADER_SIGNATURE = "X-Plugboard-Signature"
+IDENTITY_HEADERS = (HEADER_USER_ID, HEADER_TENANT_ID, HEADER_ROLES, HEADER_SCOPES, HEADER_TIMESTAMP,
+                    HEADER_SIGNATURE)
+SUPER_ADMIN = "super_admin"
+DEFAULT_MAX_SKEW = 300  # seconds
+
+_TIMESTAMP = re.compile(r"[+-]?[0-9]{1,19}")
+_HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass
+class Identity:
+    """The verified caller. user_id is empty for a tenant-wide API key."""
+
+    user_id: str
+    tenant_id: str
+    roles: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)
+
+    @property
+    def is_super_admin(self) -> bool:
+        return SUPER_ADMIN in self.roles
+
+    def has_role(self, *roles: str) -> bool:
+        """Whether the caller has one of roles."""
+        return any(r in self.roles for r in roles)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class Unauthorized(PlugboardError):
+    """No (valid) gateway identity: answer 401."""
+
+    status = 401
+
+    def __init__(self, detail: str = "This request did not come through the gateway with a valid signed identity."):
+        self.detail = detail
+        super().__init__(detail)
+
+
+class Forbidden(PlugboardError):
+    """The identity lacks a required role: answer 403."""
+
+    status = 403
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__(detail)
+
+
+# Signing --------------------------------------------------------------------
+
+
+def _b(v: str | bytes, what: str = "value") -> bytes:
+    if isinstance(v, bytes):
+        return v
+    try:
+        # HTTP header values reach Python as ISO-8859-1 text (http.server,
+        # WSGI): encoding them back gives the bytes the gateway signed.
+        return v.encode("latin-1")
+    except UnicodeEncodeError:
+        return v.encode("utf-8")
+
+
+def _key(secret: str | bytes) -> bytes:
+    if not secret:
+        raise ValueError("the gateway signing secret is empty: set PLUGBOARD_GATEWAY_SIGNING_SECRET")
+    return secret if isinstance(secret, bytes) else secret.encode("utf-8")
+
+
+def sign(secret: str | bytes, method: str, path: str, user: str, tenant: str, roles: str, scopes: str,
+         timestamp: str) -> str:
+    """The gateway's signature (jwtauth.Sign): hex HMAC-SHA256 of the seven
+    fields joined by newlines. roles and scopes are the comma-separated
+    header values, timestamp the decimal unix seconds."""
+    msg = b"\n".join(f if isinstance(f, bytes) else f.encode("utf-8")
+                     for f in (method, path, user, tenant, roles, scopes, timestamp))
+    return hmac.new(_key(secret), msg, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str | bytes, method: str, path: str, *, user_id: str = "", tenant_id: str = "",
+                   roles: Iterable[str] = (), scopes: Iterable[str] = (), timestamp: int | None = None) -> dict[str, str]:
+    """The identity headers the gateway would set — for tests and tools.
+
+    Values are signed as UTF-8 and returned ready for http.client/urllib,
+    which send header text as ISO-8859-1: non-ASCII values go out as their
+    UTF-8 bytes, as the gateway sends them."""
+    ts = str(int(time.time()) if timestamp is None else int(timestamp))
+    r, s = ",".join(roles), ",".join(scopes)
+    sig = sign(secret, method, path, user_id, tenant_id, r, s, ts)
+
+    def wire(v: str) -> str:
+        return v.encode("utf-8").decode("latin-1")
+
+    return {
+        HEADER_USER_ID: wire(user_id), HEADER_TENANT_ID: wire(tenant_id), HEADER_ROLES: wire(r),
+        HEADER_SCOPES: wire(s), HEADER_TIMESTAMP: ts, HEADER_SIGNATURE: sig,
+    }
+
+
+def signing_secret(environ: Mapping[str, str] | None = None) -> str:
+    """PLUGBOARD_GATEWAY_SIGNING_SECRET, or ValueError when it is unset."""
+    v = (os.environ if environ is None else environ).get("PLUGBOARD_GATEWAY_SIGNING_SECRET", "")
+    if not v:
+        raise ValueError("PLUGBOARD_GATEWAY_SIGNING_SECRET is not set: the plugin cannot verify the gateway's "
+                         "identity headers (make run keeps it in data/gateway.secret)")
+    return v
+
+
+# Verification ---------------------------------------------------------------
+
+
+def _header_values(headers: Any, name: str) -> list[str | bytes]:
+    """All values of header name, case-insensitively, from an
+    email.message.Message (http.server, http.client), a mapping, or a
+    sequence of (name, value) pairs (ASGI's raw bytes included)."""
+    get_all = getattr(headers, "get_all", None)
+    if callable(get_all):  # email.message.Message
+        return list(get_all(name) or [])
+    lname = name.lower()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: list[str | bytes] = []
+    for k, v in items:
+        ks = k.decode("latin-1") if isinstance(k, bytes) else str(k)
+        if ks.lower() == lname:
+            if isinstance(v, (list, tuple)):
+                out.extend(v)
+            else:
+                out.append(v)
+    return out
+
+
+def _text(v: str | bytes) -> str:
+    """A header value as text, undoing the ISO-8859-1 decoding of UTF-8."""
+    raw = _b(v)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _split(v: str) -> list[str]:
+    return [p for p in (s.strip() for s in v.split(",")) if p]
+
+
+def verify_request(headers: Any, method: str, path: str, secret: str | bytes | None = None,
+                   max_skew: float = DEFAULT_MAX_SKEW, *, now: float | None = None) -> Identity | None:
+    """Checks the gateway's signed identity headers of one request.
+
+    headers: the request's headers (email.message.Message such as
+    BaseHTTPRequestHandler.headers, a dict, or (name, value) pairs);
+    method: as received; path: the escaped path the service received,
+    without the query (``handler.path.split('?')[0]``); secret: the
+    gateway signing secret (PLUGBOARD_GATEWAY_SIGNING_SECRET when None).
+
+    Returns the Identity, or None when the headers are missing, repeated,
+    forged, signed for another method or path, or the timestamp is more
+    than max_skew seconds from now. The comparison is constant-time."""
+    key = _key(signing_secret() if secret is None else secret)
+    fields: dict[str, str | bytes] = {}
+    for name in IDENTITY_HEADERS:
+        vals = _header_values(headers, name)
+        if len(vals) > 1:
+            log.debug("refused: %s sent %d times", name, len(vals))
+            return None
+        fields[name] = vals[0] if vals else ""
+    sig = _b(fields[HEADER_SIGNATURE]).strip().decode("latin-1")
+    ts_raw = _b(fields[HEADER_TIMESTAMP]).decode("latin-1")
+    if not sig or not ts_raw:
+        log.debug("refused: no signature or timestamp")
+        return None
+    if not _TIMESTAMP.fullmatch(ts_raw):
+        log.debug("refused: bad timestamp %r", ts_raw)
+        return None
+    now = time.time() if now is None else now
+    if abs(now - int(ts_raw)) > max_skew:
+        log.debug("refused: timestamp %s is more than %ss from now", ts_raw, max_skew)
+        return None
+    want = hmac.new(key, b"\n".join(_b(f) for f in (
+        method, path, fields[HEADER_USER_ID], fields[HEADER_TENANT_ID], fields[HEADER_ROLES],
+        fields[HEADER_SCOPES], ts_raw)), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(sig.encode("latin-1"), want.encode("ascii")):
+        log.debug("refused: signature mismatch for %s %s", method, path)
+        return None
+    return Identity(
+        user_id=_text(fields[HEADER_USER_ID]),
+        tenant_id=_text(fields[HEADER_TENANT_ID]),
+        roles=_split(_text(fields[HEADER_ROLES])),
+        scopes=_split(_text(fields[HEADER_SCOPES])),
+    )
+
+
+def require_role(identity: Identity | None, *roles: str) -> Identity:
+    """Returns identity when it has one of roles (any identity when no
+    roles are given); a super_admin always passes, as at the gateway.
+    Raises Unauthorized without an identity and Forbidden without a role."""
+    if identity is None:
+        raise Unauthorized()
+    if not roles or identity.is_super_admin or identity.has_role(*roles):
+        return identity
+    raise Forbidden("This operation needs one of the roles " + ", ".join(roles) + ".")
+
+
+def identity_from_handler(handler: Any, secret: str | bytes | None = None,
+                          max_skew: float = DEFAULT_MAX_SKEW) -> Identity | None:
+    """verify_request for a http.server.BaseHTTPRequestHandler."""
+    path = handler.path.split("?", 1)[0].split("#", 1)[0]
+    return verify_request(handler.headers, handler.command, path, secret, max_skew)
+
+
+# Problems -------------------------------------------------------------------
+
+_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 412: "precondition", 413: "too_large", 415: "invalid", 422: "invalid",
+          429: "rate_limited", 500: "internal", 503: "unavailable"}
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed", 413: "Content Too Large",
+           415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def problem(status: int, detail: str = "", *, instance: str | None = None, type: str | None = None,
+            title: str | None = None, **extra: Any) -> bytes:
+    """An RFC 9457 problem+json body, in the platform's shape
+    (type /problems/<code>)."""
+    body: dict[str, Any] = {
+        "type": type or "/problems/" + _CODES.get(status, "internal" if status >= 500 else "invalid"),
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return json.dumps(body, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def send_json(handler: Any, status: int, value: Any, content_type: str = "application/json",
+              headers: Mapping[str, str] | None = None) -> None:
+    """Writes a JSON answer from a http.server.BaseHTTPRequestHandler."""
+    body = value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode("utf-8") + b"\n"
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Cache-Control", "no-store")
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
+
+
+def send_problem(handler: Any, status: int, detail: str = "", headers: Mapping[str, str] | None = None,
+                 **extra: Any) -> None:
+    """Writes a problem+json answer from a BaseHTTPRequestHandler."""
+    body = problem(status, detail, instance=handler.path.split("?", 1)[0], **extra)
+    send_json(handler, status, body, "application/problem+json", headers)

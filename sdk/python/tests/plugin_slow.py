@@ -1,0 +1,29 @@
+"""A plugin for test_run: /slow takes SLOW_SECONDS to answer, so that a
+SIGTERM arrives while a request is in flight. Prints its port, then
+"in-flight" when /slow starts and "done" when run() returned."""
+
+import os
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import plugboard  # noqa: E402
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path == "/slow":
+            print("in-flight", flush=True)
+            time.sleep(float(os.environ.get("SLOW_SECONDS", "1")))
+        plugboard.send_json(self, 200, {"path": self.path})
+
+
+cfg = plugboard.ServiceConfig.from_env(name="slow", endpoints=[{"path": "/slow"}])
+server = ThreadingHTTPServer((cfg.listen_host, cfg.port), Handler)
+print(f"port {server.server_address[1]}", flush=True)
+reg = plugboard.run(cfg, server, on_ready=lambda r: print(f"registered {r.instance_id}", flush=True))
+print("done", flush=True)
