@@ -251,4 +251,3 @@ func load(b *testing.B, url string, header http.Header, n int, d time.Duration) 
 	wg.Wait()
 	return float64(ok.Load()) / d.Seconds()
 }
-
