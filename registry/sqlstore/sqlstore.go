@@ -316,8 +316,13 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]regi
 	if limit <= 0 {
 		limit = 1000
 	}
+	// One statement, so that the oldest kept event and the revision come
+	// from the same snapshot: read apart, an event committed in between
+	// would look like a pruned gap.
 	var oldest sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(revision) FROM registry_events`).Scan(&oldest); err != nil {
+	var current int64
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT MIN(revision) FROM registry_events),
+	(SELECT revision FROM registry_revision WHERE id = 1)`).Scan(&oldest, &current); err != nil {
 		return nil, false, fmt.Errorf("read oldest event: %w", err)
 	}
 	if oldest.Valid && after+1 < oldest.Int64 {
@@ -325,11 +330,7 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]regi
 	}
 	if !oldest.Valid {
 		// No events kept at all: complete only if the caller is up to date.
-		rev, err := s.Revision(ctx)
-		if err != nil {
-			return nil, false, err
-		}
-		return nil, after >= rev, nil
+		return nil, after >= current, nil
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT revision, type, instance, created_at FROM registry_events
 WHERE revision > $1 ORDER BY revision LIMIT $2`, after, limit)
