@@ -64,6 +64,29 @@ const (
 	adminB = "admin-b" // tenant_admin of B
 )
 
+// harnessDB names the database a harness uses: SQLite, unless
+// TestConfigOnPostgres switched it for the tests it runs.
+var harnessDB = func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "core.db") }
+
+// TestConfigOnPostgres runs the configuration center's HTTP tests again on
+// PostgreSQL (the tests above run on SQLite).
+func TestConfigOnPostgres(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"CRUD", TestConfigCRUD}, {"Preconditions", TestConfigPreconditions}, {"HistoryDiffRollback", TestConfigHistoryDiffRollback},
+		{"Access", TestConfigAccess}, {"Validation", TestConfigValidation}, {"Audit", TestConfigAudit}, {"Watch", TestConfigWatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev := harnessDB
+			harnessDB = func(t *testing.T) string { return testenv.PostgresURL(t) }
+			t.Cleanup(func() { harnessDB = prev })
+			tc.fn(t)
+		})
+	}
+}
+
 type harness struct {
 	t        *testing.T
 	store    *sqlstore.Store
@@ -84,7 +107,7 @@ func newHarness(t *testing.T) *harness {
 // with the change feed changes returns.
 func newHarnessWith(t *testing.T, changes func() ephemeral.PubSub) *harness {
 	t.Helper()
-	store, err := sqlstore.Open(context.Background(), storage.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "core.db")})
+	store, err := sqlstore.Open(context.Background(), storage.Options{URL: harnessDB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
