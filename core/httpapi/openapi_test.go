@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,14 +16,13 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/plugboard/plugboard/core/platform/openapitest"
+
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
 	"github.com/plugboard/plugboard/core/platform/fault"
 )
-
-// httpMethods are the operation keys of an OpenAPI path item.
-var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // mountedElsewhere are documented paths that core's router
 // (httpx.NewRouter), not Routes, mounts.
@@ -110,62 +108,6 @@ func protectedSchemes(t *testing.T) []string {
 	return schemes
 }
 
-func loadOpenAPI(t *testing.T) map[string]any {
-	t.Helper()
-	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(openAPI))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatalf("openapi.json is not valid JSON: %v", err)
-	}
-	return doc
-}
-
-// pointer resolves a local JSON pointer ("#/components/schemas/X") in doc.
-func pointer(doc any, ref string) (any, error) {
-	frag, ok := strings.CutPrefix(ref, "#")
-	if !ok {
-		return nil, fmt.Errorf("not a local reference")
-	}
-	if frag == "" {
-		return doc, nil
-	}
-	if !strings.HasPrefix(frag, "/") {
-		return nil, fmt.Errorf("not a JSON pointer")
-	}
-	cur := doc
-	for _, tok := range strings.Split(frag[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%q is not inside an object", tok)
-		}
-		if cur, ok = obj[tok]; !ok {
-			return nil, fmt.Errorf("%q does not exist", tok)
-		}
-	}
-	return cur, nil
-}
-
-// deref follows $ref until it reaches an object without one.
-func deref(t *testing.T, doc, v any) map[string]any {
-	t.Helper()
-	for range 10 {
-		obj, _ := v.(map[string]any)
-		ref, ok := obj["$ref"].(string)
-		if !ok {
-			return obj
-		}
-		target, err := pointer(doc, ref)
-		if err != nil {
-			t.Fatalf("$ref %s: %v", ref, err)
-		}
-		v = target
-	}
-	t.Fatal("$ref chain too long")
-	return nil
-}
-
 // normalise turns a chi pattern into the path OpenAPI documents: chi gives
 // r.Get("/") inside r.Route("/api/users") as /api/users/.
 func normalise(route string) string {
@@ -176,7 +118,7 @@ func normalise(route string) string {
 }
 
 func TestOpenAPIVersionAndInfo(t *testing.T) {
-	doc := loadOpenAPI(t)
+	doc := openapitest.Load(t, openAPI)
 	if doc["openapi"] != "3.1.0" {
 		t.Errorf("openapi = %v, want 3.1.0", doc["openapi"])
 	}
@@ -187,7 +129,7 @@ func TestOpenAPIVersionAndInfo(t *testing.T) {
 	if _, ok := doc["security"]; ok {
 		t.Error("the document has a top-level security: every operation states its own")
 	}
-	components := deref(t, doc, doc["components"])
+	components := openapitest.Deref(t, doc, doc["components"])
 	schemes, _ := components["securitySchemes"].(map[string]any)
 	if b, _ := schemes["bearerAuth"].(map[string]any); b["type"] != "http" || b["scheme"] != "bearer" || b["bearerFormat"] != "JWT" {
 		t.Errorf("securitySchemes.bearerAuth = %v, want http bearer JWT", b)
@@ -205,11 +147,11 @@ func TestOpenAPIVersionAndInfo(t *testing.T) {
 			t.Errorf("components.schemas.%s is missing", name)
 		}
 	}
-	created := deref(t, doc, schemas["APIKeyCreated"])
+	created := openapitest.Deref(t, doc, schemas["APIKeyCreated"])
 	if props, _ := created["properties"].(map[string]any); props["api_key"] == nil || props["key"] == nil {
 		t.Errorf("APIKeyCreated has properties %v, want api_key and key", created["properties"])
 	}
-	problem := deref(t, doc, schemas["Problem"])
+	problem := openapitest.Deref(t, doc, schemas["Problem"])
 	props, _ := problem["properties"].(map[string]any)
 	for _, f := range []string{"type", "title", "status", "detail", "instance", "errors"} {
 		if props[f] == nil {
@@ -219,7 +161,7 @@ func TestOpenAPIVersionAndInfo(t *testing.T) {
 }
 
 func TestOpenAPIRefsResolve(t *testing.T) {
-	doc := loadOpenAPI(t)
+	doc := openapitest.Load(t, openAPI)
 	n := 0
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
@@ -230,7 +172,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 				s, _ := ref.(string)
 				if !strings.HasPrefix(s, "#/components/") {
 					t.Errorf("%s: $ref %v does not point into #/components", path, ref)
-				} else if _, err := pointer(doc, s); err != nil {
+				} else if _, err := openapitest.Pointer(doc, s); err != nil {
 					t.Errorf("%s: $ref %s: %v", path, s, err)
 				}
 			}
@@ -255,12 +197,12 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 // only they) require one of the credentials it admits (each alone, no
 // anonymous option), and every path template's parameters are declared.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	doc := loadOpenAPI(t)
+	doc := openapitest.Load(t, openAPI)
 	paths, _ := doc["paths"].(map[string]any)
 	if len(paths) == 0 {
 		t.Fatal("openapi.json has no paths")
 	}
-	schemes, _ := deref(t, doc, doc["components"])["securitySchemes"].(map[string]any)
+	schemes, _ := openapitest.Deref(t, doc, doc["components"])["securitySchemes"].(map[string]any)
 	admitted := protectedSchemes(t)
 
 	s := New(nil, nil, slog.New(slog.DiscardHandler), Options{})
@@ -331,7 +273,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				t.Errorf("route %s %s is not documented: paths has no %q", strings.ToUpper(method), route, path)
 				continue
 			}
-			if _, ok := deref(t, doc, item)[method]; !ok {
+			if _, ok := openapitest.Deref(t, doc, item)[method]; !ok {
 				t.Errorf("route %s %s is not documented: paths[%q] has no %q", strings.ToUpper(method), route, path, method)
 			}
 		}
@@ -340,16 +282,16 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	param := regexp.MustCompile(`\{([^}]+)\}`)
 	opIDs := map[string]string{}
 	for path, v := range paths {
-		item := deref(t, doc, v)
+		item := openapitest.Deref(t, doc, v)
 		if !strings.HasPrefix(path, "/api/") && !mountedElsewhere[path] {
 			t.Errorf("%s is neither under /api nor one of the router's own paths", path)
 		}
-		for _, method := range httpMethods {
+		for _, method := range openapitest.Methods {
 			opv, ok := item[method]
 			if !ok {
 				continue
 			}
-			op := deref(t, doc, opv)
+			op := openapitest.Deref(t, doc, opv)
 			name := strings.ToUpper(method) + " " + path
 			key := method + " " + path
 			route, isRouted := routeOf[key]
@@ -413,7 +355,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			for _, list := range []any{item["parameters"], op["parameters"]} {
 				ps, _ := list.([]any)
 				for _, p := range ps {
-					pm := deref(t, doc, p)
+					pm := openapitest.Deref(t, doc, p)
 					if pm["in"] == "path" {
 						if pm["required"] != true {
 							t.Errorf("%s: path parameter %v is not required", name, pm["name"])
@@ -440,7 +382,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				if status < "400" {
 					continue
 				}
-				resp := deref(t, doc, rv)
+				resp := openapitest.Deref(t, doc, rv)
 				content, _ := resp["content"].(map[string]any)
 				if content["application/problem+json"] == nil {
 					t.Errorf("%s: response %s is not application/problem+json", name, status)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,73 +13,16 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-)
 
-// httpMethods are the operation keys of an OpenAPI path item.
-var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+	"github.com/plugboard/plugboard/core/platform/openapitest"
+)
 
 // mountedElsewhere are documented paths that the registry's router (not
 // Routes) mounts.
 var mountedElsewhere = map[string]bool{"/healthz": true, "/readyz": true}
 
-func loadOpenAPI(t *testing.T) map[string]any {
-	t.Helper()
-	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(openAPI))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatalf("openapi.json is not valid JSON: %v", err)
-	}
-	return doc
-}
-
-// pointer resolves a local JSON pointer ("#/components/schemas/X") in doc.
-func pointer(doc any, ref string) (any, error) {
-	frag, ok := strings.CutPrefix(ref, "#")
-	if !ok {
-		return nil, fmt.Errorf("not a local reference")
-	}
-	if frag == "" {
-		return doc, nil
-	}
-	if !strings.HasPrefix(frag, "/") {
-		return nil, fmt.Errorf("not a JSON pointer")
-	}
-	cur := doc
-	for _, tok := range strings.Split(frag[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%q is not inside an object", tok)
-		}
-		if cur, ok = obj[tok]; !ok {
-			return nil, fmt.Errorf("%q does not exist", tok)
-		}
-	}
-	return cur, nil
-}
-
-// deref follows $ref until it reaches an object without one.
-func deref(t *testing.T, doc, v any) map[string]any {
-	t.Helper()
-	for range 10 {
-		obj, _ := v.(map[string]any)
-		ref, ok := obj["$ref"].(string)
-		if !ok {
-			return obj
-		}
-		target, err := pointer(doc, ref)
-		if err != nil {
-			t.Fatalf("$ref %s: %v", ref, err)
-		}
-		v = target
-	}
-	t.Fatal("$ref chain too long")
-	return nil
-}
-
 func TestOpenAPIVersionAndInfo(t *testing.T) {
-	doc := loadOpenAPI(t)
+	doc := openapitest.Load(t, openAPI)
 	if doc["openapi"] != "3.1.0" {
 		t.Errorf("openapi = %v, want 3.1.0", doc["openapi"])
 	}
@@ -88,11 +30,11 @@ func TestOpenAPIVersionAndInfo(t *testing.T) {
 	if info["title"] != "Plugboard registry API" || info["version"] != "1.0.0" {
 		t.Errorf("info = %v", info)
 	}
-	schemes, _ := deref(t, doc, doc["components"])["securitySchemes"].(map[string]any)
+	schemes, _ := openapitest.Deref(t, doc, doc["components"])["securitySchemes"].(map[string]any)
 	if tok, _ := schemes["registryToken"].(map[string]any); tok["type"] != "http" || tok["scheme"] != "bearer" {
 		t.Errorf("securitySchemes.registryToken = %v, want http bearer", tok)
 	}
-	schemas, _ := deref(t, doc, doc["components"])["schemas"].(map[string]any)
+	schemas, _ := openapitest.Deref(t, doc, doc["components"])["schemas"].(map[string]any)
 	for _, name := range []string{"Instance", "Endpoint", "RegisterRequest", "EndpointRequest", "Event", "Snapshot", "Problem"} {
 		if _, ok := schemas[name]; !ok {
 			t.Errorf("components.schemas.%s is missing", name)
@@ -101,7 +43,7 @@ func TestOpenAPIVersionAndInfo(t *testing.T) {
 }
 
 func TestOpenAPIRefsResolve(t *testing.T) {
-	doc := loadOpenAPI(t)
+	doc := openapitest.Load(t, openAPI)
 	n := 0
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
@@ -112,7 +54,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 				s, _ := ref.(string)
 				if !strings.HasPrefix(s, "#/components/") {
 					t.Errorf("%s: $ref %v does not point into #/components", path, ref)
-				} else if _, err := pointer(doc, s); err != nil {
+				} else if _, err := openapitest.Pointer(doc, s); err != nil {
 					t.Errorf("%s: $ref %s: %v", path, s, err)
 				}
 			}
@@ -136,7 +78,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 // registry operation is routed, operations behind the token say so, and
 // every path template's parameters are declared.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	doc := loadOpenAPI(t)
+	doc := openapitest.Load(t, openAPI)
 	paths, _ := doc["paths"].(map[string]any)
 	if len(paths) == 0 {
 		t.Fatal("openapi.json has no paths")
@@ -177,13 +119,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 	param := regexp.MustCompile(`\{([^}]+)\}`)
 	for route, v := range paths {
-		item := deref(t, doc, v)
-		for _, method := range httpMethods {
+		item := openapitest.Deref(t, doc, v)
+		for _, method := range openapitest.Methods {
 			opv, ok := item[method]
 			if !ok {
 				continue
 			}
-			op := deref(t, doc, opv)
+			op := openapitest.Deref(t, doc, opv)
 			key := method + " " + route
 			if !mountedElsewhere[route] && !routed[key] {
 				t.Errorf("%s %s is documented but not routed", strings.ToUpper(method), route)
@@ -208,7 +150,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			for _, list := range []any{item["parameters"], op["parameters"]} {
 				ps, _ := list.([]any)
 				for _, p := range ps {
-					pm := deref(t, doc, p)
+					pm := openapitest.Deref(t, doc, p)
 					if pm["in"] == "path" {
 						if pm["required"] != true {
 							t.Errorf("%s %s: path parameter %v is not required", strings.ToUpper(method), route, pm["name"])

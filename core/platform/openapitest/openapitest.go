@@ -1,0 +1,72 @@
+// Package openapitest holds what the services' tests of their OpenAPI
+// documents share: decoding a document, resolving local $refs, and the
+// operation keys of a path item.
+package openapitest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// Methods are the operation keys of an OpenAPI path item.
+var Methods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// Load decodes an OpenAPI document (numbers kept as json.Number).
+func Load(t testing.TB, raw []byte) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	return doc
+}
+
+// Pointer resolves a local JSON pointer ("#/components/schemas/X") in doc.
+func Pointer(doc any, ref string) (any, error) {
+	frag, ok := strings.CutPrefix(ref, "#")
+	if !ok {
+		return nil, fmt.Errorf("not a local reference")
+	}
+	if frag == "" {
+		return doc, nil
+	}
+	if !strings.HasPrefix(frag, "/") {
+		return nil, fmt.Errorf("not a JSON pointer")
+	}
+	cur := doc
+	for _, tok := range strings.Split(frag[1:], "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%q is not inside an object", tok)
+		}
+		if cur, ok = obj[tok]; !ok {
+			return nil, fmt.Errorf("%q does not exist", tok)
+		}
+	}
+	return cur, nil
+}
+
+// Deref follows $ref from v until it reaches an object without one.
+func Deref(t testing.TB, doc, v any) map[string]any {
+	t.Helper()
+	for range 10 {
+		obj, _ := v.(map[string]any)
+		ref, ok := obj["$ref"].(string)
+		if !ok {
+			return obj
+		}
+		target, err := Pointer(doc, ref)
+		if err != nil {
+			t.Fatalf("$ref %s: %v", ref, err)
+		}
+		v = target
+	}
+	t.Fatal("$ref chain too long")
+	return nil
+}
