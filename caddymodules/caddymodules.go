@@ -5,6 +5,8 @@
 //
 //   - dynamicupstreams: the plugboard_registry app, the plugboard_route and
 //     plugboard_problem handlers, and the dynamic_upstreams upstream source.
+//   - requestid: the plugboard_request_id handler (X-Request-Id on every
+//     request and response).
 //   - jwtauth: the jwt_auth handler (authentication, endpoint policy and
 //     identity headers).
 package caddymodules
@@ -12,4 +14,5 @@ package caddymodules
 import (
 	_ "github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 	_ "github.com/plugboard/plugboard/caddymodules/jwtauth"
+	_ "github.com/plugboard/plugboard/caddymodules/requestid"
 )
