@@ -29,7 +29,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +39,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -172,6 +176,7 @@ func (JWTAuth) CaddyModule() caddy.ModuleInfo {
 // refresher, which stops with ctx. Core being down does not fail it: bearer
 // tokens are refused until the JWKS arrives.
 func (h *JWTAuth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Slogger()
 	if err := h.setup(); err != nil {
 		return err
 	}
@@ -208,7 +213,12 @@ func (h *JWTAuth) setup() error {
 	}
 	secret := caddy.NewReplacer().ReplaceKnown(h.SigningSecret, "")
 	if secret == "" {
-		return fmt.Errorf("jwt_auth: the signing secret %q is empty; set PLUGBOARD_GATEWAY_SIGNING_SECRET or signing_secret", h.SigningSecret)
+		// Like the registry's token: kept in the data directory, made once,
+		// so that plugins on this machine can read it there.
+		var err error
+		if secret, err = dataDirSecret(h.logger); err != nil {
+			return fmt.Errorf("jwt_auth: the signing secret %q is empty and none could be kept in the data directory: %w", h.SigningSecret, err)
+		}
 	}
 	h.secret = []byte(secret)
 	if h.now == nil {
@@ -349,6 +359,34 @@ func (h *JWTAuth) authorize(ctx context.Context, reqID string, kind credKind, cr
 		return &refusal{http.StatusForbidden, fmt.Sprintf("Your tenant has not enabled the service %q.", service), false}
 	}
 	return nil
+}
+
+// dataDirSecret returns the secret kept in $PLUGBOARD_DATA_DIR/gateway.secret
+// (./data by default), creating a random one (mode 0600) on first use.
+func dataDirSecret(logger *slog.Logger) (string, error) {
+	dir := os.Getenv("PLUGBOARD_DATA_DIR")
+	if dir == "" {
+		dir = "data"
+	}
+	path := filepath.Join(dir, "gateway.secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(buf)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	if logger != nil {
+		logger.Warn("PLUGBOARD_GATEWAY_SIGNING_SECRET is unset: generated a signing secret", "path", path)
+	}
+	return secret, nil
 }
 
 // signedPath is the path the signature covers: the path the service itself

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -696,10 +698,21 @@ func TestProvision(t *testing.T) {
 			t.Fatalf("secret %q, %v", h.secret, err)
 		}
 	})
-	t.Run("no secret", func(t *testing.T) {
+	t.Run("no secret: one is kept in the data directory", func(t *testing.T) {
+		dir := t.TempDir()
 		t.Setenv("PLUGBOARD_GATEWAY_SIGNING_SECRET", "")
-		if err := (&JWTAuth{}).setup(); err == nil {
-			t.Fatal("setup succeeded without a signing secret")
+		t.Setenv("PLUGBOARD_DATA_DIR", dir)
+		h := &JWTAuth{}
+		if err := h.setup(); err != nil || len(h.secret) < 32 {
+			t.Fatalf("setup without a secret: %q, %v", h.secret, err)
+		}
+		kept, err := os.ReadFile(filepath.Join(dir, "gateway.secret"))
+		if err != nil || strings.TrimSpace(string(kept)) != string(h.secret) {
+			t.Fatalf("kept secret %q, %v", kept, err)
+		}
+		again := &JWTAuth{}
+		if err := again.setup(); err != nil || string(again.secret) != string(h.secret) {
+			t.Fatal("a second start did not reuse the kept secret")
 		}
 	})
 	for _, tc := range []struct {
