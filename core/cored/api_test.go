@@ -130,6 +130,40 @@ func TestLoginThrottling(t *testing.T) {
 	})
 }
 
+// TestThrottlingByClientBehindTheGateway fails logins from one client
+// address (X-Forwarded-For, as the local gateway sends it) until that
+// address is refused, while another client through the same gateway can
+// still log in.
+func TestThrottlingByClientBehindTheGateway(t *testing.T) {
+	s := start(t, backends[0].env(t))
+	login := func(client, user, password string) int {
+		body := `{"username":"` + user + `","password":"` + password + `"}`
+		req, _ := http.NewRequest("POST", s.URL+"/api/auth/login", strings.NewReader(body))
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 20 { // many users, so that the per-user limit is not what trips
+		if c := login("198.51.100.1", fmt.Sprintf("ghost-%d", i), "wrong-password"); c != 401 {
+			t.Fatalf("failure %d: %d", i, c)
+		}
+	}
+	if c := login("198.51.100.1", "admin", adminPassword); c != http.StatusTooManyRequests {
+		t.Fatalf("the throttled address logged in: %d", c)
+	}
+	if c := login("198.51.100.2", "admin", adminPassword); c != 200 {
+		t.Fatalf("another client behind the same gateway was throttled too: %d", c)
+	}
+	// A client cannot dodge the limit by forging X-Forwarded-For before the gateway.
+	if c := login("6.6.6.6, 198.51.100.1", "admin", adminPassword); c != http.StatusTooManyRequests {
+		t.Fatalf("a forged hop before the gateway escaped the throttle: %d", c)
+	}
+}
+
 // world is two tenants with an admin and a user each, set up by the super admin.
 type world struct {
 	super, aAdmin, aUser, bAdmin, bUser                    string // access tokens

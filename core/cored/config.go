@@ -3,6 +3,8 @@ package cored
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/plugboard/plugboard/core/platform/envconfig"
@@ -20,6 +22,7 @@ type Config struct {
 	DefaultTenant   string        `env:"DEFAULT_TENANT" envDefault:"default" doc:"The tenant created on first start, and the one a login means when it names none." doczh:"首次启动时创建的租户；登录未指定租户时默认使用它。"`
 	AdminUser       string        `env:"ADMIN_USER" envDefault:"admin" doc:"The super admin created on first start (empty database)." doczh:"首次启动（空数据库）时创建的超级管理员用户名。"`
 	AdminPassword   string        `env:"ADMIN_PASSWORD" doc:"That super admin's password. Unset: generated and printed once." doczh:"该超级管理员的密码。未设置时自动生成并只打印一次。"`
+	TrustedProxies  []string      `env:"CORE_TRUSTED_PROXIES" envSeparator:"," envDefault:"127.0.0.0/8,::1/128" doc:"Networks of the proxies (the gateway) whose X-Forwarded-For names the client, for login throttling and the audit log." doczh:"可信代理（网关）所在网段；其 X-Forwarded-For 用于识别客户端地址（登录限流与审计日志）。"`
 	BcryptCost      int           `env:"CORE_BCRYPT_COST" envDefault:"12" doc:"bcrypt cost of password hashes (10-31; tests use 4)." doczh:"密码哈希的 bcrypt 成本（10-31；测试使用 4）。"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" doc:"How long a stopping process lets in-flight requests finish." doczh:"进程停止时等待进行中请求完成的时长。"`
 	envconfig.Storage
@@ -41,6 +44,9 @@ func (c *Config) Validate() error {
 	if c.KeyLifetime < 2*c.AccessTTL {
 		return fmt.Errorf("%sCORE_KEY_LIFETIME: must be at least twice PLUGBOARD_CORE_ACCESS_TTL", p)
 	}
+	if _, err := c.trusted(); err != nil {
+		return err
+	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		return fmt.Errorf("%sCORE_BCRYPT_COST: must be between 4 and 31", p)
 	}
@@ -57,4 +63,20 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Log.Validate()
+}
+
+// trusted parses TrustedProxies.
+func (c *Config) trusted() ([]netip.Prefix, error) {
+	out := []netip.Prefix{}
+	for _, s := range c.TrustedProxies {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%sCORE_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8", envconfig.Prefix, s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

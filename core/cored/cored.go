@@ -85,7 +85,12 @@ func (s *Server) open(ctx context.Context, stdout io.Writer) error {
 	if err := s.bootstrap(ctx, stdout); err != nil {
 		return err
 	}
-	s.api = httpapi.New(s.store, id, s.logger, httpapi.Options{DefaultTenant: s.cfg.DefaultTenant, Changes: s.state, PasswordCost: s.cfg.BcryptCost})
+	trusted, err := s.cfg.trusted()
+	if err != nil {
+		return err
+	}
+	s.api = httpapi.New(s.store, id, s.logger, httpapi.Options{DefaultTenant: s.cfg.DefaultTenant, Changes: s.state,
+		PasswordCost: s.cfg.BcryptCost, TrustedProxies: trusted})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	context.AfterFunc(ctx, cancel)

@@ -58,7 +58,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if req.Tenant == "" {
 		req.Tenant = s.opt.DefaultTenant
 	}
-	tokens, user, err := s.id.Login(r.Context(), req.Tenant, req.Username, req.Password, r.RemoteAddr)
+	tokens, user, err := s.id.Login(r.Context(), req.Tenant, req.Username, req.Password, s.clientIP(r))
 	if err != nil {
 		if fault.Is(err, fault.RateLimited) {
 			w.Header().Set("Retry-After", "900")
@@ -67,7 +67,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := &core.AuditEntry{TenantID: user.TenantID, ActorID: user.ID, ActorName: user.Username, Action: "auth.login",
-		ObjectType: "user", ObjectID: user.ID, RemoteAddr: r.RemoteAddr, RequestID: httpx.RequestID(r.Context())}
+		ObjectType: "user", ObjectID: user.ID, RemoteAddr: s.clientIP(r), RequestID: httpx.RequestID(r.Context())}
 	if err := s.store.AppendAudit(r.Context(), e); err != nil {
 		s.logger.Error("could not append to the audit log", "error", err)
 	}

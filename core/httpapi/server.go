@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -50,6 +51,10 @@ type Options struct {
 	DefaultTenant string
 	// MaxBody caps request bodies (httpx.DefaultBodyLimit when 0).
 	MaxBody int64
+	// TrustedProxies are the peers (the gateway) whose X-Forwarded-For names
+	// the client, for login throttling and the audit log
+	// (httpx.DefaultTrustedProxies when nil).
+	TrustedProxies []netip.Prefix
 	// PasswordCost is the bcrypt cost of new password hashes (12 when 0).
 	PasswordCost int
 	// Changes carries configuration-change notifications between replicas
@@ -73,6 +78,9 @@ func New(store Store, id Identity, logger *slog.Logger, opt Options) *Server {
 	}
 	if opt.PasswordCost <= 0 {
 		opt.PasswordCost = 12
+	}
+	if opt.TrustedProxies == nil {
+		opt.TrustedProxies = httpx.DefaultTrustedProxies
 	}
 	return &Server{store: store, id: id, logger: logger, opt: opt}
 }
@@ -187,7 +195,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // record is logged, not returned (the write already happened).
 func (s *Server) audit(r *http.Request, tenantID, action, objectType, objectID string, details any) {
 	e := &core.AuditEntry{TenantID: tenantID, Action: action, ObjectType: objectType, ObjectID: objectID,
-		RemoteAddr: r.RemoteAddr, RequestID: httpx.RequestID(r.Context())}
+		RemoteAddr: s.clientIP(r), RequestID: httpx.RequestID(r.Context())}
 	if c := CallerOf(r.Context()); c != nil {
 		e.ActorID, e.ActorName = c.UserID, c.Username
 	}
@@ -203,6 +211,9 @@ func (s *Server) audit(r *http.Request, tenantID, action, objectType, objectID s
 func (s *Server) AuditFunc() func(r *http.Request, tenantID, action, objectType, objectID string, details any) {
 	return s.audit
 }
+
+// clientIP is the address of the client behind the gateway.
+func (s *Server) clientIP(r *http.Request) string { return httpx.ClientIP(r, s.opt.TrustedProxies) }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.WriteError(w, r, s.logger, err)
