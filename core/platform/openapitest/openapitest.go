@@ -70,3 +70,36 @@ func Deref(t testing.TB, doc, v any) map[string]any {
 	t.Fatal("$ref chain too long")
 	return nil
 }
+
+// CheckRefs fails t unless every $ref in doc points into #/components and
+// resolves, and there is at least one.
+func CheckRefs(t testing.TB, doc map[string]any) {
+	t.Helper()
+	n := 0
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"]; ok {
+				n++
+				s, _ := ref.(string)
+				if !strings.HasPrefix(s, "#/components/") {
+					t.Errorf("%s: $ref %v does not point into #/components", path, ref)
+				} else if _, err := Pointer(doc, s); err != nil {
+					t.Errorf("%s: $ref %s: %v", path, s, err)
+				}
+			}
+			for k, child := range v {
+				walk(path+"/"+k, child)
+			}
+		case []any:
+			for i, child := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), child)
+			}
+		}
+	}
+	walk("#", doc)
+	if n == 0 {
+		t.Error("no $ref found at all")
+	}
+}
