@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/plugboard/plugboard/core/platform/testenv"
 )
 
 func TestBootstrapPrintsAGeneratedPasswordOnce(t *testing.T) {
@@ -48,7 +50,7 @@ func TestLoginRefreshLogout(t *testing.T) {
 				Role     string `json:"role"`
 			} `json:"user"`
 		}
-		s.do("GET", "/api/auth/me", tk.AccessToken, nil).decode(t, &me)
+		s.do("GET", "/api/auth/me", tk.AccessToken, nil).Decode(t, &me)
 		if me.User.Username != "admin" || me.User.Role != "super_admin" {
 			t.Fatalf("me = %+v", me)
 		}
@@ -66,14 +68,14 @@ func TestLoginRefreshLogout(t *testing.T) {
 			if r := s.do("POST", "/api/auth/login", "", tc.body); r.Status != tc.want {
 				t.Errorf("%s: %d, want %d", tc.name, r.Status, tc.want)
 			} else {
-				r.problem(t)
+				r.Problem(t)
 			}
 		}
 
 		// Refresh rotates: the new pair works, the old refresh token does not.
 		r = s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": tk.RefreshToken})
 		var next tokens
-		r.decode(t, &next)
+		r.Decode(t, &next)
 		if r.Status != 200 || next.RefreshToken == tk.RefreshToken {
 			t.Fatalf("refresh: %d %s", r.Status, r.Body)
 		}
@@ -105,7 +107,7 @@ func TestLoginRefreshLogout(t *testing.T) {
 		var jwks struct {
 			Keys []struct{ Kid, Kty, Crv, Alg string } `json:"keys"`
 		}
-		s.do("GET", "/api/auth/jwks.json", "", nil).decode(t, &jwks)
+		s.do("GET", "/api/auth/jwks.json", "", nil).Decode(t, &jwks)
 		if len(jwks.Keys) != 1 || jwks.Keys[0].Kty != "OKP" || jwks.Keys[0].Alg != "EdDSA" || jwks.Keys[0].Kid == "" {
 			t.Fatalf("jwks %+v", jwks)
 		}
@@ -124,7 +126,7 @@ func TestLoginThrottling(t *testing.T) {
 		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("after 5 failures the right password got %d (Retry-After %q), want 429", r.Status, r.Header.Get("Retry-After"))
 		}
-		if p := r.problem(t); p.Type != "/problems/rate_limited" {
+		if p := r.Problem(t); p.Type != "/problems/rate_limited" {
 			t.Fatalf("problem %+v", p)
 		}
 	})
@@ -192,7 +194,7 @@ func setup(t *testing.T, s *coreServer) world {
 		APIKey struct{ ID string } `json:"api_key"`
 		Key    string              `json:"key"`
 	}
-	r.decode(t, &created)
+	r.Decode(t, &created)
 	w.bKeyID, w.bKey = created.APIKey.ID, created.Key
 	return w
 }
@@ -229,13 +231,13 @@ func TestTenantIsolation(t *testing.T) {
 				t.Errorf("A's admin: %s %s = %d, want %d (%s)", a.method, a.path, r.Status, a.want, r.Body)
 				continue
 			}
-			r.problem(t)
+			r.Problem(t)
 		}
 		// Nothing of B's changed, and A's lists hold only A's objects.
 		var bUser struct {
 			IsActive bool `json:"is_active"`
 		}
-		s.do("GET", "/api/users/"+w.bUserID, w.bAdmin, nil).decode(t, &bUser)
+		s.do("GET", "/api/users/"+w.bUserID, w.bAdmin, nil).Decode(t, &bUser)
 		if !bUser.IsActive {
 			t.Fatal("tenant B's user was deactivated by tenant A's admin")
 		}
@@ -245,7 +247,7 @@ func TestTenantIsolation(t *testing.T) {
 		var users []struct {
 			TenantID string `json:"tenant_id"`
 		}
-		s.do("GET", "/api/users", w.aAdmin, nil).decode(t, &users)
+		s.do("GET", "/api/users", w.aAdmin, nil).Decode(t, &users)
 		if len(users) != 2 {
 			t.Fatalf("A's admin lists %d users, want A's 2", len(users))
 		}
@@ -257,7 +259,7 @@ func TestTenantIsolation(t *testing.T) {
 		var audit []struct {
 			TenantID string `json:"tenant_id"`
 		}
-		s.do("GET", "/api/audit", w.aAdmin, nil).decode(t, &audit)
+		s.do("GET", "/api/audit", w.aAdmin, nil).Decode(t, &audit)
 		if len(audit) == 0 {
 			t.Fatal("A's admin sees no audit entries of A")
 		}
@@ -267,7 +269,7 @@ func TestTenantIsolation(t *testing.T) {
 			}
 		}
 		var tenants []struct{ ID string }
-		s.do("GET", "/api/tenants", w.aAdmin, nil).decode(t, &tenants)
+		s.do("GET", "/api/tenants", w.aAdmin, nil).Decode(t, &tenants)
 		if len(tenants) != 1 || tenants[0].ID != w.tenantA {
 			t.Fatalf("A's admin lists tenants %+v", tenants)
 		}
@@ -306,7 +308,7 @@ func TestRoles(t *testing.T) {
 	}
 	// Validation names the field.
 	r := s.do("POST", "/api/users", w.aAdmin, map[string]any{"username": "weak", "password": "short"})
-	if p := r.problem(t); r.Status != 422 || p.Errors["password"] == "" {
+	if p := r.Problem(t); r.Status != 422 || p.Errors["password"] == "" {
 		t.Fatalf("weak password: %d %+v", r.Status, p)
 	}
 	r = s.do("POST", "/api/tenants", w.super, map[string]any{"name": "acme"})
@@ -314,7 +316,7 @@ func TestRoles(t *testing.T) {
 		t.Fatalf("duplicate tenant: %d", r.Status)
 	}
 	r = s.do("POST", "/api/tenants", w.super, map[string]any{"name": "bad", "config": []int{1}})
-	if p := r.problem(t); r.Status != 422 || p.Errors["config"] == "" {
+	if p := r.Problem(t); r.Status != 422 || p.Errors["config"] == "" {
 		t.Fatalf("bad config: %d %+v", r.Status, p)
 	}
 }
@@ -339,11 +341,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
-			var body []byte
-			body = make([]byte, 4096)
-			n, _ := resp.Body.Read(body)
-			return response{resp.StatusCode, resp.Header, body[:n]}
+			return testenv.Read(t, resp)
 		}
 		r := verify("X-API-Key", w.bKey)
 		var id struct {
@@ -352,7 +350,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			Roles    []string `json:"roles"`
 			Scopes   []string `json:"scopes"`
 		}
-		r.decode(t, &id)
+		r.Decode(t, &id)
 		if r.Status != 200 || id.TenantID != w.tenantB || id.UserID != w.bAdminID || id.Scopes[0] != "registry:write" || id.Roles[0] != "tenant_admin" {
 			t.Fatalf("verify key: %d %s", r.Status, r.Body)
 		}
@@ -363,7 +361,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			TenantID        string   `json:"tenant_id"`
 			EnabledServices []string `json:"enabled_services"`
 		}
-		verify("Authorization", "Bearer "+w.aUser).decode(t, &tid)
+		verify("Authorization", "Bearer "+w.aUser).Decode(t, &tid)
 		if tid.TenantID != w.tenantA || len(tid.EnabledServices) != 1 || tid.EnabledServices[0] != "orders" {
 			t.Fatalf("verify bearer: %+v", tid)
 		}
@@ -382,7 +380,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 		s.mustCreate("/api/api-keys", w.aUser, map[string]any{"name": "mine"})
 		s.mustCreate("/api/api-keys", w.aAdmin, map[string]any{"name": "machine", "tenant_key": true, "scopes": []string{"registry:read"}})
 		var keys []struct{ Name string }
-		s.do("GET", "/api/api-keys", w.aUser, nil).decode(t, &keys)
+		s.do("GET", "/api/api-keys", w.aUser, nil).Decode(t, &keys)
 		if len(keys) != 1 || keys[0].Name != "mine" {
 			t.Fatalf("user's keys %+v", keys)
 		}
@@ -393,7 +391,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 		var machine struct {
 			Key string `json:"key"`
 		}
-		s.do("POST", "/api/api-keys", w.aAdmin, map[string]any{"name": "machine-2", "tenant_key": true}).decode(t, &machine)
+		s.do("POST", "/api/api-keys", w.aAdmin, map[string]any{"name": "machine-2", "tenant_key": true}).Decode(t, &machine)
 		for _, tc := range []struct {
 			method, path string
 			want         int

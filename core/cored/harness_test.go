@@ -74,32 +74,8 @@ func start(t testing.TB, env map[string]string, extra ...string) *coreServer {
 	return &coreServer{t: t, URL: hs.URL, stdout: &out}
 }
 
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (r response) decode(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.Body, v); err != nil {
-		t.Fatalf("decode %s: %v", r.Body, err)
-	}
-}
-
-func (r response) problem(t testing.TB) (p struct {
-	Type   string            `json:"type"`
-	Status int               `json:"status"`
-	Detail string            `json:"detail"`
-	Errors map[string]string `json:"errors"`
-}) {
-	t.Helper()
-	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("status %d, content type %q, body %s; want problem+json", r.Status, ct, r.Body)
-	}
-	r.decode(t, &p)
-	return p
-}
+// response is an answer read in full (testenv.Response).
+type response = testenv.Response
 
 // do sends a request with a bearer token (if token != "").
 func (c *coreServer) do(method, path, token string, body any) response {
@@ -129,7 +105,7 @@ func (c *coreServer) do(method, path, token string, body any) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, resp.Header, b}
+	return testenv.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 type tokens struct {
@@ -146,7 +122,7 @@ func (c *coreServer) login(tenant, username, password string) tokens {
 		c.t.Fatalf("login %s/%s: %d %s", tenant, username, r.Status, r.Body)
 	}
 	var tk tokens
-	r.decode(c.t, &tk)
+	r.Decode(c.t, &tk)
 	return tk
 }
 
@@ -163,7 +139,7 @@ func (c *coreServer) mustCreate(path, token string, body any) string {
 			ID string `json:"id"`
 		} `json:"api_key"`
 	}
-	r.decode(c.t, &v)
+	r.Decode(c.t, &v)
 	if v.ID == "" {
 		v.ID = v.APIKey.ID
 	}

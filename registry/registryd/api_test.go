@@ -21,7 +21,7 @@ func TestRegisterListGet(t *testing.T) {
 			t.Fatalf("first register: %d %s", r.Status, r.Body)
 		}
 		var first instance
-		r.decode(t, &first)
+		r.Decode(t, &first)
 		if first.ID == "" || !first.IsActive || first.Health != "unknown" || first.BasePath != "/v1" ||
 			len(first.Endpoints) != 2 || first.Endpoints[1].RequiredRoles[0] != "tenant_admin" || !first.Endpoints[0].IsPublic {
 			t.Fatalf("registered instance: %s", r.Body)
@@ -32,7 +32,7 @@ func TestRegisterListGet(t *testing.T) {
 		again["version"] = "1.1.0"
 		r = rp.do("POST", "/api/registry/register", again, token)
 		var second instance
-		r.decode(t, &second)
+		r.Decode(t, &second)
 		if r.Status != http.StatusOK || second.ID != first.ID || second.Version != "1.1.0" {
 			t.Fatalf("re-register: %d %s", r.Status, r.Body)
 		}
@@ -46,7 +46,7 @@ func TestRegisterListGet(t *testing.T) {
 				t.Fatalf("GET services%s: %d %s", query, r.Status, r.Body)
 			}
 			var got []instance
-			r.decode(t, &got)
+			r.Decode(t, &got)
 			var ids []string
 			for _, in := range got {
 				ids = append(ids, in.ID)
@@ -68,18 +68,18 @@ func TestRegisterListGet(t *testing.T) {
 				t.Errorf("GET services%s = %v, want %v", tc.query, got, tc.want)
 			}
 		}
-		if r := rp.do("GET", "/api/registry/services?include_inactive=maybe", nil, ""); r.Status != 422 || r.problem(t).Errors["include_inactive"] == "" {
+		if r := rp.do("GET", "/api/registry/services?include_inactive=maybe", nil, ""); r.Status != 422 || r.Problem(t).Errors["include_inactive"] == "" {
 			t.Errorf("include_inactive=maybe: %d %s", r.Status, r.Body)
 		}
 
 		r = rp.do("GET", "/api/registry/services/"+first.ID, nil, "")
 		var got instance
-		r.decode(t, &got)
+		r.Decode(t, &got)
 		if r.Status != 200 || got.ID != first.ID || string(got.Metadata) != `{"team":"a"}` {
 			t.Fatalf("GET one: %d %s", r.Status, r.Body)
 		}
 		r = rp.do("GET", "/api/registry/services/nope", nil, "")
-		if r.Status != 404 || r.problem(t).Type != "/problems/not_found" {
+		if r.Status != 404 || r.Problem(t).Type != "/problems/not_found" {
 			t.Fatalf("GET unknown: %d %s", r.Status, r.Body)
 		}
 	})
@@ -98,7 +98,7 @@ func TestWritesNeedTheToken(t *testing.T) {
 			if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("%s %s with %q: %d, WWW-Authenticate %q", tc.method, tc.path, auth, r.Status, r.Header.Get("WWW-Authenticate"))
 			}
-			r.problem(t)
+			r.Problem(t)
 		}
 	}
 	if r := rp.do("GET", "/api/registry/services/"+in.ID, nil, ""); r.Status != 200 {
@@ -165,7 +165,7 @@ func TestRegisterValidation(t *testing.T) {
 				if r.Status != tc.status {
 					t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 				}
-				if p := r.problem(t); p.Errors[tc.field] == "" {
+				if p := r.Problem(t); p.Errors[tc.field] == "" {
 					t.Fatalf("problem does not name %s: %s", tc.field, r.Body)
 				}
 			})
@@ -185,7 +185,7 @@ func TestRegisterValidation(t *testing.T) {
 				if r.Status != tc.status {
 					t.Fatalf("status %d, want %d: %.200s", r.Status, tc.status, r.Body)
 				}
-				r.problem(t)
+				r.Problem(t)
 			})
 		}
 		if r := rp.do("GET", "/api/registry/services?include_inactive=true", nil, ""); string(r.Body) != "[]\n" {
@@ -214,7 +214,7 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 			t.Fatalf("heartbeat: %d %s", r.Status, r.Body)
 		}
 		var got instance
-		rp.do("GET", "/api/registry/services/"+in.ID, nil, "").decode(t, &got)
+		rp.do("GET", "/api/registry/services/"+in.ID, nil, "").Decode(t, &got)
 		if !got.LastHeartbeat.After(in.LastHeartbeat) {
 			t.Fatalf("last_heartbeat %v did not move past %v", got.LastHeartbeat, in.LastHeartbeat)
 		}
@@ -232,7 +232,7 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 				t.Errorf("heartbeat %s: %d %s", tc.name, r.Status, r.Body)
 				continue
 			}
-			if p := r.problem(t); tc.field != "" && p.Errors[tc.field] == "" {
+			if p := r.Problem(t); tc.field != "" && p.Errors[tc.field] == "" {
 				t.Errorf("heartbeat %s: problem does not name %s", tc.name, tc.field)
 			}
 		}
@@ -254,7 +254,7 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 			t.Fatalf("deregistered instance still listed: %s", r.Body)
 		}
 		var all []instance
-		rp.do("GET", "/api/registry/services?include_inactive=true", nil, "").decode(t, &all)
+		rp.do("GET", "/api/registry/services?include_inactive=true", nil, "").Decode(t, &all)
 		if len(all) != 1 || all[0].IsActive {
 			t.Fatalf("include_inactive: %+v", all)
 		}
@@ -367,7 +367,7 @@ func TestInactiveInstancesExpire(t *testing.T) {
 			t.Fatalf("first event: %s %s", ev.Event, ev.Data)
 		}
 		var list []instance
-		rp.do("GET", "/api/registry/services", nil, "").decode(t, &list)
+		rp.do("GET", "/api/registry/services", nil, "").Decode(t, &list)
 		if len(list) != 1 || list[0].ID != alive.ID {
 			t.Fatalf("after expiry: %+v", list)
 		}
@@ -392,7 +392,7 @@ func TestActiveHealthChecks(t *testing.T) {
 		events, _ := rp.watch("?revision=1", nil)
 		health := func() string {
 			var got instance
-			rp.do("GET", "/api/registry/services/"+in.ID, nil, "").decode(t, &got)
+			rp.do("GET", "/api/registry/services/"+in.ID, nil, "").Decode(t, &got)
 			return got.Health
 		}
 		if ev := next(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"healthy"`) {

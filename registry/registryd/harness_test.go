@@ -88,36 +88,8 @@ func start(t testing.TB, env map[string]string, extra ...string) *replica {
 }
 
 // response is a decoded HTTP answer.
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (r response) decode(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.Body, v); err != nil {
-		t.Fatalf("decode %s: %v", r.Body, err)
-	}
-}
-
-// problem decodes a problem+json answer, failing if it is not one.
-func (r response) problem(t testing.TB) (p struct {
-	Type   string            `json:"type"`
-	Status int               `json:"status"`
-	Detail string            `json:"detail"`
-	Errors map[string]string `json:"errors"`
-}) {
-	t.Helper()
-	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("content type %q, want application/problem+json; body %s", ct, r.Body)
-	}
-	r.decode(t, &p)
-	if p.Status != r.Status {
-		t.Fatalf("problem status %d != HTTP status %d", p.Status, r.Status)
-	}
-	return p
-}
+// response is an answer read in full (testenv.Response).
+type response = testenv.Response
 
 // do sends a request; body may be nil, a string (sent as is) or a value
 // (sent as JSON). auth is the bearer token ("" for none).
@@ -145,7 +117,7 @@ func (rp *replica) do(method, path string, body any, auth string) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, resp.Header, b}
+	return testenv.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // instance is the registry's answer for one instance.
@@ -181,7 +153,7 @@ func (rp *replica) register(name string, port int, extra map[string]any) instanc
 		rp.t.Fatalf("register %s: %d %s", name, r.Status, r.Body)
 	}
 	var in instance
-	r.decode(rp.t, &in)
+	r.Decode(rp.t, &in)
 	return in
 }
 

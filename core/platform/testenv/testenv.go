@@ -13,6 +13,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"reflect"
@@ -141,4 +143,53 @@ func SameJSON(t testing.TB, what string, got, want []byte) {
 	if g, w := decode(got), decode(want); !reflect.DeepEqual(g, w) {
 		t.Fatalf("%s = %s, want %s", what, got, want)
 	}
+}
+
+// Response is an HTTP answer a test read in full.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Read reads resp in full and closes its body.
+func Read(t testing.TB, resp *http.Response) Response {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	return Response{resp.StatusCode, resp.Header, b}
+}
+
+// Decode decodes the body as JSON into v.
+func (r Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Problem is an RFC 9457 problem body as the services write it.
+type Problem struct {
+	Type   string            `json:"type"`
+	Status int               `json:"status"`
+	Detail string            `json:"detail"`
+	Errors map[string]string `json:"errors"`
+}
+
+// Problem decodes a problem+json answer, failing the test if it is not one
+// or its status disagrees with the HTTP status.
+func (r Response) Problem(t testing.TB) Problem {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("status %d, content type %q, body %s; want problem+json", r.Status, ct, r.Body)
+	}
+	var p Problem
+	r.Decode(t, &p)
+	if p.Status != r.Status {
+		t.Fatalf("problem status %d != HTTP status %d", p.Status, r.Status)
+	}
+	return p
 }
