@@ -296,7 +296,11 @@ func TestGateway(t *testing.T) {
 		if a.header.Get("X-Request-Id") != r.Header.Get("X-Request-Id") {
 			t.Fatalf("response X-Request-Id %q, upstream saw %q", a.header.Get("X-Request-Id"), r.Header.Get("X-Request-Id"))
 		}
-		a = s.do("GET", "/api/orders/items/1", nil, http.Header{"X-Request-Id": {"client-chosen-1"}})
+		a = s.do("GET", "/api/orders/items/1", nil, http.Header{"X-Request-Id": {"client-chosen-1"},
+			"X-Plugboard-User-Id": {"spoofed"}, "X-Plugboard-Service": {"billing"}})
+		if up := b.last.Load().Header; up.Get("X-Plugboard-User-Id") != "" || up.Get("X-Plugboard-Service") != "orders" {
+			t.Fatalf("client-sent identity headers reached the plugin: %v", up)
+		}
 		if got := b.last.Load().Header.Get("X-Request-Id"); got != "client-chosen-1" || a.header.Get("X-Request-Id") != "client-chosen-1" {
 			t.Fatalf("client request id not kept: upstream %q, response %q", got, a.header.Get("X-Request-Id"))
 		}

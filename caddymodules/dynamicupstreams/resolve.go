@@ -3,13 +3,27 @@ package dynamicupstreams
 import (
 	"errors"
 	"net/url"
-	"regexp"
 	"strings"
 	"unicode"
 )
 
-// servicePattern is what the registry accepts as a service name.
-var servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// validService reports whether s is what the registry accepts as a service
+// name: ^[a-z0-9][a-z0-9_-]{0,62}$ (checked by hand: it runs per request).
+func validService(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '-' || c == '_') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Errors of Resolve.
 var (
@@ -52,7 +66,7 @@ func Resolve(prefix, escapedPath string) (service, rest string, err error) {
 		return "", "", errNotAPI
 	}
 	service = segs[0]
-	if !servicePattern.MatchString(service) {
+	if !validService(service) {
 		return "", "", errNotAPI
 	}
 	rest = "/" + strings.Join(segs[1:], "/")

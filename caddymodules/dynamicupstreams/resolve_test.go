@@ -3,6 +3,7 @@ package dynamicupstreams
 import (
 	"net/url"
 	"path"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,10 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+// servicePattern is the registry's rule for names, which validService
+// implements by hand.
+var servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // FuzzResolve checks the property that matters: whatever Resolve accepts,
 // the upstream path (base path + rest, decoded and cleaned the way a

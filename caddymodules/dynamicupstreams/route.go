@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -95,6 +96,14 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	caddyhttp.SetVar(ctx, VarPath, rest)
 	caddyhttp.SetVar(ctx, VarEndpoint, MatchEndpoint(svc.Endpoints, r.Method, rest))
 	caddyhttp.SetVar(ctx, VarServiceMetadata, svc.Metadata)
+	// No client-sent X-Plugboard-* header reaches a plugin, with jwt_auth in
+	// the route or not; the upstream learns which service it is called as.
+	for k := range r.Header {
+		if len(k) > 12 && strings.EqualFold(k[:12], "X-Plugboard-") {
+			delete(r.Header, k)
+		}
+	}
+	r.Header.Set("X-Plugboard-Service", name)
 	return next.ServeHTTP(w, r)
 }
 

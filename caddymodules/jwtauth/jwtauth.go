@@ -425,7 +425,9 @@ func (h *JWTAuth) setIdentity(r *http.Request, id *identity) {
 func stripIdentityHeaders(hd http.Header) {
 	const prefix = "X-Plugboard-"
 	for k := range hd {
-		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) {
+		// X-Plugboard-Service is plugboard_route's, set after it stripped
+		// the client's own.
+		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) && k != "X-Plugboard-Service" {
 			delete(hd, k)
 		}
 	}

@@ -1,0 +1,75 @@
+// Package pathguard is the plugboard_path_guard Caddy handler: it refuses
+// (400) a request whose path holds a "." or ".." segment — plain or
+// percent-encoded, since the path is checked decoded — before any matcher
+// sees its cleaned form, so that /api/a/%2e%2e/%2e%2e/x can never become /x
+// and reach another route. It replaces a CEL expression matcher doing the
+// same, which cost a CEL evaluation per request.
+package pathguard
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("plugboard_path_guard", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		var g Handler
+		return g, g.UnmarshalCaddyfile(h.Dispenser)
+	})
+	httpcaddyfile.RegisterDirectiveOrder("plugboard_path_guard", httpcaddyfile.Before, "tracing")
+}
+
+// Handler refuses dot segments. It has no options.
+type Handler struct{}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.plugboard_path_guard", New: func() caddy.Module { return new(Handler) }}
+}
+
+// errDotSegment is the refusal; its text is the problem's detail.
+var errDotSegment = errors.New("The path holds a . or .. segment.")
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if HasDotSegment(r.URL.Path) {
+		return caddyhttp.Error(http.StatusBadRequest, errDotSegment)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// HasDotSegment reports whether the decoded path p has a "." or ".."
+// segment.
+func HasDotSegment(p string) bool {
+	for len(p) > 0 {
+		var seg string
+		seg, p, _ = strings.Cut(p, "/")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler:
+//
+//	plugboard_path_guard
+func (Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() || d.NextBlock(0) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+var (
+	_ caddyhttp.MiddlewareHandler = Handler{}
+	_ caddyfile.Unmarshaler       = Handler{}
+)
