@@ -189,7 +189,7 @@ func setup(t *testing.T, s *coreServer) world {
 	w.aUser = s.login("acme", "andy", "password-andy").AccessToken
 	w.bAdmin = s.login("globex", "bob", "password-bob").AccessToken
 	w.bUser = s.login("globex", "bill", "password-bill").AccessToken
-	r := s.do("POST", "/api/api-keys", w.bAdmin, map[string]any{"name": "ci", "scopes": []string{"registry:write"}})
+	r := s.do("POST", "/api/api-keys", w.bAdmin, map[string]any{"name": "ci", "scopes": []string{"orders:read"}})
 	var created struct {
 		APIKey struct{ ID string } `json:"api_key"`
 		Key    string              `json:"key"`
@@ -351,7 +351,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			Scopes   []string `json:"scopes"`
 		}
 		r.Decode(t, &id)
-		if r.Status != 200 || id.TenantID != w.tenantB || id.UserID != w.bAdminID || id.Scopes[0] != "registry:write" || id.Roles[0] != "tenant_admin" {
+		if r.Status != 200 || id.TenantID != w.tenantB || id.UserID != w.bAdminID || id.Scopes[0] != "orders:read" || id.Roles[0] != "tenant_admin" {
 			t.Fatalf("verify key: %d %s", r.Status, r.Body)
 		}
 		if r := verify("Authorization", "ApiKey "+w.bKey); r.Status != 200 {
@@ -378,7 +378,14 @@ func TestAPIKeysAndVerify(t *testing.T) {
 		}
 		// A plain user sees only their own keys.
 		s.mustCreate("/api/api-keys", w.aUser, map[string]any{"name": "mine"})
-		s.mustCreate("/api/api-keys", w.aAdmin, map[string]any{"name": "machine", "tenant_key": true, "scopes": []string{"registry:read"}})
+		s.mustCreate("/api/api-keys", w.aAdmin, map[string]any{"name": "machine", "tenant_key": true, "scopes": []string{"orders:read"}})
+		// Registry scopes route traffic for every tenant: a super admin's to grant.
+		for _, tok := range []string{w.aUser, w.aAdmin} {
+			if r := s.do("POST", "/api/api-keys", tok, map[string]any{"name": "reg", "scopes": []string{"registry:write"}}); r.Status != 422 {
+				t.Fatalf("a non-super-admin granted registry:write: %d %s", r.Status, r.Body)
+			}
+		}
+		s.mustCreate("/api/api-keys", w.super, map[string]any{"name": "plugin", "scopes": []string{"registry:write"}})
 		var keys []struct{ Name string }
 		s.do("GET", "/api/api-keys", w.aUser, nil).Decode(t, &keys)
 		if len(keys) != 1 || keys[0].Name != "mine" {
@@ -417,6 +424,42 @@ func TestAPIKeysAndVerify(t *testing.T) {
 	})
 }
 
+// TestTenantAdminCannotTakeOverTheSuperAdmin: the first super admin lives
+// in the default tenant; that tenant's admins must still not change it or
+// its keys, and an API key without core:admin manages nothing.
+func TestTenantAdminCannotTakeOverTheSuperAdmin(t *testing.T) {
+	s := start(t, backends[0].env(t))
+	super := s.login("default", "admin", adminPassword).AccessToken
+	var me struct {
+		User struct{ ID, TenantID string } `json:"user"`
+	}
+	s.do("GET", "/api/auth/me", super, nil).Decode(t, &me)
+	s.mustCreate("/api/users", super, map[string]any{"username": "deputy", "password": "password-deputy", "role": "tenant_admin"})
+	deputy := s.login("default", "deputy", "password-deputy").AccessToken
+	for _, body := range []map[string]any{{"password": "taken-over-1"}, {"is_active": false}, {"email": "evil@example.com"}} {
+		if r := s.do("PATCH", "/api/users/"+me.User.ID, deputy, body); r.Status != 403 {
+			t.Fatalf("a tenant admin changed the super admin with %v: %d", body, r.Status)
+		}
+	}
+	var key struct {
+		APIKey struct{ ID string } `json:"api_key"`
+		Key    string              `json:"key"`
+	}
+	s.do("POST", "/api/api-keys", super, map[string]any{"name": "root"}).Decode(t, &key)
+	for _, m := range []string{"GET", "DELETE"} {
+		if r := s.do(m, "/api/api-keys/"+key.APIKey.ID, deputy, nil); r.Status != 404 {
+			t.Fatalf("a tenant admin reached the super admin's key with %s: %d", m, r.Status)
+		}
+	}
+	s.login("default", "admin", adminPassword) // still the super admin's password
+	// The super admin's key without core:admin cannot act as a super admin.
+	req, _ := http.NewRequest("POST", s.URL+"/api/tenants", strings.NewReader(`{"name":"via-key"}`))
+	req.Header.Set("X-API-Key", key.Key)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("a key without core:admin created a tenant: %v %v", err, resp.StatusCode)
+	}
+}
+
 func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	s := start(t, backends[0].env(t))
 	w := setup(t, s)
@@ -426,6 +469,17 @@ func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	}
 	if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": andy.RefreshToken}); r.Status != 401 {
 		t.Fatalf("refresh of a deactivated user: %d", r.Status)
+	}
+	if r := s.do("GET", "/api/auth/me", andy.AccessToken, nil); r.Status != 401 {
+		t.Fatalf("the access token of a deactivated user still works: %d", r.Status)
+	}
+	// A demoted admin loses the role at once, although the token says otherwise.
+	bob := s.login("globex", "bob", "password-bob")
+	if r := s.do("PATCH", "/api/users/"+w.bAdminID, w.super, map[string]any{"role": "user"}); r.Status != 200 {
+		t.Fatalf("demote: %d %s", r.Status, r.Body)
+	}
+	if r := s.do("GET", "/api/users", bob.AccessToken, nil); r.Status != 403 {
+		t.Fatalf("a demoted admin still lists users with an old token: %d", r.Status)
 	}
 	if r := s.do("POST", "/api/auth/login", "", map[string]string{"tenant": "acme", "username": "andy", "password": "password-andy"}); r.Status != 401 {
 		t.Fatalf("login of a deactivated user: %d", r.Status)

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
@@ -32,8 +34,15 @@ func (s *Server) visibleKey(r *http.Request, id string) (*core.APIKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !(k.UserID == c.UserID && k.TenantID == c.TenantID) && !rbac.CanManageTenant(c.Subject, k.TenantID) {
+	own := k.UserID == c.UserID && k.TenantID == c.TenantID
+	if !own && !rbac.CanManageTenant(c.Subject, k.TenantID) {
 		return nil, notFound("API key", id)
+	}
+	if !own && k.UserID != "" && !rbac.IsSuperAdmin(c.Subject) {
+		// A super admin's keys are theirs alone, whatever tenant they sit in.
+		if owner, err := s.store.GetUser(r.Context(), k.UserID); err == nil && owner.Role == core.RoleSuperAdmin {
+			return nil, notFound("API key", id)
+		}
 	}
 	return k, nil
 }
@@ -91,10 +100,21 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if c.APIKeyID != "" && !slices.Contains(c.Scopes, AdminScope) {
+		s.fail(w, r, forbidden("An API key creates keys only with the "+AdminScope+" scope."))
+		return
+	}
 	bad := map[string]string{}
 	for i, sc := range req.Scopes {
-		if !scopePattern.MatchString(sc) {
-			bad["scopes["+strconv.Itoa(i)+"]"] = "must look like registry:write or orders:read"
+		field := "scopes[" + strconv.Itoa(i) + "]"
+		switch {
+		case !scopePattern.MatchString(sc):
+			bad[field] = "must look like registry:write or orders:read"
+		case strings.HasPrefix(sc, "registry:") && !rbac.IsSuperAdmin(c.Subject):
+			// Service names are platform-wide: who registers, routes for all.
+			bad[field] = "registry scopes are granted by a super_admin only"
+		case c.APIKeyID != "" && !slices.Contains(c.Scopes, sc):
+			bad[field] = "a key cannot grant a scope it does not hold"
 		}
 	}
 	if req.ExpiresAt != nil && !req.ExpiresAt.After(time.Now()) {

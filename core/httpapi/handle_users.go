@@ -160,6 +160,10 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	admin := rbac.CanManageUsers(c.Subject, u.TenantID)
+	if u.Role == core.RoleSuperAdmin && !rbac.IsSuperAdmin(c.Subject) {
+		s.fail(w, r, forbidden("Only a super_admin may change a super_admin."))
+		return
+	}
 	if !admin {
 		s.fail(w, r, forbidden("Changing users needs the tenant_admin role; change your password at /api/auth/password."))
 		return

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -39,6 +40,9 @@ type Identity interface {
 	Refresh(ctx context.Context, refreshToken string) (*identity.Tokens, error)
 	Logout(ctx context.Context, refreshToken, sessionID string) error
 	EndUserSessions(ctx context.Context, userID string) error
+	// Authenticate verifies an access token and returns its claims as the
+	// store knows the user now (current role; an error for a deactivated
+	// user or tenant).
 	Authenticate(ctx context.Context, token string) (*auth.Claims, error)
 	IdentityOf(ctx context.Context, c *auth.Claims) (*identity.Identity, error)
 	VerifyAPIKey(ctx context.Context, key string) (*identity.Identity, error)
@@ -142,8 +146,9 @@ type subjectKey struct{}
 type Caller struct {
 	rbac.Subject
 	Username  string
-	SessionID string // of an access token
-	APIKeyID  string // of an API key
+	SessionID string   // of an access token
+	APIKeyID  string   // of an API key
+	Scopes    []string // of an API key
 }
 
 // CallerOf returns the caller the authenticate middleware stored.
@@ -172,7 +177,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			c = &Caller{Subject: rbac.Subject{UserID: id.UserID, TenantID: id.TenantID, Roles: id.Roles},
-				Username: id.Username, APIKeyID: id.APIKeyID}
+				Username: id.Username, APIKeyID: id.APIKeyID, Scopes: id.Scopes}
+			if !slices.Contains(id.Scopes, AdminScope) {
+				// Without core:admin a key acts with no role: it reads its
+				// tenant's configuration and manages nothing.
+				c.Roles = nil
+			}
 		case strings.EqualFold(scheme, "Bearer") && token != "":
 			claims, err := s.id.Authenticate(r.Context(), strings.TrimSpace(token))
 			if err != nil {
@@ -190,6 +200,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, c)))
 	})
 }
+
+// AdminScope is the API-key scope that lets a key act with its user's role
+// in core's API; without it a key only reads.
+const AdminScope = "core:admin"
 
 // audit appends an audit entry for a write the caller made; a failure to
 // record is logged, not returned (the write already happened).

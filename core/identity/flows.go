@@ -29,17 +29,22 @@ var errBadLogin = fault.Errorf(fault.Unauthorized, "Invalid tenant, username or 
 func (s *Service) Login(ctx context.Context, tenantName, username, password, remoteAddr string) (*Tokens, *core.User, error) {
 	userKey := "login-fail:user:" + strings.ToLower(tenantName) + "/" + strings.ToLower(username)
 	addrKey := "login-fail:addr:" + hostOf(remoteAddr)
-	if err := s.checkThrottle(ctx, userKey, s.opt.MaxFailuresPerUser); err != nil {
-		return nil, nil, err
+	// A user's attempts are counted before the password is checked, so that
+	// parallel guesses cannot all slip past the limit during the slow bcrypt
+	// check; a successful login clears the count. An address counts
+	// failures only, so that many users behind one NAT can still log in.
+	n, err := s.state.Incr(ctx, userKey, s.opt.FailureWindow)
+	if err != nil {
+		s.logger.Warn("could not count a login attempt", slog.Any("error", err))
+	} else if n > int64(s.opt.MaxFailuresPerUser) {
+		return nil, nil, s.throttled()
 	}
 	if err := s.checkThrottle(ctx, addrKey, s.opt.MaxFailuresPerAddr); err != nil {
 		return nil, nil, err
 	}
 	fail := func() (*Tokens, *core.User, error) {
-		for _, k := range []string{userKey, addrKey} {
-			if _, err := s.state.Incr(ctx, k, s.opt.FailureWindow); err != nil {
-				s.logger.Warn("could not count a failed login", slog.Any("error", err))
-			}
+		if _, err := s.state.Incr(ctx, addrKey, s.opt.FailureWindow); err != nil {
+			s.logger.Warn("could not count a failed login", slog.Any("error", err))
 		}
 		return nil, nil, errBadLogin
 	}
@@ -86,9 +91,13 @@ func (s *Service) checkThrottle(ctx context.Context, key string, limit int) erro
 	var n int
 	fmt.Sscan(string(v), &n)
 	if n >= limit {
-		return fault.Errorf(fault.RateLimited, "Too many failed logins; try again in %d minutes.", int(s.opt.FailureWindow.Minutes()))
+		return s.throttled()
 	}
 	return nil
+}
+
+func (s *Service) throttled() error {
+	return fault.Errorf(fault.RateLimited, "Too many failed logins; try again in %d minutes.", int(s.opt.FailureWindow.Minutes()))
 }
 
 func hostOf(addr string) string {
@@ -206,8 +215,21 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Claims,
 	if err != nil {
 		return nil, errBadToken
 	}
+	// The token says who the user was when it was issued; act on who they
+	// are now: a deactivated user or tenant stops at once, a demoted user
+	// loses the role at once (tokens live 30 minutes).
+	u, err := s.store.GetUser(ctx, claims.Subject)
+	if err != nil || !u.IsActive || u.TenantID != claims.TenantID {
+		return nil, errStale
+	}
+	if t, err := s.store.GetTenant(ctx, u.TenantID); err != nil || !t.IsActive {
+		return nil, errStale
+	}
+	claims.Roles = []string{string(u.Role)}
 	return claims, nil
 }
+
+var errStale = fault.Errorf(fault.Unauthorized, "The account behind this access token is no longer active; log in again.")
 
 func (s *Service) publicKey(kid string) (ed25519.PublicKey, bool) {
 	ring := s.ring.Load()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
 	"github.com/plugboard/plugboard/core/platform/storage"
@@ -36,8 +37,16 @@ func TestKeysRotateWithoutDowntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.now = func() time.Time { return now }
+	tn := &core.Tenant{Name: "acme", IsActive: true}
+	if err := store.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	u := &core.User{TenantID: tn.ID, Username: "alice", HashedPassword: "x", Role: core.RoleUser, IsActive: true}
+	if err := store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
 	sign := func() string {
-		tok, _, err := s.issuer.Sign(s.ring.Load().signer, auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u"}, TenantID: "t"}, now)
+		tok, _, err := s.issuer.Sign(s.ring.Load().signer, auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: u.ID}, TenantID: tn.ID}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
