@@ -13,18 +13,33 @@ import (
 // segment; a trailing {name...} or * matches the rest. Literal segments beat
 // templates: among matches, the one with the most literal segments wins, so
 // /items/new is chosen over /items/{id}. HEAD matches a GET endpoint.
+//
+// A method the service did not declare on a declared path does not fall
+// back to "any identity": it gets the path's strictest declared policy —
+// the smallest non-empty required_roles among the path's endpoints, never
+// public — so that PUT /admin cannot slip past a role POST /admin requires.
 func MatchEndpoint(endpoints []registry.Endpoint, method, rest string) *registry.Endpoint {
 	segs := splitPath(rest)
-	var best *registry.Endpoint
+	var best, strictest *registry.Endpoint
 	bestScore := -1
 	for i := range endpoints {
 		e := &endpoints[i]
-		if e.Method != method && !(method == "HEAD" && e.Method == "GET") {
+		score, ok := matchTemplate(splitPath(e.Path), segs)
+		if !ok {
 			continue
 		}
-		if score, ok := matchTemplate(splitPath(e.Path), segs); ok && score > bestScore {
+		if e.Method != method && !(method == "HEAD" && e.Method == "GET") {
+			if len(e.RequiredRoles) > 0 && (strictest == nil || len(e.RequiredRoles) < len(strictest.RequiredRoles)) {
+				strictest = e
+			}
+			continue
+		}
+		if score > bestScore {
 			best, bestScore = e, score
 		}
+	}
+	if best == nil && strictest != nil {
+		return &registry.Endpoint{Path: strictest.Path, Method: method, RequiredRoles: strictest.RequiredRoles}
 	}
 	return best
 }

@@ -26,7 +26,8 @@ func TestMatchEndpoint(t *testing.T) {
 		{"GET", "/items/new", 2},
 		{"DELETE", "/items/42", 3},
 		{"DELETE", "/items", -1},
-		{"PUT", "/items/42", -1},
+		{"PATCH", "/other", -1},
+		{"PUT", "/items/nope/deeper", -1},
 		{"GET", "/items/42/parts", -1},
 		{"GET", "/files/a/b/c", 4},
 		{"GET", "/files", 4},
@@ -42,5 +43,20 @@ func TestMatchEndpoint(t *testing.T) {
 		case tc.want >= 0 && got != &eps[tc.want]:
 			t.Errorf("%s %s matched %+v, want %+v", tc.method, tc.path, got, eps[tc.want])
 		}
+	}
+}
+
+func TestUndeclaredMethodGetsThePathsStrictestPolicy(t *testing.T) {
+	eps := []registry.Endpoint{
+		{Method: "GET", Path: "/admin", RequiredRoles: []string{"user", "tenant_admin"}},
+		{Method: "POST", Path: "/admin", RequiredRoles: []string{"tenant_admin"}},
+		{Method: "GET", Path: "/open", IsPublic: true},
+	}
+	got := MatchEndpoint(eps, "PUT", "/admin")
+	if got == nil || got.IsPublic || len(got.RequiredRoles) != 1 || got.RequiredRoles[0] != "tenant_admin" {
+		t.Fatalf("PUT /admin = %+v, want tenant_admin required", got)
+	}
+	if got := MatchEndpoint(eps, "DELETE", "/open"); got != nil {
+		t.Fatalf("DELETE /open = %+v, want no endpoint (any identity), never public", got)
 	}
 }
