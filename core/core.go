@@ -234,6 +234,10 @@ type TenantStore interface {
 	// returns not_found for an unknown id and conflict, deleting nothing,
 	// while the tenant still has users.
 	DeleteTenant(ctx context.Context, id string) error
+	// SetTenantService enables or disables one service for a tenant,
+	// atomically (two changes at once both land); not_found for an unknown
+	// tenant.
+	SetTenantService(ctx context.Context, id, service string, enabled bool) (*Tenant, error)
 }
 
 // UserStore keeps users durable. Errors are fault errors.

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/platform/fault"
@@ -161,25 +160,13 @@ func (s *Server) setService(w http.ResponseWriter, r *http.Request, enable bool)
 		s.fail(w, r, forbidden("Only a super_admin may enable or disable services for a tenant."))
 		return
 	}
-	t, err := s.store.GetTenant(r.Context(), param(r, "id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	name := param(r, "name")
-	services := slices.Clone(t.EnabledServices)
-	has := slices.Contains(services, name)
-	switch {
-	case enable && !has:
-		services = append(services, name)
-	case !enable && has:
-		services = slices.DeleteFunc(services, func(s string) bool { return s == name })
-	}
-	updated, err := s.store.UpdateTenant(r.Context(), t.ID, core.TenantUpdate{EnabledServices: &services})
+	updated, err := s.store.SetTenantService(r.Context(), param(r, "id"), name, enable)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	t := updated
 	action := "tenant.service.enable"
 	if !enable {
 		action = "tenant.service.disable"

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/plugboard/plugboard/core"
@@ -149,4 +150,34 @@ func scanTenant(row rowScanner) (*core.Tenant, error) {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// SetTenantService implements core.TenantStore: the read and the write are
+// one transaction (the row locked on PostgreSQL; SQLite's IMMEDIATE
+// transactions hold the write lock), so two changes at once both land.
+func (s *Store) SetTenantService(ctx context.Context, id, service string, enabled bool) (*core.Tenant, error) {
+	var out *core.Tenant
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		t, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`+s.forUpdate(), id))
+		if errors.Is(err, storage.ErrNotFound) {
+			return fault.Errorf(fault.NotFound, "Tenant %q not found.", id)
+		}
+		if err != nil {
+			return err
+		}
+		services := slices.DeleteFunc(slices.Clone(t.EnabledServices), func(n string) bool { return n == service })
+		if enabled {
+			services = append(services, service)
+		}
+		if err := (core.TenantUpdate{EnabledServices: &services}).Validate(); err != nil {
+			return err
+		}
+		out, err = scanTenant(tx.QueryRowContext(ctx, `UPDATE tenants SET enabled_services = $1, updated_at = $2 WHERE id = $3 RETURNING `+tenantColumns,
+			jsonList(services), storage.Time(s.now()), id))
+		if err != nil {
+			return tenantError(err, "")
+		}
+		return nil
+	})
+	return out, err
 }

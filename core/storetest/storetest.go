@@ -20,6 +20,7 @@ import (
 // must return an empty store.
 func Run(t *testing.T, open func(t *testing.T) core.Store) {
 	t.Run("Tenants", func(t *testing.T) { testTenants(t, open) })
+	t.Run("SetTenantService", func(t *testing.T) { testSetTenantService(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
 	t.Run("APIKeys", func(t *testing.T) { testAPIKeys(t, open) })
 	t.Run("TenantIsolation", func(t *testing.T) { testIsolation(t, open) })

@@ -2,8 +2,11 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,4 +282,36 @@ func testTenants(t *testing.T, open func(t *testing.T) core.Store) {
 			t.Fatalf("second DeleteTenant = %v", err)
 		}
 	})
+}
+
+// testSetTenantService enables services from two goroutines at once: every
+// one lands (no lost update), and disabling removes just one.
+func testSetTenantService(t *testing.T, open func(t *testing.T) core.Store) {
+	s := open(t)
+	tn := mustTenant(t, s, "acme") // starts with "orders"
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.SetTenantService(ctx, tn.ID, fmt.Sprintf("svc-%d", i), true); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.GetTenant(ctx, tn.ID)
+	if err != nil || len(got.EnabledServices) != 9 {
+		t.Fatalf("after 8 concurrent enables: %v, %v", got.EnabledServices, err)
+	}
+	got, err = s.SetTenantService(ctx, tn.ID, "orders", false)
+	if err != nil || slices.Contains(got.EnabledServices, "orders") || len(got.EnabledServices) != 8 {
+		t.Fatalf("disable orders: %v, %v", got.EnabledServices, err)
+	}
+	if again, _ := s.SetTenantService(ctx, tn.ID, "svc-1", true); len(again.EnabledServices) != 8 {
+		t.Fatalf("enabling twice duplicated: %v", again.EnabledServices)
+	}
+	if _, err := s.SetTenantService(ctx, "nope", "x", true); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
 }
