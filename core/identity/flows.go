@@ -172,7 +172,19 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 		_ = s.store.RevokeFamily(ctx, rt.FamilyID, now)
 		return nil, fault.Errorf(fault.Unauthorized, "This account is deactivated.")
 	}
-	return s.startSession(ctx, user, tenant, rt.FamilyID, now)
+	tokens, err := s.startSession(ctx, user, tenant, rt.FamilyID, now)
+	if err != nil {
+		return nil, err
+	}
+	// A logout, password change or deactivation that revoked the session
+	// while this refresh ran marked the old token revoked but could not see
+	// the new one: look again, now that the new one exists (a revocation
+	// after this look finds it).
+	if again, err := s.store.UseRefreshToken(ctx, rt.TokenHash, now); err != nil || again.RevokedAt != nil {
+		_ = s.store.RevokeFamily(ctx, rt.FamilyID, now)
+		return nil, errBadRefresh
+	}
+	return tokens, nil
 }
 
 // Logout ends the session a refresh token belongs to (if the token is
