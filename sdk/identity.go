@@ -52,7 +52,8 @@ func (id *Identity) HasRole(roles ...string) bool {
 }
 
 // Sign returns the gateway's signature over a request's identity: hex
-// HMAC-SHA256 under secret of method, path (as the service receives it),
+// HMAC-SHA256 under secret of method, the request target (path and query
+// as the service receives them, r.URL.RequestURI()),
 // user, tenant, roles, scopes and timestamp, joined by newlines.
 func Sign(secret []byte, method, path, user, tenant, roles, scopes, timestamp string) string {
 	m := hmac.New(sha256.New, secret)
@@ -77,7 +78,7 @@ func Verify(r *http.Request, secret []byte, now time.Time) *Identity {
 	if d := now.Sub(time.Unix(sec, 0)); d > MaxSkew || d < -MaxSkew {
 		return nil
 	}
-	want := Sign(secret, r.Method, r.URL.EscapedPath(), h.Get(HeaderUserID), h.Get(HeaderTenantID), h.Get(HeaderRoles), h.Get(HeaderScopes), ts)
+	want := Sign(secret, r.Method, r.URL.RequestURI(), h.Get(HeaderUserID), h.Get(HeaderTenantID), h.Get(HeaderRoles), h.Get(HeaderScopes), ts)
 	if !hmac.Equal([]byte(sig), []byte(want)) {
 		return nil
 	}

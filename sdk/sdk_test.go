@@ -130,7 +130,7 @@ func TestMiddlewareVerifiesTheGatewaySignature(t *testing.T) {
 		r.Header.Set(sdk.HeaderScopes, "")
 		r.Header.Set(sdk.HeaderTimestamp, stamp)
 		// The gateway's own signing function, so that both sides agree.
-		r.Header.Set(sdk.HeaderSignature, jwtauth.Sign([]byte(key), r.Method, r.URL.EscapedPath(), user, "t1", roles, "", stamp))
+		r.Header.Set(sdk.HeaderSignature, jwtauth.Sign([]byte(key), r.Method, r.URL.RequestURI(), user, "t1", roles, "", stamp))
 	}
 	for _, tc := range []struct {
 		name string
@@ -148,9 +148,13 @@ func TestMiddlewareVerifiesTheGatewaySignature(t *testing.T) {
 			r.Header.Set(sdk.HeaderUserID, "u2")
 		}, 401},
 		{"unsigned identity", func(r *http.Request) { r.Header.Set(sdk.HeaderUserID, "u1") }, 401},
+		{"query changed after signing", func(r *http.Request) {
+			sign(r, "u1", "tenant_admin", time.Now(), secret)
+			r.URL.RawQuery = "dry_run=false"
+		}, 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/v1/admin", nil)
+			r := httptest.NewRequest("GET", "/v1/admin?dry_run=true", nil)
 			tc.prep(r)
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)

@@ -389,18 +389,16 @@ func dataDirSecret(logger *slog.Logger) (string, error) {
 	return secret, nil
 }
 
-// signedPath is the path the signature covers: the path the service itself
-// receives (the path of plugboard_route's upstream URI, base path
-// included), so that the SDK can check the signature against its own
-// request; the client's path when no route set one.
+// signedPath is the request target the signature covers: the path and
+// query the service itself receives (plugboard_route's upstream URI, base
+// path included), so that the service checks it against its own request
+// and a signed request cannot be replayed with another query; the client's
+// target when no route set one.
 func signedPath(r *http.Request) string {
 	if uri, ok := caddyhttp.GetVar(r.Context(), "pb_upstream_uri").(string); ok && uri != "" {
-		if i := strings.IndexByte(uri, '?'); i >= 0 {
-			uri = uri[:i]
-		}
 		return uri
 	}
-	return r.URL.EscapedPath()
+	return r.URL.RequestURI()
 }
 
 // setIdentity sets the identity headers and vars.

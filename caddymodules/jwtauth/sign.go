@@ -30,9 +30,10 @@ const (
 //
 //	method + "\n" + path + "\n" + user + "\n" + tenant + "\n" + roles + "\n" + scopes + "\n" + timestamp
 //
-// where path is the escaped path the service receives after the gateway's
-// rewrite (for /api/orders/items/1 of a service with base path /v1, that is
-// /v1/items/1), so that the service checks it against its own request;
+// where path is the request target — escaped path and query — the service
+// receives after the gateway's rewrite (for /api/orders/items/1?a=2 of a
+// service with base path /v1, that is /v1/items/1?a=2), so that the service
+// checks it against its own request (Go: r.URL.RequestURI());
 // roles and scopes are the comma-separated header values and timestamp the
 // decimal unix seconds.
 func Sign(secret []byte, method, path, user, tenant, roles, scopes, timestamp string) string {

@@ -243,6 +243,10 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 	if c, body := s.call("GET", "/api/hello/whoami", nil, nil); c != 200 || !strings.Contains(body, "super_admin") {
 		t.Fatalf("whoami with the admin's token: %d %s", c, body)
 	}
+	// The gateway signs the query too, and the Go SDK checks it.
+	if c, body := s.call("GET", "/api/hello/whoami?verbose=1&x=a%20b", nil, nil); c != 200 {
+		t.Fatalf("whoami with a query: %d %s", c, body)
+	}
 	admin := s.token
 	s.token = ""
 	if c, _ := s.call("GET", "/api/hello/whoami", nil, nil); c != 401 {
@@ -293,8 +297,8 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 	if c, body := s.call("POST", "/api/notes/notes", map[string]string{"title": "t", "text": "hello from Go"}, &note); c != 201 || note.ID == "" {
 		t.Fatalf("create a note through the gateway: %d %s", c, body)
 	}
-	if c, body := s.call("GET", "/api/notes/notes", nil, nil); c != 200 || !strings.Contains(body, "hello from Go") {
-		t.Fatalf("list notes through the gateway: %d %s", c, body)
+	if c, body := s.call("GET", "/api/notes/notes?limit=5", nil, nil); c != 200 || !strings.Contains(body, "hello from Go") {
+		t.Fatalf("list notes through the gateway (with a query the Python SDK checks): %d %s", c, body)
 	}
 	s.token = ""
 	if c, _ := s.call("GET", "/api/notes/notes", nil, nil); c != 401 {

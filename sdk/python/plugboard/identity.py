@@ -196,8 +196,8 @@ def verify_request(headers: Any, method: str, path: str, secret: str | bytes | N
 
     headers: the request's headers (email.message.Message such as
     BaseHTTPRequestHandler.headers, a dict, or (name, value) pairs);
-    method: as received; path: the escaped path the service received,
-    without the query (``handler.path.split('?')[0]``); secret: the
+    method: as received; path: the request target the service received —
+    escaped path and query, as ``handler.path`` holds it; secret: the
     gateway signing secret (PLUGBOARD_GATEWAY_SIGNING_SECRET when None).
 
     Returns the Identity, or None when the headers are missing, repeated,
@@ -251,7 +251,7 @@ def require_role(identity: Identity | None, *roles: str) -> Identity:
 def identity_from_handler(handler: Any, secret: str | bytes | None = None,
                           max_skew: float = DEFAULT_MAX_SKEW) -> Identity | None:
     """verify_request for a http.server.BaseHTTPRequestHandler."""
-    path = handler.path.split("?", 1)[0].split("#", 1)[0]
+    path = handler.path.split("#", 1)[0]
     return verify_request(handler.headers, handler.command, path, secret, max_skew)
 
 

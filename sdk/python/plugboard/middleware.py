@@ -63,16 +63,19 @@ class GatewayAuthWSGI:
 
     @staticmethod
     def received_path(environ: dict[str, Any]) -> str:
-        """The escaped path as the server received it (what the gateway signed)."""
+        """The request target (escaped path and query) as the server received
+        it: what the gateway signed."""
         for k in ("RAW_URI", "REQUEST_URI"):  # gunicorn, uWSGI and others
             raw = environ.get(k)
             if raw:
-                raw = raw.split("?", 1)[0]
                 if "://" in raw:  # absolute-form request target
-                    raw = urllib.parse.urlsplit(raw).path
-                return raw
+                    parts = urllib.parse.urlsplit(raw)
+                    raw = parts.path + ("?" + parts.query if parts.query else "")
+                return raw.split("#", 1)[0]
         decoded = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1")
-        return urllib.parse.quote(decoded, safe=_PATH_SAFE) or "/"
+        target = urllib.parse.quote(decoded, safe=_PATH_SAFE) or "/"
+        query = environ.get("QUERY_STRING", "")
+        return target + "?" + query if query else target
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         headers = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
@@ -103,11 +106,18 @@ class GatewayAuthASGI:
 
     @staticmethod
     def received_path(scope: dict[str, Any]) -> str:
+        """The request target (escaped path and query) as received."""
         raw = scope.get("raw_path")
         if raw:
-            return raw.split(b"?", 1)[0].decode("latin-1")
-        full = (scope.get("root_path", "") + scope.get("path", "")).encode("utf-8")
-        return urllib.parse.quote(full, safe=_PATH_SAFE) or "/"
+            target = raw.decode("latin-1")
+        else:
+            full = (scope.get("root_path", "") + scope.get("path", "")).encode("utf-8")
+            target = urllib.parse.quote(full, safe=_PATH_SAFE) or "/"
+        if "?" not in target:
+            query = scope.get("query_string") or b""
+            if query:
+                target += "?" + query.decode("latin-1")
+        return target
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         kind = scope.get("type")

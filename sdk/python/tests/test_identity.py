@@ -183,8 +183,12 @@ class HandlerHelperTest(unittest.TestCase):
 
     def test_signed_request_with_query_and_escapes(self):
         path = "/v1/notes/a%20b"
-        status, _, body = self.get(path + "?x=1", headers_for("GET", path))
+        status, _, body = self.get(path + "?x=1", headers_for("GET", path + "?x=1"))
         self.assertEqual((status, body), (200, {"user": "u-1", "tenant": "t-1"}))
+        # The query is signed too: a signed request replayed with another
+        # query is refused.
+        status, _, _ = self.get(path + "?x=2", headers_for("GET", path + "?x=1"))
+        self.assertEqual(status, 401)
 
     def test_non_ascii_identity_over_the_wire(self):
         h = plugboard.signed_headers(SECRET, "GET", "/n", user_id="u-\u00e9", tenant_id="t-\u00fc\u4e2d")
@@ -247,8 +251,11 @@ class WSGIMiddlewareTest(unittest.TestCase):
         h = headers_for("GET", "/v1/notes/a%20b")
         status, *_ = wsgi_call(self.app, "/notes/a b", headers=h, script_name="/v1")
         self.assertEqual(status, "200 OK")
-        status, *_ = wsgi_call(self.app, "/notes/a b", headers=h, raw_uri="/v1/notes/a%20b?q=1")
+        status, *_ = wsgi_call(self.app, "/notes/a b", headers=headers_for("GET", "/v1/notes/a%20b?q=1"),
+                               raw_uri="/v1/notes/a%20b?q=1")
         self.assertEqual(status, "200 OK")
+        status, *_ = wsgi_call(self.app, "/notes/a b", headers=h, raw_uri="/v1/notes/a%20b?q=1")
+        self.assertEqual(status, "401 Unauthorized")
 
 
 class ASGIMiddlewareTest(unittest.TestCase):
