@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -22,6 +23,19 @@ const token = "sdk-test-registry-token"
 
 func startRegistry(t *testing.T) (string, *client.Client) {
 	t.Helper()
+	return startRegistryAt(t, "")
+}
+
+// startRegistryOn runs a registry on addr and returns a client of it.
+func startRegistryOn(t *testing.T, addr string) *client.Client {
+	t.Helper()
+	_, c := startRegistryAt(t, addr)
+	return c
+}
+
+// startRegistryAt runs a registry on addr ("" for any free port).
+func startRegistryAt(t *testing.T, addr string) (string, *client.Client) {
+	t.Helper()
 	cfg, err := envconfig.Parse[registryd.Config](map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +45,16 @@ func startRegistry(t *testing.T) (string, *client.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs.Listener.Close()
+		hs.Listener = ln
+	}
+	hs.Start()
 	t.Cleanup(func() { srv.StartShutdown(); hs.Close(); cancel(); srv.Close() })
 	return hs.URL, client.New(hs.URL, token, nil)
 }
@@ -101,18 +124,28 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	}
 }
 
+// TestRunWaitsForTheRegistry starts a service before its registry: Run
+// keeps trying, and registers once the registry answers.
 func TestRunWaitsForTheRegistry(t *testing.T) {
-	url, reg := startRegistry(t)
-	cfg := sdk.Config{Name: "late", RegistryURL: "http://127.0.0.1:1", RegistryToken: token,
-		HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	_ = url
-	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
-	defer cancel()
-	if err := sdk.Run(ctx, cfg, http.NotFoundHandler()); err != nil {
-		t.Fatalf("Run with an unreachable registry: %v", err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := len(active(t, reg, "late")); n != 0 {
-		t.Fatalf("registered somewhere: %d", n)
+	addr := ln.Addr().String()
+	ln.Close() // nothing answers there yet
+	cfg := sdk.Config{Name: "late", RegistryURL: "http://" + addr, RegistryToken: token,
+		HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sdk.Run(ctx, cfg, http.NotFoundHandler()) }()
+	time.Sleep(300 * time.Millisecond)
+
+	reg := startRegistryOn(t, addr)
+	eventually(t, 10*time.Second, func() bool { return len(active(t, reg, "late")) == 1 },
+		"the service never registered once the registry came up")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
