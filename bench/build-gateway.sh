@@ -7,7 +7,8 @@
 #                    whatever work is in progress in the working tree
 #   GW_SRC=worktree  the working tree as it is, uncommitted changes included
 #
-# Writes $BENCH_DIR/bin/plugboard-gateway.src: one line saying what was built.
+# Writes $BENCH_DIR/bin/plugboard-gateway.src (one line saying what was built) and
+# $BENCH_DIR/bin/Caddyfile.shipped (the Caddyfile of the same source).
 # Incremental: a few seconds when nothing changed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -35,5 +36,6 @@ cd "$src"
 for s in gateway registry; do
   go build -trimpath -buildvcs=false -o "$BENCH_DIR/bin/plugboard-$s" "./cmd/$s"
 done
+cp Caddyfile "$BENCH_DIR/bin/Caddyfile.shipped"   # gateway.sh serves it, minus jwt_auth
 echo "$what" >"$BENCH_DIR/bin/plugboard-gateway.src"
 echo "built $BENCH_DIR/bin/plugboard-gateway and plugboard-registry from $what"

@@ -5,9 +5,10 @@
 #   2. waits for its /healthz,
 #   3. registers the bench upstream ($UPSTREAM_ADDR) as service "v1" with base_path "", so
 #      GET /api/v1/users/42 on the gateway reaches the upstream as GET /users/42,
-#   4. execs plugboard-gateway in the foreground on bench/conf/Caddyfile.gw (the shipped Caddyfile
-#      of c1dc55f, no auth; or GW_CADDYFILE), with the admin API off: /api/{service}/... goes
-#      through plugboard_route and reverse_proxy's dynamic upstreams.
+#   4. execs plugboard-gateway in the foreground on the shipped Caddyfile of the source it was
+#      built from (BENCH_DIR/bin/Caddyfile.shipped) with its jwt_auth block taken out (the
+#      benchmark measures routing without auth), or on GW_CADDYFILE, with the admin API off:
+#      /api/{service}/... goes through plugboard_route and reverse_proxy's dynamic upstreams.
 #
 # Usage (run.sh does this for you):
 #   GATEWAY_NAME=gw GATEWAY_CMD="exec bash $PWD/bench/gateway.sh" bash bench/proxy-bench.sh
@@ -17,8 +18,7 @@
 #   GATEWAY_PORT [18085]            the gateway listens on http://127.0.0.1:$GATEWAY_PORT
 #   UPSTREAM_ADDR [127.0.0.1:18081] the instance registered for service $GW_SERVICE
 #   GW_REGISTRY_PORT [$GATEWAY_PORT + 20]  the registry's port (127.0.0.1)
-#   GW_CADDYFILE [bench/conf/Caddyfile.gw] the Caddyfile the gateway serves (variants: bench/conf/;
-#                                   the repository's own: GW_CADDYFILE=$PWD/Caddyfile)
+#   GW_CADDYFILE [shipped, minus jwt_auth] the Caddyfile the gateway serves, as is
 #   GW_SERVICE [v1]  GW_BASE_PATH [""]  the service name and base_path registered
 #   GW_ADMIN [off]                  Caddy's admin API (e.g. 127.0.0.1:2999 to fetch /debug/pprof)
 #   GW_BIN, GW_REGISTRY_BIN [$BENCH_DIR/bin/plugboard-gateway, plugboard-registry]
@@ -34,7 +34,7 @@ BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/plugboard-bench}
 GATEWAY_PORT=${GATEWAY_PORT:-18085}
 UPSTREAM_ADDR=${UPSTREAM_ADDR:-127.0.0.1:18081}
 REG_PORT=${GW_REGISTRY_PORT:-$((GATEWAY_PORT + 20))}
-CADDYFILE=${GW_CADDYFILE:-$HERE/conf/Caddyfile.gw}
+CADDYFILE=${GW_CADDYFILE:-}
 SERVICE=${GW_SERVICE:-v1}
 BASE_PATH=${GW_BASE_PATH:-}
 GW_BIN=${GW_BIN:-$BENCH_DIR/bin/plugboard-gateway}
@@ -43,7 +43,7 @@ REG_BIN=${GW_REGISTRY_BIN:-$BENCH_DIR/bin/plugboard-registry}
 for b in "$GW_BIN" "$REG_BIN"; do
   [ -x "$b" ] || { echo "gateway.sh: missing $b: run bench/setup.sh (or bench/build-gateway.sh)" >&2; exit 1; }
 done
-[ -f "$CADDYFILE" ] || { echo "gateway.sh: no Caddyfile at $CADDYFILE" >&2; exit 1; }
+[ -z "$CADDYFILE" ] || [ -f "$CADDYFILE" ] || { echo "gateway.sh: no Caddyfile at $CADDYFILE" >&2; exit 1; }
 if [ -n "$(ss -Hltn "sport = :$REG_PORT")" ]; then
   echo "gateway.sh: registry port $REG_PORT is already in use; set GW_REGISTRY_PORT" >&2; exit 1
 fi
@@ -52,6 +52,17 @@ STATE=$BENCH_DIR/gw/$GATEWAY_PORT
 rm -rf "$STATE"
 mkdir -p "$STATE/data" "$STATE/web" "$STATE/xdg"
 echo '<!doctype html><title>bench</title>' >"$STATE/web/index.html"
+if [ -z "$CADDYFILE" ]; then
+  # The shipped Caddyfile without its jwt_auth { ... } block (braces counted).
+  CADDYFILE=$STATE/Caddyfile
+  awk '
+    !skip && /^[ \t]*jwt_auth[ \t]*\{[ \t]*$/ { skip = 1; depth = 1; next }
+    skip { depth += gsub(/\{/, "{"); depth -= gsub(/\}/, "}"); if (depth == 0) skip = 0; next }
+    { print }' "$BENCH_DIR/bin/Caddyfile.shipped" >"$CADDYFILE"
+  if grep -qE "^[[:space:]]*jwt_auth" "$CADDYFILE" || ! grep -qE "^[[:space:]]*plugboard_route" "$CADDYFILE"; then
+    echo "gateway.sh: could not take jwt_auth out of $BENCH_DIR/bin/Caddyfile.shipped" >&2; exit 1
+  fi
+fi
 TOKEN=bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 REG_URL=http://127.0.0.1:$REG_PORT
 

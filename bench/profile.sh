@@ -3,8 +3,8 @@
 # /api/v1/users/42 to the bench upstream), through Caddy's admin /debug/pprof endpoint.
 # Run bench/setup.sh first. Not part of the benchmark; for finding where the time goes.
 #
-#   bash bench/profile.sh                       the shipped Caddyfile
-#   GW_CADDYFILE=bench/conf/Caddyfile.gw-min bash bench/profile.sh
+#   bash bench/profile.sh                       the shipped Caddyfile minus jwt_auth
+#   GW_CADDYFILE=/path/to/Caddyfile bash bench/profile.sh   another Caddyfile
 #   TARGET=caddy bash bench/profile.sh          plain Caddy (conf/Caddyfile.plain.tmpl), for comparison
 #
 # Knobs: SECONDS_PROFILED [10], CONNS [64], THREADS [2], NICE [-10], PORT_BASE [18280] (upstream

@@ -5,6 +5,7 @@
 //
 //   - dynamicupstreams: the plugboard_registry app, the plugboard_route and
 //     plugboard_problem handlers, and the dynamic_upstreams upstream source.
+//   - accesslog: the plugboard_access_log handler (buffered JSON access log).
 //   - pathguard: the plugboard_path_guard handler (no dot segments).
 //   - requestid: the plugboard_request_id handler (X-Request-Id on every
 //     request and response).
@@ -13,6 +14,7 @@
 package caddymodules
 
 import (
+	_ "github.com/plugboard/plugboard/caddymodules/accesslog"
 	_ "github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 	_ "github.com/plugboard/plugboard/caddymodules/jwtauth"
 	_ "github.com/plugboard/plugboard/caddymodules/pathguard"

@@ -42,6 +42,8 @@ var gatewayVars = []envconfig.Var{
 		DocZH: "网关等待实例返回响应头的最长时间。"},
 	{Name: "PLUGBOARD_GATEWAY_MAX_BODY", Default: "10MB", Doc: "Largest request body the gateway passes on (413 beyond); bodies stream, they are not buffered.",
 		DocZH: "网关转发的最大请求体（超出返回 413）；请求体以流式转发，不整体缓存。"},
+	{Name: "PLUGBOARD_GATEWAY_ACCESS_LOG", Default: "stderr", Doc: "Where the gateway's JSON access-log lines go: stderr, stdout, discard, or file <path> (rolled at 100 MiB). Lines are written in batches, at most 1 s late.",
+		DocZH: "网关 JSON 访问日志的去向：stderr、stdout、discard 或 file <路径>（100 MiB 滚动）。日志成批写出，最多延迟 1 秒。"},
 	{Name: "PLUGBOARD_GATEWAY_SIGNING_SECRET", Doc: "HMAC secret of the X-Plugboard-Signature header the gateway sets for plugins; plugins verify with the same secret. Unset: generated once into DATA_DIR/gateway.secret.",
 		DocZH: "网关为插件生成 X-Plugboard-Signature 头所用的 HMAC 密钥；插件用同一密钥校验。未设置时自动生成一次并保存到 DATA_DIR/gateway.secret。"},
 	{Name: "PLUGBOARD_CORE_ISSUER", Default: "plugboard", Doc: "The iss and aud of access tokens; core signs with it and the gateway's jwt_auth expects it.",

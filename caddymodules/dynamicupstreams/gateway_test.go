@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type stack struct {
 	regURL   string
 	regStop  func()
 	gateway  string // http://127.0.0.1:port
+	logFile  string // the access log
 }
 
 func freePort(t *testing.T) string {
@@ -85,7 +87,9 @@ func startStack(t *testing.T, extraEnv ...string) *stack {
 	t.Cleanup(stopReg)
 
 	addr := freePort(t)
+	logFile := filepath.Join(t.TempDir(), "access.log")
 	env := map[string]string{
+		"PLUGBOARD_GATEWAY_ACCESS_LOG":     "file " + logFile,
 		"PLUGBOARD_GATEWAY_SITE":           "http://" + addr,
 		"PLUGBOARD_GATEWAY_ADMIN":          "off",
 		"PLUGBOARD_REGISTRY_URL":           reg.URL,
@@ -102,7 +106,7 @@ func startStack(t *testing.T, extraEnv ...string) *stack {
 		t.Setenv(k, v)
 	}
 	loadCaddyfile(t, "../../Caddyfile")
-	s := &stack{t: t, registry: client.New(reg.URL, token, nil), regURL: reg.URL, regStop: stopReg, gateway: "http://" + addr}
+	s := &stack{t: t, registry: client.New(reg.URL, token, nil), regURL: reg.URL, regStop: stopReg, gateway: "http://" + addr, logFile: logFile}
 	eventually(t, 5*time.Second, func() bool {
 		resp, err := http.Get(s.gateway + "/")
 		if err == nil {
@@ -111,6 +115,29 @@ func startStack(t *testing.T, extraEnv ...string) *stack {
 		return err == nil
 	}, "the gateway never answered")
 	return s
+}
+
+// accessLines reads the access log as lines by request ID.
+func accessLines(t *testing.T, path string) map[string]map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	lines := map[string]map[string]any{}
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("access log line is not JSON: %v: %s", err, l)
+		}
+		if id, _ := m["request_id"].(string); id != "" {
+			lines[id] = m
+		}
+	}
+	return lines
 }
 
 func loadCaddyfile(t *testing.T, path string) {
@@ -510,6 +537,54 @@ func TestGateway(t *testing.T) {
 			t.Fatalf("core down: %d", a.status)
 		} else if typ, detail := a.problem(t); typ != "/problems/bad_gateway" || strings.Contains(detail, "127.0.0.1") {
 			t.Fatalf("core down problem: %s %q (must not leak addresses)", typ, detail)
+		}
+	})
+
+	t.Run("AccessLog", func(t *testing.T) {
+		defer func() {
+			if t.Failed() {
+				raw, err := os.ReadFile(s.logFile)
+				t.Logf("access log (%v):\n%s", err, raw)
+			}
+		}()
+		b := newBackend(t, "logged-1")
+		s.register("logged", b, "/v2")
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/logged/x").status == 200 }, "logged never routable")
+		ok := s.do("GET", "/api/logged/items/7?q=a%20b", nil, http.Header{"X-Request-Id": {"log-me-1"},
+			"Authorization": {"Bearer do-not-log-me"}, "User-Agent": {"access-log-test"}})
+		missing := s.do("GET", "/api/nosuchsvc/x", nil, http.Header{"X-Request-Id": {"log-me-2"}})
+		unsafe := s.do("GET", "/api/logged/%2e%2e/x", nil, http.Header{"X-Request-Id": {"log-me-3"}})
+		if ok.status != 200 || missing.status != 404 || unsafe.status != 400 {
+			t.Fatalf("statuses %d %d %d", ok.status, missing.status, unsafe.status)
+		}
+		// Lines reach the file within the flush interval (1 s).
+		var lines map[string]map[string]any
+		eventually(t, 3*time.Second, func() bool {
+			lines = accessLines(t, s.logFile)
+			return lines["log-me-1"] != nil && lines["log-me-2"] != nil && lines["log-me-3"] != nil
+		}, "the access log lines never arrived")
+		got := lines["log-me-1"]
+		for k, v := range map[string]any{"method": "GET", "uri": "/api/logged/items/7?q=a%20b", "status": 200.0,
+			"service": "logged", "upstream": b.Listener.Addr().String(), "user_agent": "access-log-test", "level": "info"} {
+			if got[k] != v {
+				t.Errorf("%s = %#v, want %#v (line %v)", k, got[k], v, got)
+			}
+		}
+		if d, _ := got["duration_ms"].(float64); d <= 0 {
+			t.Errorf("duration_ms %v", got["duration_ms"])
+		}
+		if got["size"].(float64) != float64(len(ok.body)) {
+			t.Errorf("size %v, body %d bytes", got["size"], len(ok.body))
+		}
+		if got := lines["log-me-2"]; got["status"] != 404.0 || got["upstream"] != nil {
+			t.Errorf("unknown service line: %v", got)
+		}
+		if got := lines["log-me-3"]; got["status"] != 400.0 {
+			t.Errorf("unsafe path line: %v", got)
+		}
+		raw, _ := os.ReadFile(s.logFile)
+		if strings.Contains(string(raw), "do-not-log-me") {
+			t.Fatal("the access log holds a credential")
 		}
 	})
 

@@ -1,6 +1,8 @@
 package dynamicupstreams
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/plugboard/plugboard/registry"
 )
 
 func init() {
@@ -15,23 +19,38 @@ func init() {
 }
 
 // Variables the route handler sets for the handlers after it; Caddyfiles
-// read them as {vars.pb_service} and so on (dot-free names, which the
-// {vars.*} shorthand needs).
+// read them as {vars.pb_service} and {vars.pb_upstream_uri} (dot-free
+// names, which the {vars.*} shorthand needs). Few on purpose: Caddy keeps
+// request variables in a map that leaves its cheap small form past eight.
 const (
 	VarService     = "pb_service"      // the service name
 	VarUpstreamURI = "pb_upstream_uri" // base_path + rest of the path + query
-	VarBasePath    = "pb_base_path"    // the service's base path
-	VarPath        = "pb_path"         // the path within the service, as sent
-	// VarEndpoint holds the *registry.Endpoint whose method and path
-	// template match the request (nil when none does); VarService Metadata
-	// holds the service's metadata (json.RawMessage). jwt_auth reads both.
-	VarEndpoint        = "pb_endpoint"
-	VarServiceMetadata = "pb_service_metadata"
-	varFailed          = "pb_failed" // dials that failed during this request
+	// VarResolved holds the *Resolved route, for Go handlers (jwt_auth);
+	// read it with ResolvedFrom.
+	VarResolved = "pb_resolved"
+	varFailed   = "pb_failed" // dials that failed during this request
 )
 
+// Resolved is what plugboard_route found for a request.
+type Resolved struct {
+	Service  string
+	BasePath string // the service's base path
+	Path     string // the path within the service, as sent
+	// Endpoint is the registered endpoint whose method and path template
+	// match the request; nil when none does.
+	Endpoint *registry.Endpoint
+	Metadata json.RawMessage // the service's metadata
+}
+
+// ResolvedFrom returns the route plugboard_route resolved for the request
+// of ctx, or nil.
+func ResolvedFrom(ctx context.Context) *Resolved {
+	r, _ := caddyhttp.GetVar(ctx, VarResolved).(*Resolved)
+	return r
+}
+
 // Route resolves /api/{service}/{path} against the registry snapshot and
-// sets VarService, VarUpstreamURI and VarBasePath for reverse_proxy, or
+// sets VarService, VarUpstreamURI and VarResolved for reverse_proxy, or
 // fails with 404 (no such service), 503 (no live instance; Retry-After) or
 // 400 (an unsafe path).
 type Route struct {
@@ -92,10 +111,10 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	ctx := r.Context()
 	caddyhttp.SetVar(ctx, VarService, name)
 	caddyhttp.SetVar(ctx, VarUpstreamURI, uri)
-	caddyhttp.SetVar(ctx, VarBasePath, svc.BasePath)
-	caddyhttp.SetVar(ctx, VarPath, rest)
-	caddyhttp.SetVar(ctx, VarEndpoint, MatchEndpoint(svc.Endpoints, r.Method, rest))
-	caddyhttp.SetVar(ctx, VarServiceMetadata, svc.Metadata)
+	caddyhttp.SetVar(ctx, VarResolved, &Resolved{
+		Service: name, BasePath: svc.BasePath, Path: rest,
+		Endpoint: MatchEndpoint(svc.Endpoints, r.Method, rest), Metadata: svc.Metadata,
+	})
 	// No client-sent X-Plugboard-* header reaches a plugin, with jwt_auth in
 	// the route or not; the upstream learns which service it is called as.
 	for k := range r.Header {

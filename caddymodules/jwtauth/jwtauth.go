@@ -278,8 +278,12 @@ func (h *JWTAuth) Cleanup() error {
 func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripIdentityHeaders(r.Header)
 	ctx := r.Context()
-	ep, _ := caddyhttp.GetVar(ctx, dynamicupstreams.VarEndpoint).(*registry.Endpoint)
-	public := h.isPublic(ctx, ep)
+	var ep *registry.Endpoint
+	var meta json.RawMessage
+	if rt := dynamicupstreams.ResolvedFrom(ctx); rt != nil {
+		ep, meta = rt.Endpoint, rt.Metadata
+	}
+	public := h.isPublic(ep, meta)
 
 	kind, cred := credentials(r.Header)
 	if kind == credAPIKey { // never forward a long-lived secret to a plugin
@@ -319,11 +323,10 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // isPublic reports whether the request needs no credentials.
-func (h *JWTAuth) isPublic(ctx context.Context, ep *registry.Endpoint) bool {
+func (h *JWTAuth) isPublic(ep *registry.Endpoint, meta json.RawMessage) bool {
 	if ep != nil {
 		return ep.IsPublic
 	}
-	meta, _ := caddyhttp.GetVar(ctx, dynamicupstreams.VarServiceMetadata).(json.RawMessage)
 	if bytes.Contains(meta, []byte(`"auth"`)) {
 		var m struct {
 			Auth string `json:"auth"`

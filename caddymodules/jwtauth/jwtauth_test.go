@@ -257,8 +257,8 @@ func (f *fixture) do(c call) result {
 	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
 	ctx := r.Context()
 	caddyhttp.SetVar(ctx, dynamicupstreams.VarService, c.service)
-	caddyhttp.SetVar(ctx, dynamicupstreams.VarEndpoint, c.endpoint)
-	caddyhttp.SetVar(ctx, dynamicupstreams.VarServiceMetadata, json.RawMessage(c.metadata))
+	caddyhttp.SetVar(ctx, dynamicupstreams.VarResolved, &dynamicupstreams.Resolved{
+		Service: c.service, Endpoint: c.endpoint, Metadata: json.RawMessage(c.metadata)})
 	var res result
 	err := f.h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
 		res.upstream = r
@@ -769,7 +769,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		w := httptest.NewRecorder()
 		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
 		caddyhttp.SetVar(r.Context(), dynamicupstreams.VarService, "orders")
-		caddyhttp.SetVar(r.Context(), dynamicupstreams.VarEndpoint, epItems)
+		caddyhttp.SetVar(r.Context(), dynamicupstreams.VarResolved, &dynamicupstreams.Resolved{Service: "orders", Endpoint: epItems})
 		return w, r
 	}
 	w, r := newRequest()

@@ -23,7 +23,11 @@ func init() {
 		var g Handler
 		return g, g.UnmarshalCaddyfile(h.Dispenser)
 	})
-	httpcaddyfile.RegisterDirectiveOrder("plugboard_path_guard", httpcaddyfile.Before, "tracing")
+	// Order, whatever order the packages register in: plugboard_access_log
+	// (before tracing), tracing, plugboard_request_id (after tracing), then
+	// this guard (before map), so that a refused request has an ID and a
+	// log line.
+	httpcaddyfile.RegisterDirectiveOrder("plugboard_path_guard", httpcaddyfile.Before, "map")
 }
 
 // Handler refuses dot segments. It has no options.

@@ -22,14 +22,12 @@ func init() {
 		var r Handler
 		return r, r.UnmarshalCaddyfile(h.Dispenser)
 	})
-	httpcaddyfile.RegisterDirectiveOrder("plugboard_request_id", httpcaddyfile.Before, "tracing")
+	// Right after tracing and before plugboard_path_guard (see there).
+	httpcaddyfile.RegisterDirectiveOrder("plugboard_request_id", httpcaddyfile.After, "tracing")
 }
 
 // Header is the request-ID header.
 const Header = "X-Request-Id"
-
-// Var is the request variable holding the ID ({vars.pb_request_id}).
-const Var = "pb_request_id"
 
 // Handler sets X-Request-Id. It has no options.
 type Handler struct{}
@@ -49,7 +47,6 @@ func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		r.Header.Set(Header, id)
 	}
 	w.Header().Set(Header, id)
-	caddyhttp.SetVar(r.Context(), Var, id)
 	return next.ServeHTTP(w, r)
 }
 
