@@ -533,6 +533,18 @@ func TestGateway(t *testing.T) {
 		if a := s.get("/services/deep/link"); a.status != 200 || !strings.Contains(a.body, "Plugboard") {
 			t.Fatalf("SPA fallback: %d", a.status)
 		}
+		// Core's prefixes go to core (down here: 502), alone, with a
+		// subpath, in any case; names that merely start like them are
+		// plugin services (unknown here: 404).
+		for path, want := range map[string]int{
+			"/api/auth/login": 502, "/api/users": 502, "/api/users/": 502, "/api/users/u1/roles": 502,
+			"/api/TENANTS/t1": 502, "/api/api-keys": 502, "/api/config/x/y": 502, "/api/roles": 502,
+			"/api/audit?limit=1": 502, "/api/usersx/a": 404, "/api/audit-log/a": 404, "/api/configs": 404,
+		} {
+			if a := s.get(path); a.status != want {
+				t.Errorf("%s: %d, want %d", path, a.status, want)
+			}
+		}
 		if a := s.get("/api/users"); a.status != 502 {
 			t.Fatalf("core down: %d", a.status)
 		} else if typ, detail := a.problem(t); typ != "/problems/bad_gateway" || strings.Contains(detail, "127.0.0.1") {
