@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -74,7 +75,9 @@ func TestGateway(t *testing.T) {
 	}
 
 	gateway := "http://" + freePort(t)
+	accessLog := filepath.Join(t.TempDir(), "access.log")
 	for k, v := range map[string]string{
+		"PLUGBOARD_GATEWAY_ACCESS_LOG":     "file " + accessLog,
 		"PLUGBOARD_GATEWAY_SITE":           gateway,
 		"PLUGBOARD_REGISTRY_URL":           regURL,
 		"PLUGBOARD_CORE_URL":               core.URL,
@@ -153,6 +156,7 @@ func TestGateway(t *testing.T) {
 	})
 	t.Run("IdentityHeadersReachTheService", func(t *testing.T) {
 		resp, body := get("GET", "/api/orders/items/7", http.Header{
+			"X-Request-Id":        {"identity-1"},
 			"Authorization":       {"Bearer " + token("user", "ops")},
 			"X-Plugboard-User-Id": {"spoofed"},
 			"X-Plugboard-Extra":   {"spoofed"},
@@ -172,6 +176,22 @@ func TestGateway(t *testing.T) {
 			h.Get(jwtauth.HeaderUserID), h.Get(jwtauth.HeaderTenantID), h.Get(jwtauth.HeaderRoles), h.Get(jwtauth.HeaderScopes),
 			h.Get(jwtauth.HeaderTimestamp), time.Now(), time.Minute) {
 			t.Fatalf("signature does not verify: %v", h)
+		}
+		// The access log (unbuffered here: flush_interval 0) names who it was.
+		raw, err := os.ReadFile(accessLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var line map[string]any
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.Contains(l, `"request_id":"identity-1"`) {
+				if err := json.Unmarshal([]byte(l), &line); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if line["user_id"] != "u1" || line["tenant_id"] != "t1" || line["service"] != "orders" || line["status"] != 200.0 {
+			t.Fatalf("access log line %v in\n%s", line, raw)
 		}
 	})
 }
