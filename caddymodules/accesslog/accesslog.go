@@ -149,13 +149,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if body != nil {
 		e.bytesRead = body.n
 	}
-	if err != nil {
+	if err != nil && e.status == 0 {
+		// The error routes write the response, after this line is made.
 		e.status = http.StatusInternalServerError
 		var he caddyhttp.HandlerError
 		if errors.As(err, &he) && he.StatusCode != 0 {
 			e.status = he.StatusCode
 		}
-		e.size = 0 // the error routes write the response, after this
 	} else if e.status == 0 {
 		e.status = http.StatusOK // nothing written: net/http answers 200
 	}

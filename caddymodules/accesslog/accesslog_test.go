@@ -139,6 +139,17 @@ func TestServeHTTP(t *testing.T) {
 			err:  true,
 		},
 		{
+			name: "an error after the response started keeps what was sent",
+			req:  func() *http.Request { return httptest.NewRequest("GET", "/stream", nil) },
+			next: func(w http.ResponseWriter, r *http.Request) error {
+				w.WriteHeader(200)
+				w.Write([]byte("partial"))
+				return caddyhttp.Error(http.StatusBadGateway, errors.New("upstream broke mid-body"))
+			},
+			want: map[string]any{"status": 200.0, "size": 7.0, "level": "info"},
+			err:  true,
+		},
+		{
 			name: "plain error is a 500",
 			req:  func() *http.Request { return httptest.NewRequest("GET", "/", nil) },
 			next: func(w http.ResponseWriter, r *http.Request) error { return upstreamErr },
