@@ -162,8 +162,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	buf := bufPool.Get().(*[]byte)
 	line := e.append((*buf)[:0], r)
 	h.sink.write(line)
-	*buf = line
-	bufPool.Put(buf)
+	if cap(line) <= 64<<10 { // a huge URI's buffer is not kept
+		*buf = line
+		bufPool.Put(buf)
+	}
 	return err
 }
 
