@@ -12,7 +12,6 @@
 # rounds: GATEWAY_NAME_3=... GATEWAY_CMD_3="GW_CADDYFILE=/path/Caddyfile exec bash bench/gateway.sh".
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 export BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/plugboard-bench}
 
 if [ "${GW_BUILD:-1}" != 0 ]; then bash "$HERE/build-gateway.sh"; fi

@@ -18,6 +18,7 @@ package accesslog
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -81,7 +82,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.WriterRaw != nil {
 		mod, err := ctx.LoadModule(h, "WriterRaw")
 		if err != nil {
-			return errors.Join(errors.New("plugboard_access_log: loading the output"), err)
+			return fmt.Errorf("plugboard_access_log: loading the output: %w", err)
 		}
 		opener = mod.(caddy.WriterOpener)
 	}
@@ -108,7 +109,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return newSink(w, interval, size, h.logger), nil
 	})
 	if err != nil {
-		return errors.Join(errors.New("plugboard_access_log: opening "+opener.String()), err)
+		return fmt.Errorf("plugboard_access_log: opening %s: %w", opener, err)
 	}
 	h.sink = val.(*sink)
 	return nil
@@ -162,12 +163,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	buf := bufPool.Get().(*[]byte)
 	line := e.append((*buf)[:0], r)
 	h.sink.write(line)
-	if cap(line) <= 64<<10 { // a huge URI's buffer is not kept
+	if cap(line) <= maxPooledLine { // a huge URI's buffer is not kept
 		*buf = line
 		bufPool.Put(buf)
 	}
 	return err
 }
+
+// maxPooledLine is the largest line buffer bufPool keeps.
+const maxPooledLine = 64 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 

@@ -280,7 +280,7 @@ func FuzzAppendString(f *testing.F) {
 func TestSink(t *testing.T) {
 	t.Run("batches until the interval", func(t *testing.T) {
 		mw := &memWriter{}
-		s := newSink(mw, 50*time.Millisecond, 1024, zap.NewNop())
+		s := newSink(mw, 300*time.Millisecond, 1024, zap.NewNop())
 		defer s.Destruct()
 		for range 10 {
 			s.write([]byte("line\n"))
