@@ -9,8 +9,8 @@
 //     resync as a safety net; while the registry is down, the last good
 //     snapshot keeps serving;
 //   - plugboard_route (http.handlers.plugboard_route): resolves the service
-//     and upstream URI of a request, answering 404 for an unknown service and
-//     503 when it has no live instance;
+//     of a request and points it at {base_path}/{path}, answering 404 for an
+//     unknown service and 503 when it has no live instance;
 //   - dynamic_upstreams (http.reverse_proxy.upstreams.dynamic_upstreams): the
 //     reverse_proxy upstream source that returns the service's instances from
 //     the snapshot, with no I/O on the request path;

@@ -19,12 +19,11 @@ import (
 // the smallest non-empty required_roles among the path's endpoints, never
 // public — so that PUT /admin cannot slip past a role POST /admin requires.
 func MatchEndpoint(endpoints []registry.Endpoint, method, rest string) *registry.Endpoint {
-	segs := splitPath(rest)
 	var best, strictest *registry.Endpoint
 	bestScore := -1
 	for i := range endpoints {
 		e := &endpoints[i]
-		score, ok := matchTemplate(splitPath(e.Path), segs)
+		score, ok := matchTemplate(e.Path, rest)
 		if !ok {
 			continue
 		}
@@ -44,38 +43,54 @@ func MatchEndpoint(endpoints []registry.Endpoint, method, rest string) *registry
 	return best
 }
 
-func splitPath(p string) []string {
-	var out []string
-	for _, s := range strings.Split(p, "/") {
-		if s != "" {
-			if u, err := url.PathUnescape(s); err == nil {
-				s = u
-			}
-			out = append(out, s)
+// nextSegment returns the first non-empty segment of p at or after i,
+// decoded, and where the one after it starts; "" when there is none. It
+// allocates only to decode a percent-encoded segment.
+func nextSegment(p string, i int) (string, int) {
+	for i < len(p) && p[i] == '/' {
+		i++
+	}
+	if i >= len(p) {
+		return "", i
+	}
+	j := strings.IndexByte(p[i:], '/')
+	if j < 0 {
+		j = len(p) - i
+	}
+	seg := p[i : i+j]
+	if strings.IndexByte(seg, '%') >= 0 {
+		if u, err := url.PathUnescape(seg); err == nil {
+			seg = u
 		}
 	}
-	return out
+	return seg, i + j
 }
 
-// matchTemplate reports whether segs fit tmpl and how many literal
-// segments matched.
-func matchTemplate(tmpl, segs []string) (int, bool) {
-	score := 0
-	for i, t := range tmpl {
-		wild := t == "*" || (strings.HasPrefix(t, "{") && strings.HasSuffix(t, "...}"))
-		if wild && i == len(tmpl)-1 {
-			return score, len(segs) >= i
+// matchTemplate reports whether the path rest fits the template tmpl and
+// how many literal segments matched, walking both segment by segment.
+func matchTemplate(tmpl, rest string) (int, bool) {
+	score, ti, ri := 0, 0, 0
+	for {
+		t, tn := nextSegment(tmpl, ti)
+		if t == "" {
+			s, _ := nextSegment(rest, ri)
+			return score, s == ""
 		}
-		if i >= len(segs) {
+		if t == "*" || (strings.HasPrefix(t, "{") && strings.HasSuffix(t, "...}")) {
+			if more, _ := nextSegment(tmpl, tn); more == "" {
+				return score, true // a trailing wildcard takes the rest, even nothing
+			}
+		}
+		s, rn := nextSegment(rest, ri)
+		if s == "" {
 			return 0, false
 		}
-		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
-			continue
+		if !(strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}")) {
+			if t != s {
+				return 0, false
+			}
+			score++
 		}
-		if t != segs[i] {
-			return 0, false
-		}
-		score++
+		ti, ri = tn, rn
 	}
-	return score, len(segs) == len(tmpl)
 }

@@ -1,6 +1,8 @@
 package dynamicupstreams
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/plugboard/plugboard/registry"
@@ -59,4 +61,54 @@ func TestUndeclaredMethodGetsThePathsStrictestPolicy(t *testing.T) {
 	if got := MatchEndpoint(eps, "DELETE", "/open"); got != nil {
 		t.Fatalf("DELETE /open = %+v, want no endpoint (any identity), never public", got)
 	}
+}
+
+// FuzzMatchTemplate holds matchTemplate, which walks both paths without
+// allocating, to the plain split-and-compare version it replaced.
+func FuzzMatchTemplate(f *testing.F) {
+	for _, s := range [][2]string{{"/items/{id}", "/items/42"}, {"/files/{p...}", "/files"}, {"/a/*", "/a/b/c"},
+		{"/a/*/b", "/a/*/b"}, {"//x//{y}/", "/x/%41/"}, {"/", "/"}, {"/a%20b", "/a b"}, {"/{x...}/y", "/q/y"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, tmpl, rest string) {
+		score, ok := matchTemplate(tmpl, rest)
+		rscore, rok := matchTemplateReference(splitPathReference(tmpl), splitPathReference(rest))
+		if score != rscore || ok != rok {
+			t.Fatalf("matchTemplate(%q, %q) = %d, %v; the plain version says %d, %v", tmpl, rest, score, ok, rscore, rok)
+		}
+	})
+}
+
+func splitPathReference(p string) []string {
+	var out []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			if u, err := url.PathUnescape(s); err == nil {
+				s = u
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func matchTemplateReference(tmpl, segs []string) (int, bool) {
+	score := 0
+	for i, t := range tmpl {
+		wild := t == "*" || (strings.HasPrefix(t, "{") && strings.HasSuffix(t, "...}"))
+		if wild && i == len(tmpl)-1 {
+			return score, len(segs) >= i
+		}
+		if i >= len(segs) {
+			return 0, false
+		}
+		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
+			continue
+		}
+		if t != segs[i] {
+			return 0, false
+		}
+		score++
+	}
+	return score, len(segs) == len(tmpl)
 }

@@ -40,7 +40,7 @@ var public = json.RawMessage(`{"auth":"public"}`)
 // stack is a registry and a gateway loaded from the shipped Caddyfile,
 // both in process.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	registry *client.Client
 	regURL   string
 	regStop  func()
@@ -48,7 +48,7 @@ type stack struct {
 	logFile  string // the access log
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,14 @@ func freePort(t *testing.T) string {
 
 // startStack runs a registry (SQLite) and the gateway. Caddy is process
 // global, so tests that use it must not run in parallel.
-func startStack(t *testing.T, extraEnv ...string) *stack {
+func startStack(t testing.TB, extraEnv ...string) *stack {
+	t.Helper()
+	return startStackEdited(t, nil, extraEnv...)
+}
+
+// startStackEdited is startStack with the shipped Caddyfile's text passed
+// through edit first (nil: as shipped).
+func startStackEdited(t testing.TB, edit func(string) string, extraEnv ...string) *stack {
 	t.Helper()
 	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
 		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
@@ -105,7 +112,7 @@ func startStack(t *testing.T, extraEnv ...string) *stack {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	loadCaddyfile(t, "../../Caddyfile")
+	loadCaddyfile(t, "../../Caddyfile", edit)
 	s := &stack{t: t, registry: client.New(reg.URL, token, nil), regURL: reg.URL, regStop: stopReg, gateway: "http://" + addr, logFile: logFile}
 	eventually(t, 5*time.Second, func() bool {
 		resp, err := http.Get(s.gateway + "/")
@@ -140,11 +147,14 @@ func accessLines(t *testing.T, path string) map[string]map[string]any {
 	return lines
 }
 
-func loadCaddyfile(t *testing.T, path string) {
+func loadCaddyfile(t testing.TB, path string, edit func(string) string) {
 	t.Helper()
 	body, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		body = []byte(edit(string(body)))
 	}
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	cfgJSON, warns, err := adapter.Adapt(body, map[string]any{"filename": path})
@@ -163,7 +173,7 @@ func loadCaddyfile(t *testing.T, path string) {
 
 // quietLogs sends every Caddy log to discard unless -v is given, so that
 // test output stays readable.
-func quietLogs(t *testing.T, cfgJSON []byte) []byte {
+func quietLogs(t testing.TB, cfgJSON []byte) []byte {
 	if testing.Verbose() && os.Getenv("PLUGBOARD_TEST_CADDY_LOGS") != "" {
 		return cfgJSON
 	}
@@ -236,6 +246,11 @@ func (b *backend) hostPort() (string, int) {
 func (s *stack) register(name string, b *backend, basePath string) *registry.Instance {
 	s.t.Helper()
 	host, port := b.hostPort()
+	return s.registerAt(name, host, port, basePath)
+}
+
+func (s *stack) registerAt(name, host string, port int, basePath string) *registry.Instance {
+	s.t.Helper()
 	in, err := s.registry.Register(context.Background(), &registry.Instance{
 		Name: name, Host: host, Port: port, BasePath: basePath,
 		Endpoints: []registry.Endpoint{{Path: "/items/{id}", Method: "GET", IsPublic: true}},
@@ -293,7 +308,7 @@ func (a answer) problem(t *testing.T) (typ, detail string) {
 	return p.Type, p.Detail
 }
 
-func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) time.Duration {
+func eventually(t testing.TB, within time.Duration, cond func() bool, msg string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
@@ -549,6 +564,35 @@ func TestGateway(t *testing.T) {
 			t.Fatalf("core down: %d", a.status)
 		} else if typ, detail := a.problem(t); typ != "/problems/bad_gateway" || strings.Contains(detail, "127.0.0.1") {
 			t.Fatalf("core down problem: %s %q (must not leak addresses)", typ, detail)
+		}
+	})
+
+	t.Run("UpstreamPathAndErrors", func(t *testing.T) {
+		b := newBackend(t, "inner-1")
+		s.register("inner", b, "/inner")
+		eventually(t, 2*time.Second, func() bool { return s.get("/api/inner/x").status == 200 }, "inner never routable")
+		// The request reaches the instance at base_path + path, encoded as
+		// sent, with its query.
+		for path, want := range map[string]string{
+			"/api/inner/a%20b/c?q=1&r=%2F": "inner-1 /inner/a%20b/c?q=1&r=%2F",
+			"/api/inner/items/":            "inner-1 /inner/items/",
+			"/api/inner":                   "inner-1 /inner/",
+		} {
+			if a := s.get(path); a.status != 200 || a.body != want {
+				t.Errorf("%s: %d %q, want %q", path, a.status, a.body, want)
+			}
+		}
+		// An instance's 502 is a problem that names the path the client
+		// asked for, not the instance's.
+		a := s.get("/api/inner/a/fail?x=1")
+		if a.status != 502 {
+			t.Fatalf("failing instance: %d %q", a.status, a.body)
+		}
+		a.problem(t)
+		var p struct{ Instance string }
+		json.Unmarshal([]byte(a.body), &p)
+		if p.Instance != "/api/inner/a/fail" {
+			t.Fatalf("problem instance %q, want the client's path", p.Instance)
 		}
 	})
 

@@ -80,10 +80,16 @@ func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", "1")
 	}
+	// The instance is the path the client asked for: plugboard_route (like
+	// Caddy's rewrite) has pointed the request at the service's own path.
+	instance := r.URL.Path
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		instance = orig.URL.Path
+	}
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(map[string]any{
 		"type": "/problems/" + code, "title": http.StatusText(status), "status": status,
-		"detail": detail, "instance": r.URL.Path,
+		"detail": detail, "instance": instance,
 	})
 }
 

@@ -47,31 +47,86 @@ func Resolve(prefix, escapedPath string) (service, rest string, err error) {
 	if !strings.HasPrefix(escapedPath, prefix) {
 		return "", "", errNotAPI
 	}
-	var segs []string
-	for _, seg := range strings.Split(escapedPath[len(prefix):], "/") {
-		if seg == "" {
-			continue
+	tail := escapedPath[len(prefix):]
+	// One pass checks every segment and notes where the service name is and
+	// whether an empty segment (a doubled slash) has to be dropped. Nothing
+	// is allocated unless a segment is percent-encoded or slashes doubled.
+	svcStart, svcEnd, n, empty := -1, -1, 0, false
+	for i := 0; i <= len(tail); {
+		j := strings.IndexByte(tail[i:], '/')
+		if j < 0 {
+			j = len(tail) - i
 		}
-		plain, err := url.PathUnescape(seg)
-		if err != nil {
+		seg := tail[i : i+j]
+		switch {
+		case seg == "":
+			if i+j < len(tail) || n == 0 { // not the one trailing slash
+				empty = true
+			}
+		case !safeSegment(seg):
 			return "", "", errUnsafePath
+		default:
+			if n == 0 {
+				svcStart, svcEnd = i, i+j
+			}
+			n++
 		}
-		if plain == "." || plain == ".." || strings.ContainsAny(plain, `/\`) ||
-			strings.ContainsFunc(plain, unicode.IsControl) || strings.ContainsAny(seg, `\`) {
-			return "", "", errUnsafePath
-		}
-		segs = append(segs, seg)
+		i += j + 1
 	}
-	if len(segs) == 0 {
+	if n == 0 {
 		return "", "", errNotAPI
 	}
-	service = segs[0]
+	service = tail[svcStart:svcEnd]
 	if !validService(service) {
 		return "", "", errNotAPI
 	}
-	rest = "/" + strings.Join(segs[1:], "/")
-	if len(segs) > 1 && strings.HasSuffix(escapedPath, "/") {
-		rest += "/"
+	if !empty { // the path as sent, from the slash after the service
+		if rest = tail[svcEnd:]; rest == "" {
+			rest = "/"
+		}
+		return service, rest, nil
 	}
-	return service, rest, nil
+	var b strings.Builder
+	b.Grow(len(tail) - svcEnd + 1)
+	for _, seg := range strings.Split(tail[svcEnd:], "/") {
+		if seg != "" {
+			b.WriteByte('/')
+			b.WriteString(seg)
+		}
+	}
+	if b.Len() == 0 || strings.HasSuffix(escapedPath, "/") {
+		b.WriteByte('/')
+	}
+	return service, b.String(), nil
+}
+
+// safeSegment reports whether one non-empty path segment, as sent, is
+// neither "." nor ".." (plain or percent-encoded) nor holds a slash or
+// backslash (encoded or not) or a control character.
+func safeSegment(seg string) bool {
+	if strings.IndexByte(seg, '\\') >= 0 {
+		return false
+	}
+	plain := seg
+	if strings.IndexByte(seg, '%') >= 0 {
+		var err error
+		if plain, err = url.PathUnescape(seg); err != nil {
+			return false
+		}
+	}
+	return plain != "." && plain != ".." && !strings.ContainsAny(plain, `/\`) && !hasControl(plain)
+}
+
+// hasControl reports whether s holds a control character (unicode.IsControl:
+// C0, DEL and, in UTF-8, C1), looking at ASCII bytes one by one.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == 0x7f:
+			return true
+		case c >= 0x80:
+			return strings.ContainsFunc(s[i:], unicode.IsControl)
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,12 +20,11 @@ func init() {
 }
 
 // Variables the route handler sets for the handlers after it; Caddyfiles
-// read them as {vars.pb_service} and {vars.pb_upstream_uri} (dot-free
-// names, which the {vars.*} shorthand needs). Few on purpose: Caddy keeps
-// request variables in a map that leaves its cheap small form past eight.
+// read {vars.pb_service} (a dot-free name, which the {vars.*} shorthand
+// needs). Few on purpose: Caddy keeps request variables in a map that
+// leaves its cheap small form past eight.
 const (
-	VarService     = "pb_service"      // the service name
-	VarUpstreamURI = "pb_upstream_uri" // base_path + rest of the path + query
+	VarService = "pb_service" // the service name
 	// VarResolved holds the *Resolved route, for Go handlers (jwt_auth);
 	// read it with ResolvedFrom.
 	VarResolved = "pb_resolved"
@@ -49,10 +49,12 @@ func ResolvedFrom(ctx context.Context) *Resolved {
 	return r
 }
 
-// Route resolves /api/{service}/{path} against the registry snapshot and
-// sets VarService, VarUpstreamURI and VarResolved for reverse_proxy, or
-// fails with 404 (no such service), 503 (no live instance; Retry-After) or
-// 400 (an unsafe path).
+// Route resolves /api/{service}/{path} against the registry snapshot,
+// rewrites the request's URI to {base_path}/{path}?{query} (as Caddy's uri
+// and rewrite handlers do: in place, the client's original kept for logs)
+// and sets VarService and VarResolved for reverse_proxy; or it fails with
+// 404 (no such service), 503 (no live instance; Retry-After) or 400 (an
+// unsafe path).
 type Route struct {
 	// Prefix is the path prefix before the service name. Default: /api/
 	Prefix string `json:"prefix,omitempty"`
@@ -104,13 +106,9 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		w.Header().Set("Retry-After", "1")
 		return caddyhttp.Error(http.StatusServiceUnavailable, PublicError{fmt.Sprintf("Service %q has no live instance right now.", name)})
 	}
-	uri := svc.BasePath + rest
-	if r.URL.RawQuery != "" {
-		uri += "?" + r.URL.RawQuery
-	}
+	setPath(r, svc.BasePath+rest)
 	ctx := r.Context()
 	caddyhttp.SetVar(ctx, VarService, name)
-	caddyhttp.SetVar(ctx, VarUpstreamURI, uri)
 	caddyhttp.SetVar(ctx, VarResolved, &Resolved{
 		Service: name, BasePath: svc.BasePath, Path: rest,
 		Endpoint: MatchEndpoint(svc.Endpoints, r.Method, rest), Metadata: svc.Metadata,
@@ -124,6 +122,17 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	r.Header.Set("X-Plugboard-Service", name)
 	return next.ServeHTTP(w, r)
+}
+
+// setPath points the request at the escaped path p, the query unchanged.
+func setPath(r *http.Request, p string) {
+	r.URL.Path, r.URL.RawPath = p, ""
+	if strings.IndexByte(p, '%') >= 0 {
+		if plain, err := url.PathUnescape(p); err == nil { // Resolve checked each segment
+			r.URL.Path, r.URL.RawPath = plain, p
+		}
+	}
+	r.RequestURI = r.URL.RequestURI()
 }
 
 // Interface guards.

@@ -393,14 +393,11 @@ func dataDirSecret(logger *slog.Logger) (string, error) {
 }
 
 // signedPath is the request target the signature covers: the path and
-// query the service itself receives (plugboard_route's upstream URI, base
-// path included), so that the service checks it against its own request
-// and a signed request cannot be replayed with another query; the client's
-// target when no route set one.
+// query the service itself receives (plugboard_route has already pointed
+// the request at {base_path}/{path}), so that the service checks it
+// against its own request and a signed request cannot be replayed with
+// another query.
 func signedPath(r *http.Request) string {
-	if uri, ok := caddyhttp.GetVar(r.Context(), "pb_upstream_uri").(string); ok && uri != "" {
-		return uri
-	}
 	return r.URL.RequestURI()
 }
 
