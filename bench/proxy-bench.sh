@@ -10,7 +10,8 @@
 #             with GATEWAY_CMD_2..9 (see below). bench/run.sh plugs in OUR gateway (gateway.sh).
 #
 # This is a copy of the shared harness (shared/bench/proxy-bench.sh) with, added: several
-# gateways per run, GATEWAY_EXPECT_PATH, GATEWAY_WAIT and BENCH_NOTE; the rest is unchanged.
+# gateways per run, GATEWAY_EXPECT_PATH, GATEWAY_WAIT, BENCH_NOTE and ORDER=williams; the rest
+# is unchanged.
 # Every target gets the same wrk settings. Runs are interleaved: each round measures every
 # target once, and the order rotates by one each round (A B C, B C A, C A B, ...), so machine
 # drift and "who ran just before me" affect all targets alike. Ratios are computed within a
@@ -20,6 +21,11 @@
 #
 # Knobs (environment variables, defaults in brackets):
 #   ROUNDS [5]  DURATION [5] seconds per wrk run  WARMUP [2] seconds per target, discarded
+#   ORDER [rotate]  rotate:   round r runs the targets in list order shifted by r-1 (the
+#                             harness's design: every position, but always the same neighbours)
+#                   williams: a Williams square, so that every target also follows every other
+#                             target equally often (balanced for carry-over from the run before);
+#                             full balance every n rounds (n targets; 2n when n is odd)
 #   CONNS [64]  THREADS [number of CPUs wrk may use: 2 with PIN=none, 1 with PIN=split]
 #   PIN [none]   none:  no pinning; wrk, upstream and proxy share all CPUs (default: gave the
 #                       steadier per-round ratios here, see notes/bench-baseline.md)
@@ -232,7 +238,7 @@ done
   echo "date: $(date -u +%FT%TZ)"
   echo "kernel: $(uname -r); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-); nproc: $(nproc)"
   echo "nginx: $(nginx -v 2>&1 | cut -d/ -f2); caddy: $("$CADDY" version | cut -d' ' -f1); wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2); $(go version | cut -d' ' -f3)"
-  echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS THREADS=$THREADS PIN=$PIN NICE=$NICE BODY=$BODY ($BODY_BYTES B) CADDY_IDLE=$CADDY_IDLE path=$REQ_PATH"
+  echo "settings: ORDER=${ORDER:-rotate} ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS THREADS=$THREADS PIN=$PIN NICE=$NICE BODY=$BODY ($BODY_BYTES B) CADDY_IDLE=$CADDY_IDLE path=$REQ_PATH"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   for ((g = 0; g < ${#GW_NAMES[@]}; g++)); do
     echo "gateway ${GW_NAMES[$g]}: port ${GW_PORTS[$g]}, ${GW_URLS[$g]}, cmd: ${GW_CMDS[$g]}"
@@ -305,10 +311,25 @@ TSV=$RUN/results.tsv
 HEAD='round\ttarget\trps\tp50_us\tp99_us\trequests\terrors\tupconns\tupreqs\tforeign_pct\tsrv_cpu_pct\tcli_cpu_pct\n'
 printf "$HEAD" >"$TSV"; printf "$HEAD" >"$RUN/discarded.tsv"
 n=${#TLIST[@]}
+# Williams base sequence 0, 1, n-1, 2, n-2, ...; round r shifts it by r-1 (and, for odd n,
+# runs it backwards in the second half of each 2n rounds).
+WBASE=(0); for ((k = 1, lo = 1, hi = n - 1; k < n; k++)); do
+  if ((k % 2)); then WBASE+=("$lo"); lo=$((lo + 1)); else WBASE+=("$hi"); hi=$((hi - 1)); fi
+done
+order_index() {  # order_index ROUND K: index in TLIST of the K-th target of round ROUND
+  local r=$1 k=$2 s
+  case ${ORDER:-rotate} in
+    rotate) echo $(((r - 1 + k) % n)) ;;
+    williams)
+      s=$(((r - 1) % (n % 2 ? 2 * n : n)))
+      if ((s >= n)); then echo $(((WBASE[n - 1 - k] + s) % n)); else echo $(((WBASE[k] + s) % n)); fi ;;
+    *) echo "ORDER must be rotate or williams" >&2; exit 2 ;;
+  esac
+}
 for ((r = 1; r <= ROUNDS; r++)); do
   line="round $r/$ROUNDS:"
   for ((k = 0; k < n; k++)); do
-    t=${TLIST[$(((r - 1 + k) % n))]}
+    t=${TLIST[$(order_index "$r" "$k")]}
     # Fixed rejection rule, same for every target: a run during which other processes used
     # FOREIGN_MAX % or more of the machine's CPU is set aside (discarded.tsv) and run again, up
     # to RETRIES times; the last try is kept whatever its foreign load (the report shows it).
