@@ -87,6 +87,8 @@ case $PIN in
   none)  SRV_CPUS=; CLI_CPUS=; SRV_NCPU=$NCPU; THREADS=${THREADS:-$NCPU} ;;
   *) echo "PIN must be split or none" >&2; exit 2 ;;
 esac
+ORDER=${ORDER:-rotate}
+case $ORDER in rotate|williams) ;; *) echo "ORDER must be rotate or williams" >&2; exit 2 ;; esac
 case $BODY in
   small) REQ_PATH=/api/v1/users/42; BODY_BYTES=100 ;;
   4k)    REQ_PATH=/api/v1/users/4k; BODY_BYTES=4096 ;;
@@ -238,7 +240,7 @@ done
   echo "date: $(date -u +%FT%TZ)"
   echo "kernel: $(uname -r); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-); nproc: $(nproc)"
   echo "nginx: $(nginx -v 2>&1 | cut -d/ -f2); caddy: $("$CADDY" version | cut -d' ' -f1); wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2); $(go version | cut -d' ' -f3)"
-  echo "settings: ORDER=${ORDER:-rotate} ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS THREADS=$THREADS PIN=$PIN NICE=$NICE BODY=$BODY ($BODY_BYTES B) CADDY_IDLE=$CADDY_IDLE path=$REQ_PATH"
+  echo "settings: ORDER=$ORDER ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS THREADS=$THREADS PIN=$PIN NICE=$NICE BODY=$BODY ($BODY_BYTES B) CADDY_IDLE=$CADDY_IDLE path=$REQ_PATH"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   for ((g = 0; g < ${#GW_NAMES[@]}; g++)); do
     echo "gateway ${GW_NAMES[$g]}: port ${GW_PORTS[$g]}, ${GW_URLS[$g]}, cmd: ${GW_CMDS[$g]}"
@@ -318,13 +320,9 @@ WBASE=(0); for ((k = 1, lo = 1, hi = n - 1; k < n; k++)); do
 done
 order_index() {  # order_index ROUND K: index in TLIST of the K-th target of round ROUND
   local r=$1 k=$2 s
-  case ${ORDER:-rotate} in
-    rotate) echo $(((r - 1 + k) % n)) ;;
-    williams)
-      s=$(((r - 1) % (n % 2 ? 2 * n : n)))
-      if ((s >= n)); then echo $(((WBASE[n - 1 - k] + s) % n)); else echo $(((WBASE[k] + s) % n)); fi ;;
-    *) echo "ORDER must be rotate or williams" >&2; exit 2 ;;
-  esac
+  if [ "$ORDER" = rotate ]; then echo $(((r - 1 + k) % n)); return; fi
+  s=$(((r - 1) % (n % 2 ? 2 * n : n)))   # williams (ORDER checked at the top)
+  if ((s >= n)); then echo $(((WBASE[n - 1 - k] + s) % n)); else echo $(((WBASE[k] + s) % n)); fi
 }
 for ((r = 1; r <= ROUNDS; r++)); do
   line="round $r/$ROUNDS:"
