@@ -25,6 +25,24 @@ func (h Health) Valid() bool {
 	return h == HealthUnknown || h == HealthHealthy || h == HealthUnhealthy
 }
 
+// UndeclaredPaths says what the gateway does with a request to a path (or
+// method) the service did not declare among its endpoints.
+type UndeclaredPaths string
+
+// UndeclaredPaths values. The zero value means UndeclaredAuthenticated.
+const (
+	// UndeclaredAuthenticated admits any valid identity, but never with less
+	// than the service's strictest declared rule that could match the path.
+	UndeclaredAuthenticated UndeclaredPaths = "authenticated"
+	// UndeclaredDeny refuses requests to undeclared paths (deny by default).
+	UndeclaredDeny UndeclaredPaths = "deny"
+)
+
+// Valid reports whether u is empty or one of the UndeclaredPaths values.
+func (u UndeclaredPaths) Valid() bool {
+	return u == "" || u == UndeclaredAuthenticated || u == UndeclaredDeny
+}
+
 // Endpoint describes one operation a service offers, and the policy the
 // gateway enforces for it.
 type Endpoint struct {
@@ -57,8 +75,11 @@ type Instance struct {
 	Metadata       json.RawMessage `json:"metadata"`
 	Tags           []string        `json:"tags"`
 	Endpoints      []Endpoint      `json:"endpoints"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	// UndeclaredPaths is the gateway's policy for paths not in Endpoints
+	// (UndeclaredAuthenticated when empty).
+	UndeclaredPaths UndeclaredPaths `json:"undeclared_paths,omitempty"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
 }
 
 // Filter selects instances in Store.List. Empty fields do not filter.
