@@ -66,7 +66,12 @@ func (t configTarget) objectID() string { return t.service + "/" + t.key }
 // configScope resolves ?scope=global|tenant&tenant_id= to a store scope:
 // "" for global, else a tenant ID, the caller's when none is named.
 func configScope(r *http.Request, c *Caller) (string, error) {
-	q := r.URL.Query()
+	// Every configuration route resolves its scope first: this refuses
+	// empty query values for all of them.
+	q, err := httpx.Query(r)
+	if err != nil {
+		return "", err
+	}
 	tenantID := q.Get("tenant_id")
 	switch q.Get("scope") {
 	case "global":
@@ -263,7 +268,7 @@ func (s *Server) handleRollbackConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	var req struct {
 		Version int     `json:"version"`
-		Comment *string `json:"comment"`
+		Comment *string `json:"comment" nullable:"true"`
 	}
 	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
 		s.fail(w, r, err)
@@ -534,6 +539,9 @@ func writeSSE(w http.ResponseWriter, event string, data []byte) error {
 // ("3" or 3) expects that version; If-None-Match: * expects no entry (0);
 // neither expects nothing (nil).
 func expectedVersion(r *http.Request) (*int, error) {
+	if err := httpx.NonEmptyHeaders(r, "If-Match", "If-None-Match"); err != nil {
+		return nil, err
+	}
 	match, noneMatch := strings.TrimSpace(r.Header.Get("If-Match")), strings.TrimSpace(r.Header.Get("If-None-Match"))
 	switch {
 	case match != "" && noneMatch != "":

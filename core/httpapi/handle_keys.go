@@ -53,7 +53,12 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errKeyWithoutUser)
 		return
 	}
-	tenant, err := scopeTenant(c, r.URL.Query().Get("tenant_id"), false)
+	q, err := httpx.Query(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tenant, err := scopeTenant(c, q.Get("tenant_id"), false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -83,7 +88,7 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 		TenantID  string     `json:"tenant_id"`
 		Name      string     `json:"name"`
 		Scopes    []string   `json:"scopes"`
-		ExpiresAt *time.Time `json:"expires_at"`
+		ExpiresAt *time.Time `json:"expires_at" nullable:"true"`
 		TenantKey bool       `json:"tenant_key"`
 	}
 	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {

@@ -41,10 +41,10 @@ func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) {
 
 type tenantRequest struct {
 	Name            string           `json:"name"`
-	DisplayName     *string          `json:"display_name"`
-	Config          *json.RawMessage `json:"config"`
-	EnabledServices *[]string        `json:"enabled_services"`
-	IsActive        *bool            `json:"is_active"`
+	DisplayName     *string          `json:"display_name" nullable:"true"`
+	Config          *json.RawMessage `json:"config" nullable:"true"`
+	EnabledServices *[]string        `json:"enabled_services" nullable:"true"`
+	IsActive        *bool            `json:"is_active" nullable:"true"`
 }
 
 func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {

@@ -45,7 +45,12 @@ func (s *Server) visibleUser(r *http.Request, id string) (*core.User, error) {
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	c := CallerOf(r.Context())
-	tenant, err := scopeTenant(c, r.URL.Query().Get("tenant_id"), true)
+	q, err := httpx.Query(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tenant, err := scopeTenant(c, q.Get("tenant_id"), true)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -58,7 +63,6 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	if tenant != "" {
 		f.TenantID = &tenant
 	}
-	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -248,7 +252,11 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 	c := CallerOf(r.Context())
-	q := r.URL.Query()
+	q, err := httpx.Query(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	tenant, err := scopeTenant(c, q.Get("tenant_id"), true)
 	if err != nil {
 		s.fail(w, r, err)

@@ -218,7 +218,11 @@ func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := httpx.Query(r)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
 	f := registry.Filter{Name: q.Get("name"), Tag: q.Get("tag"), Version: q.Get("version")}
 	switch v := q.Get("include_inactive"); v {
 	case "", "false", "0":

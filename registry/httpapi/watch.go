@@ -29,7 +29,12 @@ type snapshot struct {
 // fell behind).
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	from := int64(-1)
-	raw := r.URL.Query().Get("revision")
+	q, err := httpx.Query(r)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	raw := q.Get("revision")
 	if raw == "" {
 		raw = r.Header.Get("Last-Event-ID")
 	}

@@ -5,6 +5,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -69,8 +72,15 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	}
 	WriteProblem(w, Problem{
 		Type: "/problems/" + code, Title: http.StatusText(status), Status: status,
-		Detail: fault.Message(err), Instance: r.URL.Path, Errors: fields,
+		Detail: fault.Message(err), Instance: Instance(r), Errors: fields,
 	})
+}
+
+// Instance is a problem's instance for r: the request's path as a URI
+// reference, percent-encoded as the client sent it (r.URL.Path is decoded:
+// "/a b" is not a URI reference, "/a%20b" is).
+func Instance(r *http.Request) string {
+	return r.URL.EscapedPath()
 }
 
 // WriteProblem writes p as application/problem+json.
@@ -94,23 +104,211 @@ const DefaultBodyLimit = 1 << 20
 // Decode reads a JSON body of at most limit bytes (DefaultBodyLimit if
 // limit <= 0) into v, rejecting unknown fields and trailing data. The body
 // is read as JSON whatever its Content-Type says (curl -d sends a form type),
-// as Consul does. Its errors are fault errors: too_large, or invalid naming
-// the problem.
+// as Consul does. A null is refused where v cannot hold one (see
+// CheckNulls), and so is a null body. Its errors are fault errors:
+// too_large, or invalid naming the problem.
 func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if limit <= 0 {
 		limit = DefaultBodyLimit
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return decodeError(err, limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err, limit)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return decodeError(err, limit)
-		}
 		return fault.Errorf(fault.Invalid, "The body must hold a single JSON value.")
+	}
+	return CheckNulls(raw, v)
+}
+
+// CheckNulls refuses a JSON null in raw (already decoded into v without
+// error) wherever the Go value v cannot tell it from absence: a null body,
+// and a null for a field or element of kind string, number, boolean or
+// struct, or a pointer field not tagged nullable:"true". Slices, maps,
+// interfaces and json.RawMessage take null as what the documents say it is
+// (none, or a JSON null kept as given). The error is invalid naming the
+// field ("endpoints[0].path").
+func CheckNulls(raw []byte, v any) error {
+	raw = bytes.TrimSpace(raw)
+	if string(raw) == "null" {
+		return fault.InvalidFields("The body is null.", map[string]string{"(body)": "must be a JSON object, not null"})
+	}
+	bad := map[string]string{}
+	checkNulls(raw, reflect.TypeOf(v), "", bad)
+	if len(bad) > 0 {
+		return fault.InvalidFields("A field is null that may not be.", bad)
+	}
+	return nil
+}
+
+func checkNulls(raw json.RawMessage, t reflect.Type, path string, bad map[string]string) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t == rawMessageType {
+		return
+	}
+	join := func(name string) string {
+		if path == "" {
+			return name
+		}
+		return path + "." + name
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == timeType {
+			return
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return
+		}
+		for key, val := range obj {
+			f, ok := jsonField(t, key)
+			if !ok {
+				continue
+			}
+			if isNull(val) {
+				if !nullable(f) {
+					bad[join(key)] = "must not be null"
+				}
+				continue
+			}
+			checkNulls(val, f.Type, join(key), bad)
+		}
+	case reflect.Slice, reflect.Array:
+		var list []json.RawMessage
+		if json.Unmarshal(raw, &list) != nil {
+			return
+		}
+		for i, val := range list {
+			name := fmt.Sprintf("%s[%d]", path, i)
+			if isNull(val) {
+				if !nullableKind(t.Elem()) {
+					bad[name] = "must not be null"
+				}
+				continue
+			}
+			checkNulls(val, t.Elem(), name, bad)
+		}
+	case reflect.Map:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return
+		}
+		for key, val := range obj {
+			if isNull(val) {
+				if !nullableKind(t.Elem()) {
+					bad[join(key)] = "must not be null"
+				}
+				continue
+			}
+			checkNulls(val, t.Elem(), join(key), bad)
+		}
+	}
+}
+
+var (
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+	timeType       = reflect.TypeFor[time.Time]()
+)
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// nullable reports whether a struct field takes a JSON null.
+func nullable(f reflect.StructField) bool {
+	if f.Tag.Get("nullable") == "true" {
+		return true
+	}
+	return f.Type.Kind() != reflect.Pointer && nullableKind(f.Type)
+}
+
+// nullableKind reports whether a value of t holds a JSON null as such.
+func nullableKind(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Map, reflect.Interface:
+		return true
+	}
+	return false
+}
+
+// jsonField finds the field encoding/json decodes key into: the exact
+// name first, then a case-insensitive match, through embedded structs.
+func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
+	var fold reflect.StructField
+	found := false
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				if ef, ok := jsonField(et, key); ok {
+					return ef, true
+				}
+				continue
+			}
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return f, true
+		}
+		if !found && strings.EqualFold(name, key) {
+			fold, found = f, true
+		}
+	}
+	return fold, found
+}
+
+// Query returns r's query parameters, refusing one given with an empty
+// value (?limit=, or ?limit): a client that sends a parameter means a value,
+// and reading it as absent would silently drop a filter or bound. The error
+// is invalid naming the parameter.
+func Query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fault.InvalidFields("The query string is malformed.", map[string]string{"(query)": "is not a valid query string"})
+	}
+	bad := map[string]string{}
+	for name, vals := range q {
+		for _, v := range vals {
+			if v == "" {
+				bad[name] = "must not be empty; leave the parameter out instead"
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fault.InvalidFields("A query parameter is empty.", bad)
+	}
+	return q, nil
+}
+
+// NonEmptyHeaders refuses a request that sends one of the named headers
+// with an empty value: If-Match: "" is not the absence of a precondition,
+// and reading it so would make a conditional write unconditional. The
+// error is invalid (400) naming the header.
+func NonEmptyHeaders(r *http.Request, names ...string) error {
+	for _, name := range names {
+		vals := r.Header.Values(name)
+		if len(vals) > 0 && strings.TrimSpace(strings.Join(vals, "")) == "" {
+			return fault.Errorf(fault.Invalid, "The %s header is empty; send a value or leave it out.", name)
+		}
 	}
 	return nil
 }

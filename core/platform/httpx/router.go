@@ -5,12 +5,34 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/plugboard/plugboard/core/platform/fault"
 )
+
+// methods are the methods Allowed asks the routing tree about.
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// Allowed returns the methods routes has a route for at req's path, as
+// chi's own 405 handler computes them: the routing tree is asked once per
+// method, through mounted subrouters.
+func Allowed(routes chi.Routes, req *http.Request) []string {
+	path := req.URL.RawPath
+	if path == "" {
+		path = req.URL.Path
+	}
+	var allow []string
+	for _, m := range methods {
+		if routes.Match(chi.NewRouteContext(), m, path) {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
 
 // Check is a named readiness check, such as a database ping.
 type Check struct {
@@ -27,9 +49,11 @@ func NewRouter(logger *slog.Logger, checks ...Check) chi.Router {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, nil, fault.Errorf(fault.NotFound, "No such endpoint: %s %s.", r.Method, r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		// RFC 9110 §15.5.6: a 405 lists the methods the resource has.
+		w.Header().Set("Allow", strings.Join(Allowed(r, req), ", "))
 		WriteProblem(w, Problem{Type: "/problems/method_not_allowed", Title: "Method Not Allowed",
-			Status: http.StatusMethodNotAllowed, Detail: fmt.Sprintf("%s is not allowed on %s.", r.Method, r.URL.Path), Instance: r.URL.Path})
+			Status: http.StatusMethodNotAllowed, Detail: fmt.Sprintf("%s is not allowed on %s.", req.Method, req.URL.Path), Instance: Instance(req)})
 	})
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
