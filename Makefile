@@ -2,7 +2,7 @@
 #   make run    build everything and start the stack on the embedded defaults (Ctrl-C stops it)
 #   make test   go vet + every test (PostgreSQL/Redis tests use PLUGBOARD_TEST_*_URL)
 #   make build  build every binary into bin/
-#   make lint   gofmt check + go vet
+#   make lint   gofmt check + go vet + Redocly and Spectral on both OpenAPI documents (npm ci --prefix web first)
 
 SHELL   := bash
 GO      ?= go
@@ -12,7 +12,7 @@ GOFLAGS_BUILD ?= -trimpath
 # Every service binary: bin/plugboard-<name> from ./cmd/<name>.
 SERVICES := registry core gateway
 
-.PHONY: all build run demo test test-go test-python lint clean
+.PHONY: all build run demo test test-go test-python lint lint-openapi clean
 
 all: build
 
@@ -53,6 +53,16 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './web/node_modules/*' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory lint-openapi
+
+# The OpenAPI documents, linted with the versions pinned in web/package-lock.json
+# (install them with `npm ci --prefix web`). Errors fail; warnings are shown.
+OPENAPI_DOCS := registry/httpapi/openapi.json core/httpapi/openapi.json
+
+lint-openapi:
+	@test -x web/node_modules/.bin/redocly || { echo "web/node_modules is missing: run npm ci --prefix web"; exit 1; }
+	web/node_modules/.bin/redocly lint --config redocly.yaml --format summary $(OPENAPI_DOCS)
+	web/node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity error --display-only-failures $(OPENAPI_DOCS)
 
 clean:
 	rm -rf $(BIN)
