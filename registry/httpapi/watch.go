@@ -37,6 +37,12 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	raw := q.Get("revision")
 	if raw == "" {
 		raw = r.Header.Get("Last-Event-ID")
+		if raw == "" && len(r.Header.Values("Last-Event-ID")) > 0 {
+			// EventSource never sends an empty one; reading it as absent
+			// would silently start over from a snapshot.
+			httpx.WriteError(w, r, s.logger, fault.InvalidFields("Invalid watch request.", map[string]string{"Last-Event-ID": "must not be empty"}))
+			return
+		}
 	}
 	if raw != "" {
 		n, err := strconv.ParseInt(raw, 10, 64)
