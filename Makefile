@@ -56,11 +56,12 @@ lint:
 	$(MAKE) --no-print-directory lint-openapi
 
 # The OpenAPI documents, linted with the versions pinned in web/package-lock.json
-# (install them with `npm ci --prefix web`). Errors fail; warnings are shown.
+# (installed by `npm ci --prefix web`, run here when they are missing). Errors
+# fail; warnings are shown.
 OPENAPI_DOCS := registry/httpapi/openapi.json core/httpapi/openapi.json
 
 lint-openapi:
-	@test -x web/node_modules/.bin/redocly || { echo "web/node_modules is missing: run npm ci --prefix web"; exit 1; }
+	@test -x web/node_modules/.bin/redocly -a -x web/node_modules/.bin/spectral || npm ci --prefix web --no-audit --no-fund --loglevel=error
 	web/node_modules/.bin/redocly lint --config redocly.yaml --format summary $(OPENAPI_DOCS)
 	web/node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity error --display-only-failures $(OPENAPI_DOCS)
 
