@@ -49,10 +49,19 @@ type Options struct {
 	KeyLifetime time.Duration
 	// Sealer encrypts private keys at rest; nil stores them unencrypted.
 	Sealer *Sealer
-	// Throttling of failed logins, per user and per address.
-	MaxFailuresPerUser int           // [5]
+	// Throttling of failed logins (see Login). BackoffAfter failures of
+	// one user from one address start a backoff of 1 s that doubles with
+	// each further failure, up to MaxBackoff. MaxFailuresPerAddr failures
+	// from one address (any users), or MaxFailuresPerUser failures of one
+	// user (any addresses, refused only from addresses the user has not
+	// logged in from within KnownAddressTTL), within FailureWindow refuse
+	// logins for FailureWindow.
+	BackoffAfter       int           // [5]
+	MaxBackoff         time.Duration // [15m]
+	MaxFailuresPerUser int           // [100]
 	MaxFailuresPerAddr int           // [20]
 	FailureWindow      time.Duration // [15m]
+	KnownAddressTTL    time.Duration // [30 days]
 	// PasswordCost is the bcrypt cost of password hashes [12].
 	PasswordCost int
 }
@@ -125,8 +134,17 @@ func New(ctx context.Context, store Store, state State, logger *slog.Logger, opt
 	if opt.KeyLifetime <= 0 {
 		opt.KeyLifetime = 30 * 24 * time.Hour
 	}
+	if opt.BackoffAfter <= 0 {
+		opt.BackoffAfter = 5
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = 15 * time.Minute
+	}
 	if opt.MaxFailuresPerUser <= 0 {
-		opt.MaxFailuresPerUser = 5
+		opt.MaxFailuresPerUser = 100
+	}
+	if opt.KnownAddressTTL <= 0 {
+		opt.KnownAddressTTL = 30 * 24 * time.Hour
 	}
 	if opt.MaxFailuresPerAddr <= 0 {
 		opt.MaxFailuresPerAddr = 20
