@@ -1,6 +1,8 @@
 package cored_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plugboard/plugboard/core/platform/testenv"
 )
@@ -567,4 +570,92 @@ func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	if r := s.do("POST", "/api/auth/password", bill.AccessToken, map[string]string{"current_password": "wrong", "new_password": "password-bill-3"}); r.Status != 422 {
 		t.Fatalf("wrong current password: %d", r.Status)
 	}
+}
+
+// doKey sends a request with an API key.
+func (c *coreServer) doKey(method, path, key string, body any) response {
+	c.t.Helper()
+	buf, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, c.URL+path, bytes.NewReader(buf))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return testenv.Read(c.t, resp)
+}
+
+// TestKeyCannotOutliveItsParent performs issue 11 finding 20: a core:admin
+// key that expires in 24 h mints a key. The child used to never expire;
+// now it expires with its parent, and asking for later (or for never,
+// which is the default) is refused or capped.
+func TestKeyCannotOutliveItsParent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		super := s.login("default", "admin", adminPassword).AccessToken
+		expires := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+		var parent struct {
+			Key string `json:"key"`
+		}
+		s.do("POST", "/api/api-keys", super, map[string]any{"name": "ci", "scopes": []string{"core:admin"}, "expires_at": expires}).Decode(t, &parent)
+		type created struct {
+			APIKey struct {
+				ExpiresAt *time.Time `json:"expires_at"`
+			} `json:"api_key"`
+		}
+		var child created
+		r := s.doKey("POST", "/api/api-keys", parent.Key, map[string]any{"name": "child", "scopes": []string{"core:admin"}})
+		r.Decode(t, &child)
+		if r.Status != 201 || child.APIKey.ExpiresAt == nil || !child.APIKey.ExpiresAt.Equal(expires) {
+			t.Fatalf("a child of a key expiring %s: %d, expires_at %v", expires, r.Status, child.APIKey.ExpiresAt)
+		}
+		r = s.doKey("POST", "/api/api-keys", parent.Key, map[string]any{"name": "later", "expires_at": expires.Add(time.Hour)})
+		if r.Status != 422 || r.Problem(t).Errors["expires_at"] == "" {
+			t.Fatalf("a child expiring after its parent: %d %s", r.Status, r.Body)
+		}
+		sooner := expires.Add(-time.Hour)
+		r = s.doKey("POST", "/api/api-keys", parent.Key, map[string]any{"name": "sooner", "expires_at": sooner})
+		r.Decode(t, &child)
+		if r.Status != 201 || child.APIKey.ExpiresAt == nil || !child.APIKey.ExpiresAt.Equal(sooner) {
+			t.Fatalf("a child expiring sooner: %d %s", r.Status, r.Body)
+		}
+		// A key that never expires, and a person, may still mint one that never does.
+		var forever struct {
+			Key string `json:"key"`
+		}
+		s.do("POST", "/api/api-keys", super, map[string]any{"name": "forever", "scopes": []string{"core:admin"}}).Decode(t, &forever)
+		r = s.doKey("POST", "/api/api-keys", forever.Key, map[string]any{"name": "child-2"})
+		r.Decode(t, &child)
+		if r.Status != 201 || child.APIKey.ExpiresAt != nil {
+			t.Fatalf("a child of a key without expiry: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// TestSuperAdminCannotDeactivateOwnTenant: deactivating the tenant you
+// belong to would lock you (on a fresh install, every super admin) out.
+func TestSuperAdminCannotDeactivateOwnTenant(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		super := s.login("default", "admin", adminPassword).AccessToken
+		var me struct {
+			Tenant struct{ ID string } `json:"tenant"`
+		}
+		s.do("GET", "/api/auth/me", super, nil).Decode(t, &me)
+		r := s.do("PATCH", "/api/tenants/"+me.Tenant.ID, super, map[string]any{"is_active": false})
+		if r.Status != 403 {
+			t.Fatalf("deactivating the own tenant: %d %s", r.Status, r.Body)
+		}
+		r.Problem(t)
+		s.login("default", "admin", adminPassword)
+		// Another tenant can still be deactivated, and the own one set active.
+		other := s.mustCreate("/api/tenants", super, map[string]any{"name": "acme"})
+		if r := s.do("PATCH", "/api/tenants/"+other, super, map[string]any{"is_active": false}); r.Status != 200 {
+			t.Fatalf("deactivating another tenant: %d %s", r.Status, r.Body)
+		}
+		if r := s.do("PATCH", "/api/tenants/"+me.Tenant.ID, super, map[string]any{"is_active": true}); r.Status != 200 {
+			t.Fatalf("activating the own tenant: %d %s", r.Status, r.Body)
+		}
+	})
 }
