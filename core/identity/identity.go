@@ -18,6 +18,7 @@ import (
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/core/platform/fault"
 )
 
 // Store is the part of the core store the identity service uses.
@@ -162,10 +163,51 @@ func New(ctx context.Context, store Store, state State, logger *slog.Logger, opt
 	if s.dummyHash, err = auth.HashPasswordCost("not a password of anyone", s.opt.PasswordCost); err != nil {
 		return nil, fmt.Errorf("prepare password checks: %w", err)
 	}
+	if err := s.sealStoredKeys(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.RotateKeys(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sealStoredKeys seals every signing key an earlier version stored
+// unsealed (retired ones included), so that the database alone never
+// holds a usable private key. Several replicas may run it at once.
+func (s *Service) sealStoredKeys(ctx context.Context) error {
+	if s.opt.Sealer == nil {
+		return nil
+	}
+	keys, err := s.store.ListSigningKeys(ctx, time.Time{})
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	sealed := 0
+	for _, k := range keys {
+		if Sealed(k.PrivateKey) {
+			continue
+		}
+		der, err := s.opt.Sealer.Open(k.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		to, err := s.opt.Sealer.Seal(der)
+		if err != nil {
+			return fmt.Errorf("seal signing key %s: %w", k.ID, err)
+		}
+		switch err := s.store.ReplaceSigningKeyPrivate(ctx, k.ID, k.PrivateKey, to); {
+		case err == nil:
+			sealed++
+		case fault.Is(err, fault.NotFound): // another replica sealed it
+		default:
+			return fmt.Errorf("seal signing key %s: %w", k.ID, err)
+		}
+	}
+	if sealed > 0 {
+		s.logger.Info("sealed token signing keys stored unencrypted", slog.Int("keys", sealed))
+	}
+	return nil
 }
 
 // RotateKeys loads the keys and creates a new signing key when none may
