@@ -659,3 +659,41 @@ func TestSuperAdminCannotDeactivateOwnTenant(t *testing.T) {
 		}
 	})
 }
+
+// TestLookAlikeUsernames performs issue 11 finding 19: usr-a, USR-A and
+// the fullwidth ｕsr-a were three users of one tenant. Now USR-A is usr-a
+// (409), the fullwidth form is refused (422), and the user logs in
+// whatever the case typed, of the username and of the tenant.
+func TestLookAlikeUsernames(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		super := s.login("default", "admin", adminPassword).AccessToken
+		s.mustCreate("/api/tenants", super, map[string]any{"name": "ACME"})
+		tenant := s.do("GET", "/api/tenants", super, nil)
+		if !strings.Contains(string(tenant.Body), `"name":"acme"`) || strings.Contains(string(tenant.Body), `"ACME"`) {
+			t.Fatalf("tenant ACME not stored as acme: %s", tenant.Body)
+		}
+		var me struct {
+			Tenant struct{ ID string } `json:"tenant"`
+		}
+		s.do("GET", "/api/auth/me", super, nil).Decode(t, &me)
+		for _, tc := range []struct {
+			username string
+			want     int
+		}{{"usr-a", 201}, {"USR-A", 409}, {"Usr-a", 409}, {"\uff55sr-a", 422}, {"us\u0433-a", 422}} {
+			r := s.do("POST", "/api/users", super, map[string]any{"username": tc.username, "password": "password-usr-a", "role": "user"})
+			if r.Status != tc.want {
+				t.Fatalf("create %q: %d %s, want %d", tc.username, r.Status, r.Body, tc.want)
+			}
+			if tc.want != 201 {
+				r.Problem(t)
+			}
+		}
+		for _, tc := range []struct{ tenant, username string }{{"default", "USR-A"}, {"DEFAULT", "usr-a"}, {"Default", "Usr-A"}} {
+			s.login(tc.tenant, tc.username, "password-usr-a")
+		}
+		if r := s.do("POST", "/api/tenants", super, map[string]any{"name": "Acme"}); r.Status != 409 {
+			t.Fatalf("tenant Acme beside acme: %d %s", r.Status, r.Body)
+		}
+	})
+}

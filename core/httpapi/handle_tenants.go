@@ -118,7 +118,7 @@ func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, forbidden("You cannot deactivate your own tenant."))
 		return
 	}
-	if req.Name != "" && req.Name != t.Name {
+	if req.Name != "" && core.NormalizeHandle(req.Name) != t.Name {
 		s.fail(w, r, fault.InvalidFields("Invalid tenant update.", map[string]string{"name": "cannot change"}))
 		return
 	}
