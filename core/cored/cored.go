@@ -138,8 +138,10 @@ func loadMasterKey(cfg Config, dialect storage.Dialect, logger *slog.Logger) (st
 		if len(key) < 16 {
 			return "", fmt.Errorf("master key file %s holds fewer than 16 characters; restore it or set PLUGBOARD_CORE_MASTER_KEY", path)
 		}
-		if err := os.Chmod(path, 0o600); err != nil {
-			return "", fmt.Errorf("restrict master key file: %w", err)
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil { // a read-only mount, say
+				logger.Warn("the master key file is readable by others and cannot be restricted", slog.String("path", path), slog.Any("error", err))
+			}
 		}
 		shared("PLUGBOARD_CORE_MASTER_KEY is unset: token signing keys are sealed with the master key file")
 		return key, nil

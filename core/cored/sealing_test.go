@@ -140,3 +140,34 @@ func TestSigningKeysAreSealedAtRest(t *testing.T) {
 		srv.Close()
 	})
 }
+
+// TestMasterKeyFile: a key file left readable by others is narrowed to
+// 0600, and one too short to be a key stops the start rather than being
+// replaced (which would lose the keys sealed with it).
+func TestMasterKeyFile(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	env := backends[0].env(t)
+	path := filepath.Join(env["PLUGBOARD_DATA_DIR"], cored.MasterKeyFile)
+	if err := os.WriteFile(path, []byte("a master key of some length\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newCore(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	if err := os.WriteFile(path, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if srv, err := newCore(t, env); err == nil {
+		srv.Close()
+		t.Fatal("started with a truncated master key file")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "short\n" {
+		t.Fatalf("the key file was replaced: %q", b)
+	}
+}
