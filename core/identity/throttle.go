@@ -49,9 +49,18 @@ func RetryAfter(err error) (int, bool) {
 
 func (s *Service) throttled(wait time.Duration) error {
 	secs, _ := RetryAfter(&throttleError{wait})
+	unit := "seconds"
+	if secs == 1 {
+		unit = "second"
+	}
 	return fault.Wrap(&throttleError{wait}, fault.RateLimited,
-		fmt.Sprintf("Too many failed logins; try again in %d seconds.", secs))
+		fmt.Sprintf("Too many failed logins; try again in %d %s.", secs, unit))
 }
+
+// errBusy refuses an attempt while another of the same user from the same
+// address is being checked.
+var errBusy = fault.Wrap(&throttleError{time.Second}, fault.RateLimited,
+	"Another login of this user from this address is in progress; try again in a second.")
 
 // loginKeys are the throttle keys of one attempt.
 type loginKeys struct {
@@ -94,7 +103,7 @@ func (s *Service) admit(ctx context.Context, k loginKeys) (release func(), err e
 		s.logger.Warn("could not mark a login attempt", slog.Any("error", serr))
 		ok = true // the store is down: do not lock everyone out
 	} else if !ok {
-		return nil, s.throttled(time.Second)
+		return nil, errBusy
 	}
 	release = func() {
 		if serr == nil {

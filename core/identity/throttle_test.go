@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,6 +95,45 @@ func TestLoginBackoffGrows(t *testing.T) {
 			// The pair stays blocked (one address's success does not clear another's).
 			if _, _, err := s.Login(ctx, "acme", "ALICE", "right-password", attacker); !fault.Is(err, fault.RateLimited) {
 				t.Fatalf("the attacker's address after the user's login: %v", err)
+			}
+		})
+	}
+}
+
+// TestParallelGuessesAreCounted fires 50 wrong passwords for one user
+// from one address at once: the attempts of a pair are checked one at a
+// time, so no more than the 5 allowed failures (plus a couple, should the
+// burst outlast the first 1 s and 2 s blocks on a slow machine) ever reach
+// the password check; the rest are 429.
+func TestParallelGuessesAreCounted(t *testing.T) {
+	for _, st := range states {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := context.Background()
+			store, err := sqlstore.Open(ctx, storage.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "core.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			s, err := New(ctx, store, st.open(t), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{PasswordCost: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			codes := map[string]int{}
+			var wg sync.WaitGroup
+			for range 50 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, _, err := s.Login(ctx, "acme", "alice", "wrong", "203.0.113.7:1")
+					mu.Lock()
+					codes[fault.Code(err)]++
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			if codes[fault.Unauthorized] > 7 || codes[fault.Unauthorized]+codes[fault.RateLimited] != 50 {
+				t.Fatalf("outcomes %v: more guesses were checked than the throttle allows", codes)
 			}
 		})
 	}
