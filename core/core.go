@@ -23,11 +23,31 @@ import (
 // maxNameLen caps names, usernames and other short identifiers, in bytes.
 const maxNameLen = 255
 
+// NormalizeHandle returns the stored form of a username or tenant name:
+// ASCII letters lower-cased, everything else as it is. Handles are
+// case-insensitive (as Keycloak's usernames are): every store lookup and
+// every create applies it, so "Alice" logs in as "alice".
+func NormalizeHandle(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // Tenant is one customer of the platform: an isolated set of users, API keys,
 // configuration and enabled services.
 type Tenant struct {
 	ID string `json:"id"`
-	// Name is the tenant's unique, stable handle.
+	// Name is the tenant's unique, stable handle: ASCII letters, digits and
+	// . _ - @ +, stored lower-case (NormalizeHandle).
 	Name        string `json:"name"`
 	DisplayName string `json:"display_name"`
 	// Config is the tenant's free-form configuration, a JSON object. Empty or
@@ -44,7 +64,7 @@ type Tenant struct {
 // can be stored. It does not look at ID or timestamps, which the store sets.
 func (t *Tenant) Validate() error {
 	p := problems{}
-	p.name("name", t.Name)
+	p.handle("name", t.Name)
 	p.text("display_name", t.DisplayName)
 	p.jsonObject("config", t.Config)
 	p.list("enabled_services", t.EnabledServices)
@@ -99,7 +119,9 @@ func (r Role) Valid() bool {
 type User struct {
 	ID       string `json:"id"`
 	TenantID string `json:"tenant_id"`
-	// Username is unique within the tenant (case-sensitive).
+	// Username is unique within the tenant, case-insensitively: ASCII
+	// letters, digits and . _ - @ +, stored lower-case (NormalizeHandle).
+	// Other characters are refused, so that no two usernames look alike.
 	Username string `json:"username"`
 	// Email is optional ("" = none); when set it is unique within the tenant,
 	// compared case-insensitively.
@@ -118,7 +140,7 @@ type User struct {
 func (u *User) Validate() error {
 	p := problems{}
 	p.required("tenant_id", u.TenantID)
-	p.name("username", u.Username)
+	p.handle("username", u.Username)
 	p.email("email", u.Email)
 	p.required("hashed_password", u.HashedPassword)
 	p.role("role", u.Role)
@@ -217,12 +239,14 @@ func (k *APIKey) Validate() error {
 
 // TenantStore keeps tenants durable. Errors are fault errors.
 type TenantStore interface {
-	// CreateTenant stores t and fills in its ID and timestamps. It returns
+	// CreateTenant stores t, its name lower-cased (NormalizeHandle), and
+	// fills in its ID and timestamps. It returns
 	// invalid for a t that fails Validate and conflict when the name is taken.
 	CreateTenant(ctx context.Context, t *Tenant) error
 	// GetTenant returns the tenant with id, or not_found.
 	GetTenant(ctx context.Context, id string) (*Tenant, error)
-	// GetTenantByName returns the tenant named name, or not_found.
+	// GetTenantByName returns the tenant named name (case-insensitively:
+	// NormalizeHandle), or not_found.
 	GetTenantByName(ctx context.Context, name string) (*Tenant, error)
 	// ListTenants returns all tenants, ordered by name (byte by byte).
 	ListTenants(ctx context.Context) ([]*Tenant, error)
@@ -242,14 +266,15 @@ type TenantStore interface {
 
 // UserStore keeps users durable. Errors are fault errors.
 type UserStore interface {
-	// CreateUser stores u and fills in its ID and timestamps. It returns
+	// CreateUser stores u, its username lower-cased (NormalizeHandle), and
+	// fills in its ID and timestamps. It returns
 	// invalid for a u that fails Validate, not_found when u's tenant does not
 	// exist, and conflict when the username or email is taken in the tenant.
 	CreateUser(ctx context.Context, u *User) error
 	// GetUser returns the user with id, or not_found.
 	GetUser(ctx context.Context, id string) (*User, error)
-	// GetUserByUsername returns the user of tenantID named username, or
-	// not_found.
+	// GetUserByUsername returns the user of tenantID named username
+	// (case-insensitively: NormalizeHandle), or not_found.
 	GetUserByUsername(ctx context.Context, tenantID, username string) (*User, error)
 	// ListUsers returns the users f selects, ordered by username (byte by
 	// byte) then ID. It returns invalid for a negative offset or limit.
@@ -343,6 +368,22 @@ func (p problems) name(field, v string) {
 		p[field] = "must not start or end with white space"
 	default:
 		p.text(field, v)
+	}
+}
+
+// handle checks a username or tenant name: a name of ASCII letters,
+// digits and . _ - @ + only. Other scripts and compatibility forms (the
+// fullwidth ｕ of "ｕsr") are refused rather than folded.
+func (p problems) handle(field, v string) {
+	if p.name(field, v); p[field] != "" {
+		return
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._-@+", c) >= 0) {
+			p[field] = "may contain only ASCII letters, digits and . _ - @ +"
+			return
+		}
 	}
 }
 

@@ -25,8 +25,13 @@ type SigningKey struct {
 type KeyStore interface {
 	// CreateSigningKey stores k; conflict if its ID exists.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
-	// ListSigningKeys returns the keys not yet retired at now, newest first.
+	// ListSigningKeys returns the keys not yet retired at now, newest first
+	// (every key for the zero time).
 	ListSigningKeys(ctx context.Context, now time.Time) ([]*SigningKey, error)
+	// ReplaceSigningKeyPrivate replaces the stored private key of key id
+	// from with to (to seal a key stored unsealed); not_found if key id
+	// does not hold from (any more).
+	ReplaceSigningKeyPrivate(ctx context.Context, id, from, to string) error
 }
 
 // RefreshToken is one refresh token of a login session (its family). Only

@@ -1,11 +1,16 @@
 package cored_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plugboard/plugboard/core/platform/testenv"
 )
@@ -114,20 +119,88 @@ func TestLoginRefreshLogout(t *testing.T) {
 	})
 }
 
-func TestLoginThrottling(t *testing.T) {
+// loginFrom logs in as a client at addr behind the local gateway
+// (X-Forwarded-For, which core believes from loopback).
+func (c *coreServer) loginFrom(addr, user, password string) response {
+	c.t.Helper()
+	body := `{"username":"` + user + `","password":"` + password + `"}`
+	req, _ := http.NewRequest("POST", c.URL+"/api/auth/login", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// TestLoginLockoutAttack performs issue 11 finding 5: an attacker who
+// knows the super admin's name fails logins from addresses of their own.
+// Their address is slowed down (429 with Retry-After); the admin, from the
+// address they log in from, is never locked out — not after 5 failures,
+// not after 55, not even after the username-wide lock (100), which refuses
+// only addresses the admin has not used.
+func TestLoginLockoutAttack(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
+		const home, attacker = "192.0.2.10", "203.0.113.66"
+		wrong := func(i int) string { return fmt.Sprintf("wrong-%d-pass", i) }
+		if r := s.loginFrom(home, "admin", adminPassword); r.Status != 200 {
+			t.Fatalf("the admin's first login: %d %s", r.Status, r.Body)
+		}
 		for i := range 5 {
-			if r := s.do("POST", "/api/auth/login", "", map[string]string{"username": "admin", "password": fmt.Sprintf("wrong-%d-pass", i)}); r.Status != 401 {
-				t.Fatalf("failure %d: %d", i, r.Status)
+			if r := s.loginFrom(attacker, "admin", wrong(i)); r.Status != 401 {
+				t.Fatalf("failure %d: %d %s", i+1, r.Status, r.Body)
 			}
 		}
-		r := s.do("POST", "/api/auth/login", "", map[string]string{"username": "admin", "password": adminPassword})
-		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
-			t.Fatalf("after 5 failures the right password got %d (Retry-After %q), want 429", r.Status, r.Header.Get("Retry-After"))
+		// The pair is now blocked for 1 s, then 2 s …: the attacker meets a
+		// 429 (retrying, in case a slow machine let a block run out).
+		refused := false
+		for i := 5; i < 10 && !refused; i++ {
+			r := s.loginFrom(attacker, "admin", wrong(i))
+			switch r.Status {
+			case http.StatusTooManyRequests:
+				refused = true
+				if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 900 {
+					t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+				}
+				if p := r.Problem(t); p.Type != "/problems/rate_limited" {
+					t.Fatalf("problem %+v", p)
+				}
+			case http.StatusUnauthorized:
+			default:
+				t.Fatalf("attempt %d: %d %s", i+1, r.Status, r.Body)
+			}
 		}
-		if p := r.Problem(t); p.Type != "/problems/rate_limited" {
-			t.Fatalf("problem %+v", p)
+		if !refused {
+			t.Fatal("the attacker's address was never throttled")
+		}
+		if r := s.loginFrom(home, "admin", adminPassword); r.Status != 200 {
+			t.Fatalf("after 5 failures elsewhere the admin got %d %s", r.Status, r.Body)
+		}
+		for i := range 50 {
+			if r := s.loginFrom(fmt.Sprintf("198.51.100.%d", i+1), "admin", wrong(i)); r.Status != 401 {
+				t.Fatalf("failure from address %d: %d", i+1, r.Status)
+			}
+		}
+		if r := s.loginFrom(home, "admin", adminPassword); r.Status != 200 {
+			t.Fatalf("after 55 failures elsewhere the admin got %d %s", r.Status, r.Body)
+		}
+		if r := s.loginFrom("192.0.2.20", "admin", adminPassword); r.Status != 200 {
+			t.Fatalf("below the username-wide limit a new address got %d", r.Status)
+		}
+		for i := range 50 {
+			s.loginFrom(fmt.Sprintf("198.51.101.%d", i+1), "admin", wrong(i))
+		}
+		if r := s.loginFrom("192.0.2.30", "admin", adminPassword); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("past 100 failures a new address got %d (Retry-After %q), want 429", r.Status, r.Header.Get("Retry-After"))
+		}
+		for _, known := range []string{home, "192.0.2.20"} {
+			if r := s.loginFrom(known, "admin", adminPassword); r.Status != 200 {
+				t.Fatalf("past 100 failures the admin from %s got %d %s", known, r.Status, r.Body)
+			}
 		}
 	})
 }
@@ -497,4 +570,130 @@ func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	if r := s.do("POST", "/api/auth/password", bill.AccessToken, map[string]string{"current_password": "wrong", "new_password": "password-bill-3"}); r.Status != 422 {
 		t.Fatalf("wrong current password: %d", r.Status)
 	}
+}
+
+// doKey sends a request with an API key.
+func (c *coreServer) doKey(method, path, key string, body any) response {
+	c.t.Helper()
+	buf, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, c.URL+path, bytes.NewReader(buf))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return testenv.Read(c.t, resp)
+}
+
+// TestKeyCannotOutliveItsParent performs issue 11 finding 20: a core:admin
+// key that expires in 24 h mints a key. The child used to never expire;
+// now it expires with its parent, and asking for later (or for never,
+// which is the default) is refused or capped.
+func TestKeyCannotOutliveItsParent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		super := s.login("default", "admin", adminPassword).AccessToken
+		expires := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+		var parent struct {
+			Key string `json:"key"`
+		}
+		s.do("POST", "/api/api-keys", super, map[string]any{"name": "ci", "scopes": []string{"core:admin"}, "expires_at": expires}).Decode(t, &parent)
+		type created struct {
+			APIKey struct {
+				ExpiresAt *time.Time `json:"expires_at"`
+			} `json:"api_key"`
+		}
+		var child created
+		r := s.doKey("POST", "/api/api-keys", parent.Key, map[string]any{"name": "child", "scopes": []string{"core:admin"}})
+		r.Decode(t, &child)
+		if r.Status != 201 || child.APIKey.ExpiresAt == nil || !child.APIKey.ExpiresAt.Equal(expires) {
+			t.Fatalf("a child of a key expiring %s: %d, expires_at %v", expires, r.Status, child.APIKey.ExpiresAt)
+		}
+		r = s.doKey("POST", "/api/api-keys", parent.Key, map[string]any{"name": "later", "expires_at": expires.Add(time.Hour)})
+		if r.Status != 422 || r.Problem(t).Errors["expires_at"] == "" {
+			t.Fatalf("a child expiring after its parent: %d %s", r.Status, r.Body)
+		}
+		sooner := expires.Add(-time.Hour)
+		r = s.doKey("POST", "/api/api-keys", parent.Key, map[string]any{"name": "sooner", "expires_at": sooner})
+		r.Decode(t, &child)
+		if r.Status != 201 || child.APIKey.ExpiresAt == nil || !child.APIKey.ExpiresAt.Equal(sooner) {
+			t.Fatalf("a child expiring sooner: %d %s", r.Status, r.Body)
+		}
+		// A key that never expires, and a person, may still mint one that never does.
+		var forever struct {
+			Key string `json:"key"`
+		}
+		s.do("POST", "/api/api-keys", super, map[string]any{"name": "forever", "scopes": []string{"core:admin"}}).Decode(t, &forever)
+		r = s.doKey("POST", "/api/api-keys", forever.Key, map[string]any{"name": "child-2"})
+		r.Decode(t, &child)
+		if r.Status != 201 || child.APIKey.ExpiresAt != nil {
+			t.Fatalf("a child of a key without expiry: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// TestSuperAdminCannotDeactivateOwnTenant: deactivating the tenant you
+// belong to would lock you (on a fresh install, every super admin) out.
+func TestSuperAdminCannotDeactivateOwnTenant(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		super := s.login("default", "admin", adminPassword).AccessToken
+		var me struct {
+			Tenant struct{ ID string } `json:"tenant"`
+		}
+		s.do("GET", "/api/auth/me", super, nil).Decode(t, &me)
+		r := s.do("PATCH", "/api/tenants/"+me.Tenant.ID, super, map[string]any{"is_active": false})
+		if r.Status != 403 {
+			t.Fatalf("deactivating the own tenant: %d %s", r.Status, r.Body)
+		}
+		r.Problem(t)
+		s.login("default", "admin", adminPassword)
+		// Another tenant can still be deactivated, and the own one set active.
+		other := s.mustCreate("/api/tenants", super, map[string]any{"name": "acme"})
+		if r := s.do("PATCH", "/api/tenants/"+other, super, map[string]any{"is_active": false}); r.Status != 200 {
+			t.Fatalf("deactivating another tenant: %d %s", r.Status, r.Body)
+		}
+		if r := s.do("PATCH", "/api/tenants/"+me.Tenant.ID, super, map[string]any{"is_active": true}); r.Status != 200 {
+			t.Fatalf("activating the own tenant: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// TestLookAlikeUsernames performs issue 11 finding 19: usr-a, USR-A and
+// the fullwidth ｕsr-a were three users of one tenant. Now USR-A is usr-a
+// (409), the fullwidth form is refused (422), and the user logs in
+// whatever the case typed, of the username and of the tenant.
+func TestLookAlikeUsernames(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b.env(t))
+		super := s.login("default", "admin", adminPassword).AccessToken
+		s.mustCreate("/api/tenants", super, map[string]any{"name": "ACME"})
+		tenant := s.do("GET", "/api/tenants", super, nil)
+		if !strings.Contains(string(tenant.Body), `"name":"acme"`) || strings.Contains(string(tenant.Body), `"ACME"`) {
+			t.Fatalf("tenant ACME not stored as acme: %s", tenant.Body)
+		}
+		var me struct {
+			Tenant struct{ ID string } `json:"tenant"`
+		}
+		s.do("GET", "/api/auth/me", super, nil).Decode(t, &me)
+		for _, tc := range []struct {
+			username string
+			want     int
+		}{{"usr-a", 201}, {"USR-A", 409}, {"Usr-a", 409}, {"\uff55sr-a", 422}, {"us\u0433-a", 422}} {
+			r := s.do("POST", "/api/users", super, map[string]any{"username": tc.username, "password": "password-usr-a", "role": "user"})
+			if r.Status != tc.want {
+				t.Fatalf("create %q: %d %s, want %d", tc.username, r.Status, r.Body, tc.want)
+			}
+			if tc.want != 201 {
+				r.Problem(t)
+			}
+		}
+		for _, tc := range []struct{ tenant, username string }{{"default", "USR-A"}, {"DEFAULT", "usr-a"}, {"Default", "Usr-A"}} {
+			s.login(tc.tenant, tc.username, "password-usr-a")
+		}
+		if r := s.do("POST", "/api/tenants", super, map[string]any{"name": "Acme"}); r.Status != 409 {
+			t.Fatalf("tenant Acme beside acme: %d %s", r.Status, r.Body)
+		}
+	})
 }

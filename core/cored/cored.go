@@ -8,10 +8,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,14 +70,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer)
 }
 
 func (s *Server) open(ctx context.Context, stdout io.Writer) error {
-	var sealer *identity.Sealer
-	if s.cfg.MasterKey != "" {
-		var err error
-		if sealer, err = identity.NewSealer(s.cfg.MasterKey); err != nil {
-			return err
-		}
-	} else if s.store.DB().Dialect == storage.Postgres {
-		s.logger.Warn("PLUGBOARD_CORE_MASTER_KEY is unset: token signing keys are stored unencrypted")
+	master, err := loadMasterKey(s.cfg, s.store.DB().Dialect, s.logger)
+	if err != nil {
+		return err
+	}
+	sealer, err := identity.NewSealer(master)
+	if err != nil {
+		return err
 	}
 	id, err := identity.New(ctx, s.store, s.state, s.logger, identity.Options{
 		Issuer: s.cfg.Issuer, Audience: s.cfg.Issuer, AccessTTL: s.cfg.AccessTTL, RefreshTTL: s.cfg.RefreshTTL,
@@ -100,6 +104,82 @@ func (s *Server) open(ctx context.Context, stdout io.Writer) error {
 		id.Run(runCtx, 30*time.Second)
 	}()
 	return nil
+}
+
+// MasterKeyFile is the file in the data directory that holds the master
+// key sealing the token signing keys when PLUGBOARD_CORE_MASTER_KEY is
+// unset.
+const MasterKeyFile = "core.master.key"
+
+// loadMasterKey returns the configured master key, or the one kept in the
+// data directory (mode 0600), generating and keeping one on first use. It
+// never replaces a key file it cannot use: the signing keys sealed with it
+// would be lost.
+func loadMasterKey(cfg Config, dialect storage.Dialect, logger *slog.Logger) (string, error) {
+	if cfg.MasterKey != "" {
+		return cfg.MasterKey, nil
+	}
+	if cfg.DataDir == "" {
+		return "", errors.New("no master key: set PLUGBOARD_CORE_MASTER_KEY, or PLUGBOARD_DATA_DIR for core to keep a generated one")
+	}
+	path := filepath.Join(cfg.DataDir, MasterKeyFile)
+	shared := func(msg string) {
+		if dialect == storage.Postgres {
+			// Replicas share the database but not this file: each must be
+			// given the same key.
+			logger.Warn(msg+"; every core replica of this database needs the same key: set PLUGBOARD_CORE_MASTER_KEY to its contents", slog.String("path", path))
+		} else {
+			logger.Info(msg, slog.String("path", path))
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key := strings.TrimSpace(string(b))
+		if len(key) < 16 {
+			return "", fmt.Errorf("master key file %s holds fewer than 16 characters; restore it or set PLUGBOARD_CORE_MASTER_KEY", path)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil { // a read-only mount, say
+				logger.Warn("the master key file is readable by others and cannot be restricted", slog.String("path", path), slog.Any("error", err))
+			}
+		}
+		shared("PLUGBOARD_CORE_MASTER_KEY is unset: token signing keys are sealed with the master key file")
+		return key, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read master key file: %w", err)
+	}
+	if err := storage.PrivateDir(cfg.DataDir, true); err != nil {
+		return "", fmt.Errorf("keep master key: %w (or set PLUGBOARD_CORE_MASTER_KEY)", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate master key: %w", err)
+	}
+	key := base64.RawURLEncoding.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another process got there first
+		return loadMasterKey(cfg, dialect, logger)
+	}
+	if err != nil {
+		return "", fmt.Errorf("keep master key: %w (or set PLUGBOARD_CORE_MASTER_KEY)", err)
+	}
+	_, err = f.WriteString(key + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("keep master key: %w", err)
+	}
+	shared("PLUGBOARD_CORE_MASTER_KEY is unset: generated a master key file that seals the token signing keys")
+	return key, nil
 }
 
 // bootstrap creates the default tenant and the first super admin when the

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/identity"
 	"github.com/plugboard/plugboard/core/platform/fault"
 	"github.com/plugboard/plugboard/core/platform/httpx"
 )
@@ -60,8 +62,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	tokens, user, err := s.id.Login(r.Context(), req.Tenant, req.Username, req.Password, s.clientIP(r))
 	if err != nil {
-		if fault.Is(err, fault.RateLimited) {
-			w.Header().Set("Retry-After", "900")
+		if secs, ok := identity.RetryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
 		}
 		s.fail(w, r, err)
 		return

@@ -125,6 +125,22 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 	if req.ExpiresAt != nil && !req.ExpiresAt.After(time.Now()) {
 		bad["expires_at"] = "must be in the future"
 	}
+	if c.APIKeyID != "" {
+		// A key never outlives the key that made it: it expires with its
+		// parent unless it asks for sooner.
+		parent, err := s.store.GetAPIKey(r.Context(), c.APIKeyID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		switch {
+		case parent.ExpiresAt == nil:
+		case req.ExpiresAt == nil:
+			req.ExpiresAt = parent.ExpiresAt
+		case req.ExpiresAt.After(*parent.ExpiresAt):
+			bad["expires_at"] = "must not be later than the expiry of the API key that creates it (" + parent.ExpiresAt.UTC().Format(time.RFC3339) + ")"
+		}
+	}
 	if len(bad) > 0 {
 		s.fail(w, r, fault.InvalidFields("Invalid API key.", bad))
 		return

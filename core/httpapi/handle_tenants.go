@@ -112,7 +112,13 @@ func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, forbidden("Only a super_admin may enable services or (de)activate a tenant."))
 		return
 	}
-	if req.Name != "" && req.Name != t.Name {
+	if req.IsActive != nil && !*req.IsActive && t.ID == c.TenantID {
+		// Deactivating your own tenant locks you out with it — on a fresh
+		// install, every super admin.
+		s.fail(w, r, forbidden("You cannot deactivate your own tenant."))
+		return
+	}
+	if req.Name != "" && core.NormalizeHandle(req.Name) != t.Name {
 		s.fail(w, r, fault.InvalidFields("Invalid tenant update.", map[string]string{"name": "cannot change"}))
 		return
 	}

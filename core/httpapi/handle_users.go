@@ -176,7 +176,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	if req.TenantID != "" && req.TenantID != u.TenantID {
 		bad["tenant_id"] = "cannot change"
 	}
-	if req.Username != "" && req.Username != u.Username {
+	if req.Username != "" && core.NormalizeHandle(req.Username) != u.Username {
 		bad["username"] = "cannot change"
 	}
 	if len(bad) > 0 {

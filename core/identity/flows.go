@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
 	"github.com/plugboard/plugboard/core/platform/fault"
 )
 
@@ -23,29 +20,21 @@ import (
 // tells which of tenant, user or password was wrong.
 var errBadLogin = fault.Errorf(fault.Unauthorized, "Invalid tenant, username or password.")
 
-// Login checks a tenant's user's password and starts a session. Repeated
-// failures for one user, or from one address, are refused for a while
-// (rate_limited), in every replica alike.
+// Login checks a tenant's user's password and starts a session. Failures
+// are throttled per (user, client address) with a growing backoff, per
+// address across users, and per user across addresses — the last never
+// for an address the user logged in from lately — in every replica alike
+// (see throttle.go); a refusal is rate_limited and RetryAfter says how
+// long to wait.
 func (s *Service) Login(ctx context.Context, tenantName, username, password, remoteAddr string) (*Tokens, *core.User, error) {
-	userKey := "login-fail:user:" + strings.ToLower(tenantName) + "/" + strings.ToLower(username)
-	addrKey := "login-fail:addr:" + hostOf(remoteAddr)
-	// A user's attempts are counted before the password is checked, so that
-	// parallel guesses cannot all slip past the limit during the slow bcrypt
-	// check; a successful login clears the count. An address counts
-	// failures only, so that many users behind one NAT can still log in.
-	n, err := s.state.Incr(ctx, userKey, s.opt.FailureWindow)
+	keys := newLoginKeys(tenantName, username, remoteAddr)
+	release, err := s.admit(ctx, keys)
 	if err != nil {
-		s.logger.Warn("could not count a login attempt", slog.Any("error", err))
-	} else if n > int64(s.opt.MaxFailuresPerUser) {
-		return nil, nil, s.throttled()
-	}
-	if err := s.checkThrottle(ctx, addrKey, s.opt.MaxFailuresPerAddr); err != nil {
 		return nil, nil, err
 	}
+	defer release()
 	fail := func() (*Tokens, *core.User, error) {
-		if _, err := s.state.Incr(ctx, addrKey, s.opt.FailureWindow); err != nil {
-			s.logger.Warn("could not count a failed login", slog.Any("error", err))
-		}
+		s.failed(ctx, keys)
 		return nil, nil, errBadLogin
 	}
 	tenant, err := s.store.GetTenantByName(ctx, tenantName)
@@ -70,41 +59,13 @@ func (s *Service) Login(ctx context.Context, tenantName, username, password, rem
 	if !user.IsActive || !tenant.IsActive {
 		return nil, nil, fault.Errorf(fault.Unauthorized, "This account is deactivated.")
 	}
-	_ = s.state.Delete(ctx, userKey)
+	s.succeeded(ctx, keys)
 	now := s.now().UTC()
 	if err := s.store.RecordLogin(ctx, user.ID, now); err != nil {
 		s.logger.Warn("could not record a login", slog.Any("error", err))
 	}
 	tokens, err := s.startSession(ctx, user, tenant, uuid.Must(uuid.NewV7()).String(), now)
 	return tokens, user, err
-}
-
-func (s *Service) checkThrottle(ctx context.Context, key string, limit int) error {
-	v, err := s.state.Get(ctx, key)
-	if errors.Is(err, ephemeral.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		s.logger.Warn("could not read the login throttle", slog.Any("error", err))
-		return nil
-	}
-	var n int
-	fmt.Sscan(string(v), &n)
-	if n >= limit {
-		return s.throttled()
-	}
-	return nil
-}
-
-func (s *Service) throttled() error {
-	return fault.Errorf(fault.RateLimited, "Too many failed logins; try again in %d minutes.", int(s.opt.FailureWindow.Minutes()))
-}
-
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
 }
 
 // startSession issues an access token and a new refresh token of family.

@@ -18,6 +18,7 @@ import (
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/core/platform/fault"
 )
 
 // Store is the part of the core store the identity service uses.
@@ -49,10 +50,19 @@ type Options struct {
 	KeyLifetime time.Duration
 	// Sealer encrypts private keys at rest; nil stores them unencrypted.
 	Sealer *Sealer
-	// Throttling of failed logins, per user and per address.
-	MaxFailuresPerUser int           // [5]
+	// Throttling of failed logins (see Login). BackoffAfter failures of
+	// one user from one address start a backoff of 1 s that doubles with
+	// each further failure, up to MaxBackoff. MaxFailuresPerAddr failures
+	// from one address (any users), or MaxFailuresPerUser failures of one
+	// user (any addresses, refused only from addresses the user has not
+	// logged in from within KnownAddressTTL), within FailureWindow refuse
+	// logins for FailureWindow.
+	BackoffAfter       int           // [5]
+	MaxBackoff         time.Duration // [15m]
+	MaxFailuresPerUser int           // [100]
 	MaxFailuresPerAddr int           // [20]
 	FailureWindow      time.Duration // [15m]
+	KnownAddressTTL    time.Duration // [30 days]
 	// PasswordCost is the bcrypt cost of password hashes [12].
 	PasswordCost int
 }
@@ -125,8 +135,17 @@ func New(ctx context.Context, store Store, state State, logger *slog.Logger, opt
 	if opt.KeyLifetime <= 0 {
 		opt.KeyLifetime = 30 * 24 * time.Hour
 	}
+	if opt.BackoffAfter <= 0 {
+		opt.BackoffAfter = 5
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = 15 * time.Minute
+	}
 	if opt.MaxFailuresPerUser <= 0 {
-		opt.MaxFailuresPerUser = 5
+		opt.MaxFailuresPerUser = 100
+	}
+	if opt.KnownAddressTTL <= 0 {
+		opt.KnownAddressTTL = 30 * 24 * time.Hour
 	}
 	if opt.MaxFailuresPerAddr <= 0 {
 		opt.MaxFailuresPerAddr = 20
@@ -144,10 +163,51 @@ func New(ctx context.Context, store Store, state State, logger *slog.Logger, opt
 	if s.dummyHash, err = auth.HashPasswordCost("not a password of anyone", s.opt.PasswordCost); err != nil {
 		return nil, fmt.Errorf("prepare password checks: %w", err)
 	}
+	if err := s.sealStoredKeys(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.RotateKeys(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sealStoredKeys seals every signing key an earlier version stored
+// unsealed (retired ones included), so that the database alone never
+// holds a usable private key. Several replicas may run it at once.
+func (s *Service) sealStoredKeys(ctx context.Context) error {
+	if s.opt.Sealer == nil {
+		return nil
+	}
+	keys, err := s.store.ListSigningKeys(ctx, time.Time{})
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	sealed := 0
+	for _, k := range keys {
+		if Sealed(k.PrivateKey) {
+			continue
+		}
+		der, err := s.opt.Sealer.Open(k.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		to, err := s.opt.Sealer.Seal(der)
+		if err != nil {
+			return fmt.Errorf("seal signing key %s: %w", k.ID, err)
+		}
+		switch err := s.store.ReplaceSigningKeyPrivate(ctx, k.ID, k.PrivateKey, to); {
+		case err == nil:
+			sealed++
+		case fault.Is(err, fault.NotFound): // another replica sealed it
+		default:
+			return fmt.Errorf("seal signing key %s: %w", k.ID, err)
+		}
+	}
+	if sealed > 0 {
+		s.logger.Info("sealed token signing keys stored unencrypted", slog.Int("keys", sealed))
+	}
+	return nil
 }
 
 // RotateKeys loads the keys and creates a new signing key when none may

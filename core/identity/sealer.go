@@ -12,8 +12,9 @@ import (
 )
 
 // Sealer encrypts signing keys at rest with AES-256-GCM under a master key
-// (PLUGBOARD_CORE_MASTER_KEY). A nil *Sealer stores keys base64-encoded
-// only, as Keycloak stores realm keys.
+// (PLUGBOARD_CORE_MASTER_KEY, or the one core generates into its data
+// directory). A nil *Sealer stores keys base64-encoded only; core always
+// configures one.
 type Sealer struct{ aead cipher.AEAD }
 
 // NewSealer derives the AES key from secret (any length; SHA-256).
@@ -31,6 +32,9 @@ func NewSealer(secret string) (*Sealer, error) {
 }
 
 const sealedPrefix = "enc:v1:"
+
+// Sealed reports whether a stored private key is encrypted.
+func Sealed(stored string) bool { return strings.HasPrefix(stored, sealedPrefix) }
 
 // Seal returns the stored form of a private key.
 func (s *Sealer) Seal(der []byte) (string, error) {
@@ -50,7 +54,7 @@ func (s *Sealer) Open(stored string) ([]byte, error) {
 		return base64.StdEncoding.DecodeString(stored)
 	}
 	if s == nil {
-		return nil, errors.New("the signing key is encrypted and PLUGBOARD_CORE_MASTER_KEY is not set")
+		return nil, errors.New("the signing key is encrypted and no master key is configured")
 	}
 	raw, err := base64.StdEncoding.DecodeString(stored[len(sealedPrefix):])
 	if err != nil || len(raw) < s.aead.NonceSize() {
@@ -58,7 +62,7 @@ func (s *Sealer) Open(stored string) ([]byte, error) {
 	}
 	der, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], nil)
 	if err != nil {
-		return nil, errors.New("cannot decrypt the signing key: wrong PLUGBOARD_CORE_MASTER_KEY")
+		return nil, errors.New("cannot decrypt the signing key: wrong master key (PLUGBOARD_CORE_MASTER_KEY, or the core.master.key file in the data directory when it is unset)")
 	}
 	return der, nil
 }

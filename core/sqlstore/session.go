@@ -37,6 +37,20 @@ func (s *Store) ListSigningKeys(ctx context.Context, now time.Time) ([]*core.Sig
 WHERE retire_at > $1 ORDER BY created_at DESC, id`, storage.Time(now))
 }
 
+// ReplaceSigningKeyPrivate implements core.KeyStore.
+func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id, from, to string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE signing_keys SET private_key = $1 WHERE id = $2 AND private_key = $3`, to, id, from)
+	if err != nil {
+		return interpret(err, "signing key")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("replace signing key: %w", err)
+	} else if n == 0 {
+		return fault.Errorf(fault.NotFound, "Signing key %q does not hold that private key.", id)
+	}
+	return nil
+}
+
 // CreateRefreshToken implements core.SessionStore.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *core.RefreshToken) error {
 	if t.ID == "" {

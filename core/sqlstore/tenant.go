@@ -18,6 +18,7 @@ const tenantColumns = `id, name, display_name, config, enabled_services, is_acti
 
 // CreateTenant implements core.TenantStore.
 func (s *Store) CreateTenant(ctx context.Context, t *core.Tenant) error {
+	t.Name = core.NormalizeHandle(t.Name)
 	if err := t.Validate(); err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func (s *Store) GetTenant(ctx context.Context, id string) (*core.Tenant, error) 
 
 // GetTenantByName implements core.TenantStore.
 func (s *Store) GetTenantByName(ctx context.Context, name string) (*core.Tenant, error) {
-	t, err := scanTenant(s.db.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE name = $1`, name))
+	t, err := scanTenant(s.db.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE name = $1`, core.NormalizeHandle(name)))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fault.Errorf(fault.NotFound, "No tenant is named %q.", name)
 	}

@@ -17,6 +17,7 @@ const userColumns = `id, tenant_id, username, email, hashed_password, role, is_a
 
 // CreateUser implements core.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
+	u.Username = core.NormalizeHandle(u.Username)
 	if err := u.Validate(); err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (*core.User, error) {
 // GetUserByUsername implements core.UserStore.
 func (s *Store) GetUserByUsername(ctx context.Context, tenantID, username string) (*core.User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE tenant_id = $1 AND username = $2`,
-		tenantID, username))
+		tenantID, core.NormalizeHandle(username)))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fault.Errorf(fault.NotFound, "No user is named %q in this tenant.", username)
 	}
@@ -67,7 +68,7 @@ func (s *Store) ListUsers(ctx context.Context, f core.UserFilter) ([]*core.User,
 		where = append(where, "tenant_id = "+q.arg(*f.TenantID))
 	}
 	if f.Username != nil {
-		where = append(where, "username = "+q.arg(*f.Username))
+		where = append(where, "username = "+q.arg(core.NormalizeHandle(*f.Username)))
 	}
 	if f.Email != nil {
 		where = append(where, "lower(email) = lower("+q.arg(*f.Email)+")")

@@ -31,6 +31,21 @@ func testSigningKeys(t *testing.T, open func(t *testing.T) core.Store) {
 	if err != nil || len(got) != 2 || got[0].ID != "cur" || got[1].ID != "prev" || got[0].PrivateKey != "p3" || !got[0].SignUntil.Equal(keys[2].SignUntil) {
 		t.Fatalf("ListSigningKeys = %+v, %v; want cur, prev (old is retired)", got, err)
 	}
+	if all, err := s.ListSigningKeys(ctx, time.Time{}); err != nil || len(all) != 3 {
+		t.Fatalf("ListSigningKeys(zero) = %d keys, %v; want all 3", len(all), err)
+	}
+	if err := s.ReplaceSigningKeyPrivate(ctx, "old", "p1", "sealed-p1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReplaceSigningKeyPrivate(ctx, "old", "p1", "other"); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("replacing a stale private key: %v, want not_found", err)
+	}
+	if err := s.ReplaceSigningKeyPrivate(ctx, "nope", "p1", "other"); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("replacing a missing key: %v, want not_found", err)
+	}
+	if all, _ := s.ListSigningKeys(ctx, time.Time{}); all[2].ID != "old" || all[2].PrivateKey != "sealed-p1" {
+		t.Fatalf("after replace: %+v", all[2])
+	}
 }
 
 func testRefreshTokens(t *testing.T, open func(t *testing.T) core.Store) {

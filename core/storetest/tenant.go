@@ -101,6 +101,22 @@ func testTenants(t *testing.T, open func(t *testing.T) core.Store) {
 		}
 	})
 
+	t.Run("CaseInsensitiveNames", func(t *testing.T) {
+		s := open(t)
+		tn := newTenant("ACME")
+		if err := s.CreateTenant(ctx, tn); err != nil || tn.Name != "acme" {
+			t.Fatalf("CreateTenant(ACME) = %v, name %q; want it stored as acme", err, tn.Name)
+		}
+		if err := s.CreateTenant(ctx, newTenant("Acme")); !fault.Is(err, fault.Conflict) {
+			t.Fatalf("CreateTenant(Acme) beside ACME = %v, want conflict", err)
+		}
+		for _, name := range []string{"acme", "ACME", "aCmE"} {
+			if got, err := s.GetTenantByName(ctx, name); err != nil || got.ID != tn.ID {
+				t.Fatalf("GetTenantByName(%s) = %+v, %v", name, got, err)
+			}
+		}
+	})
+
 	t.Run("List", func(t *testing.T) {
 		s := open(t)
 		if all, err := s.ListTenants(ctx); err != nil || all == nil || len(all) != 0 {
@@ -112,8 +128,8 @@ func testTenants(t *testing.T, open func(t *testing.T) core.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := tenantIDs(all), []string{z.ID, a.ID, b.ID, c.ID}; !reflect.DeepEqual(got, want) {
-			t.Fatalf("ListTenants = %v, want %v (by name, byte by byte)", got, want)
+		if got, want := tenantIDs(all), []string{a.ID, b.ID, c.ID, z.ID}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("ListTenants = %v, want %v (by name, stored lower-case)", got, want)
 		}
 	})
 
@@ -192,6 +208,8 @@ func testTenants(t *testing.T, open func(t *testing.T) core.Store) {
 			{"no name", func(tn *core.Tenant) { tn.Name = "" }, "name"},
 			{"padded name", func(tn *core.Tenant) { tn.Name = " acme" }, "name"},
 			{"control character in name", func(tn *core.Tenant) { tn.Name = "ac\x00me" }, "name"},
+			{"fullwidth letter in name", func(tn *core.Tenant) { tn.Name = "\uff41cme" }, "name"},
+			{"space in name", func(tn *core.Tenant) { tn.Name = "ac me" }, "name"},
 			{"control character in display name", func(tn *core.Tenant) { tn.DisplayName = "a\nb" }, "display_name"},
 			{"malformed config", func(tn *core.Tenant) { tn.Config = json.RawMessage(`{"a":`) }, "config"},
 			{"config not an object", func(tn *core.Tenant) { tn.Config = json.RawMessage(`[1,2]`) }, "config"},

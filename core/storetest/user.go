@@ -98,7 +98,7 @@ func testUsers(t *testing.T, open func(t *testing.T) core.Store) {
 			{"same username in another tenant", other.ID, "alice", "alice@example.com", "", ""},
 			{"same email in the tenant", acme.ID, "alice2", "alice@example.com", fault.Conflict, "alice@example.com"},
 			{"same email in another case", acme.ID, "alice3", "Alice@Example.COM", fault.Conflict, "Alice@Example.COM"},
-			{"username differing in case", acme.ID, "Alice", "", "", ""},
+			{"username differing in case", acme.ID, "ALICE", "", fault.Conflict, `"alice"`},
 			{"second user without email", acme.ID, "bob", "", "", ""},
 			{"third user without email", acme.ID, "carol", "", "", ""},
 		}
@@ -118,8 +118,8 @@ func testUsers(t *testing.T, open func(t *testing.T) core.Store) {
 				}
 			})
 		}
-		if n, _ := s.CountUsers(ctx); n != 5 {
-			t.Fatalf("CountUsers = %d, want 5", n)
+		if n, _ := s.CountUsers(ctx); n != 4 {
+			t.Fatalf("CountUsers = %d, want 4", n)
 		}
 		bob, err := s.GetUserByUsername(ctx, acme.ID, "bob")
 		if err != nil {
@@ -131,6 +131,37 @@ func testUsers(t *testing.T, open func(t *testing.T) core.Store) {
 		}
 		if _, err := s.UpdateUser(ctx, alice.ID, core.UserUpdate{Email: ptr("ALICE@example.com")}); err != nil {
 			t.Fatalf("changing the case of one's own email = %v", err)
+		}
+	})
+
+	t.Run("CaseInsensitiveUsernames", func(t *testing.T) {
+		// Issue 11 finding 19: usr-a, USR-A and ｕsr-a used to coexist.
+		s := open(t)
+		tn := mustTenant(t, s, "acme")
+		u := newUser(tn.ID, "USR-A")
+		if err := s.CreateUser(ctx, u); err != nil || u.Username != "usr-a" {
+			t.Fatalf("CreateUser(USR-A) = %v, username %q; want it stored as usr-a", err, u.Username)
+		}
+		for _, name := range []string{"usr-a", "Usr-A"} {
+			if err := s.CreateUser(ctx, newUser(tn.ID, name)); !fault.Is(err, fault.Conflict) {
+				t.Fatalf("CreateUser(%s) beside USR-A = %v, want conflict", name, err)
+			}
+		}
+		if err := s.CreateUser(ctx, newUser(tn.ID, "\uff55sr-a")); !fault.Is(err, fault.Invalid) {
+			t.Fatalf("CreateUser(fullwidth) = %v, want invalid", err)
+		}
+		for _, name := range []string{"usr-a", "USR-A", "uSr-A"} {
+			got, err := s.GetUserByUsername(ctx, tn.ID, name)
+			if err != nil || got.ID != u.ID || got.Username != "usr-a" {
+				t.Fatalf("GetUserByUsername(%s) = %+v, %v", name, got, err)
+			}
+			list, err := s.ListUsers(ctx, core.UserFilter{TenantID: &tn.ID, Username: &name})
+			if err != nil || len(list) != 1 || list[0].ID != u.ID {
+				t.Fatalf("ListUsers(username %s) = %v, %v", name, list, err)
+			}
+		}
+		if n, _ := s.CountUsers(ctx); n != 1 {
+			t.Fatalf("CountUsers = %d, want 1", n)
 		}
 	})
 
@@ -147,6 +178,10 @@ func testUsers(t *testing.T, open func(t *testing.T) core.Store) {
 			{"padded username", func(u *core.User) { u.Username = "alice " }, "username"},
 			{"NUL in username", func(u *core.User) { u.Username = "al\x00ice" }, "username"},
 			{"long username", func(u *core.User) { u.Username = strings.Repeat("a", 256) }, "username"},
+			{"fullwidth letter in username", func(u *core.User) { u.Username = "\uff55sr-a" }, "username"},
+			{"non-ASCII letter in username", func(u *core.User) { u.Username = "\u00e1lice" }, "username"},
+			{"Cyrillic look-alike in username", func(u *core.User) { u.Username = "\u0430lice" }, "username"},
+			{"space in username", func(u *core.User) { u.Username = "al ice" }, "username"},
 			{"no password", func(u *core.User) { u.HashedPassword = "" }, "hashed_password"},
 			{"no role", func(u *core.User) { u.Role = "" }, "role"},
 			{"unknown role", func(u *core.User) { u.Role = "root" }, "role"},

@@ -156,7 +156,7 @@ func (l Log) Logger(w io.Writer) *slog.Logger {
 // Storage says where a process keeps durable and ephemeral state; every
 // service process embeds it.
 type Storage struct {
-	DataDir     string `env:"DATA_DIR" envDefault:"./data" doc:"Directory of the embedded SQLite files (used when PLUGBOARD_DATABASE_URL is unset)." doczh:"内置 SQLite 数据文件目录（未设置 PLUGBOARD_DATABASE_URL 时使用）。"`
+	DataDir     string `env:"DATA_DIR" envDefault:"./data" doc:"Directory of the embedded SQLite files (used when PLUGBOARD_DATABASE_URL is unset) and of generated secrets (registry token, core master key); kept 0700, its files 0600." doczh:"内置 SQLite 数据文件目录（未设置 PLUGBOARD_DATABASE_URL 时使用），以及自动生成的密钥（注册中心令牌、核心主密钥）所在目录；权限保持 0700，其中文件为 0600。"`
 	DatabaseURL string `env:"DATABASE_URL" doc:"PostgreSQL URL (postgres://user:pass@host:5432/db). Unset: SQLite files in the data directory." doczh:"PostgreSQL 连接串（postgres://user:pass@host:5432/db）。未设置时使用数据目录中的 SQLite 文件。"`
 	RedisURL    string `env:"REDIS_URL" doc:"Redis URL (redis://host:6379/0) for state shared between replicas. Unset: kept in process (single replica)." doczh:"Redis 连接串（redis://host:6379/0），用于多副本共享的临时状态。未设置时保存在进程内（单副本）。"`
 	RedisPrefix string `env:"REDIS_PREFIX" envDefault:"plugboard:" doc:"Prefix of every Redis key and channel, so deployments can share a server." doczh:"所有 Redis 键与频道的前缀，便于多个部署共用一台 Redis。"`

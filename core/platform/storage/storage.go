@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -80,21 +81,28 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 
 func openSQLite(ctx context.Context, opts Options) (*DB, error) {
 	path := strings.TrimPrefix(strings.TrimPrefix(opts.URL, "sqlite:"), "file:")
+	dataDir := ""
 	if path == "" {
 		if opts.Name == "" {
 			return nil, errors.New("open sqlite: no file name")
 		}
-		dir := opts.DataDir
-		if dir == "" {
-			dir = "data"
+		dataDir = opts.DataDir
+		if dataDir == "" {
+			dataDir = "data"
 		}
-		path = filepath.Join(dir, opts.Name+".db")
+		path = filepath.Join(dataDir, opts.Name+".db")
 	}
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i] // our own pragmas below are not negotiable
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("open sqlite: create data directory: %w", err)
+	if err := PrivateDir(filepath.Dir(path), dataDir != ""); err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	// The file is created (or narrowed) to 0600 before SQLite opens it:
+	// SQLite gives the -wal and -shm files it creates the database file's
+	// mode, whatever the umask.
+	if err := privateFile(path); err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)") // first, so the pragmas below wait for locks too
@@ -133,7 +141,52 @@ func openSQLite(ctx context.Context, opts Options) (*DB, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	// -wal and -shm files an older version left with a wider mode.
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("open sqlite: restrict %s: %w", path+suffix, err)
+		}
+	}
 	return &DB{DB: db, Dialect: SQLite, Location: "sqlite:" + path}, nil
+}
+
+// PrivateDir creates dir (and its parents) if missing, the last with mode
+// 0700. With own, dir is the service's data directory and an existing one
+// is narrowed to 0700 too; otherwise an existing directory is left as it is
+// (it may be shared, such as /var/lib).
+func PrivateDir(dir string, own bool) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create data directory: %w", err)
+		}
+		own = true // ours: make it 0700 whatever the umask
+	} else if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if own {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("restrict data directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// privateFile creates path with mode 0600 if missing, and narrows it to
+// 0600 if it exists.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("restrict %s: %w", path, err)
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, opts Options) (*DB, error) {
