@@ -58,6 +58,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	protected, err := cfg.protected()
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlstore.Open(ctx, storage.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Name: "registry"})
 	if err != nil {
 		return nil, fmt.Errorf("open registry store: %w", err)
@@ -74,7 +78,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	beats := health.NewBeats(state, cfg.InactiveAfter+time.Minute)
 	s.api = httpapi.New(store, s.hub, beats, logger, httpapi.Options{
 		Token: token, Keys: newCoreKeys(cfg.CoreURL, cfg.KeyCacheTTL), ReservedNames: cfg.ReservedNames,
-		Addresses: httpapi.AddressPolicy{Allowed: allowed}, MaxBody: cfg.MaxBody,
+		Addresses: httpapi.AddressPolicy{Allowed: allowed, Protected: protected, DenyLoopback: !cfg.AllowLoopback},
+		MaxBody:   cfg.MaxBody,
 	})
 	sweeper := health.NewSweeper(store, beats, s.hub, state, logger, health.Options{
 		Owner: newID(), InactiveAfter: cfg.InactiveAfter, SweepEvery: cfg.SweepInterval,
