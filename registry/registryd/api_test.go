@@ -43,7 +43,7 @@ func TestRegisterListGet(t *testing.T) {
 
 		list := func(query string) []string {
 			t.Helper()
-			r := rp.do("GET", "/api/registry/services"+query, nil, "")
+			r := rp.do("GET", "/api/registry/services"+query, nil, token)
 			if r.Status != http.StatusOK || r.Header.Get("X-Registry-Revision") == "" {
 				t.Fatalf("GET services%s: %d %s", query, r.Status, r.Body)
 			}
@@ -70,17 +70,17 @@ func TestRegisterListGet(t *testing.T) {
 				t.Errorf("GET services%s = %v, want %v", tc.query, got, tc.want)
 			}
 		}
-		if r := rp.do("GET", "/api/registry/services?include_inactive=maybe", nil, ""); r.Status != 422 || r.Problem(t).Errors["include_inactive"] == "" {
+		if r := rp.do("GET", "/api/registry/services?include_inactive=maybe", nil, token); r.Status != 422 || r.Problem(t).Errors["include_inactive"] == "" {
 			t.Errorf("include_inactive=maybe: %d %s", r.Status, r.Body)
 		}
 
-		r = rp.do("GET", "/api/registry/services/"+first.ID, nil, "")
+		r = rp.do("GET", "/api/registry/services/"+first.ID, nil, token)
 		var got instance
 		r.Decode(t, &got)
 		if r.Status != 200 || got.ID != first.ID || string(got.Metadata) != `{"team":"a"}` {
 			t.Fatalf("GET one: %d %s", r.Status, r.Body)
 		}
-		r = rp.do("GET", "/api/registry/services/nope", nil, "")
+		r = rp.do("GET", "/api/registry/services/nope", nil, token)
 		if r.Status != 404 || r.Problem(t).Type != "/problems/not_found" {
 			t.Fatalf("GET unknown: %d %s", r.Status, r.Body)
 		}
@@ -103,7 +103,7 @@ func TestWritesNeedTheToken(t *testing.T) {
 			r.Problem(t)
 		}
 	}
-	if r := rp.do("GET", "/api/registry/services/"+in.ID, nil, ""); r.Status != 200 {
+	if r := rp.do("GET", "/api/registry/services/"+in.ID, nil, token); r.Status != 200 {
 		t.Fatalf("the instance changed after refused writes: %d", r.Status)
 	}
 }
@@ -190,7 +190,7 @@ func TestRegisterValidation(t *testing.T) {
 				r.Problem(t)
 			})
 		}
-		if r := rp.do("GET", "/api/registry/services?include_inactive=true", nil, ""); string(r.Body) != "[]\n" {
+		if r := rp.do("GET", "/api/registry/services?include_inactive=true", nil, token); string(r.Body) != "[]\n" {
 			t.Fatalf("rejected registrations left instances: %s", r.Body)
 		}
 	})
@@ -216,7 +216,7 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 			t.Fatalf("heartbeat: %d %s", r.Status, r.Body)
 		}
 		var got instance
-		rp.do("GET", "/api/registry/services/"+in.ID, nil, "").Decode(t, &got)
+		rp.do("GET", "/api/registry/services/"+in.ID, nil, token).Decode(t, &got)
 		if !got.LastHeartbeat.After(in.LastHeartbeat) {
 			t.Fatalf("last_heartbeat %v did not move past %v", got.LastHeartbeat, in.LastHeartbeat)
 		}
@@ -252,11 +252,11 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 		if r := rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token); r.Status != 404 {
 			t.Fatalf("heartbeat after deregister: %d %s (the SDK needs 404 to re-register)", r.Status, r.Body)
 		}
-		if r := rp.do("GET", "/api/registry/services", nil, ""); string(r.Body) != "[]\n" {
+		if r := rp.do("GET", "/api/registry/services", nil, token); string(r.Body) != "[]\n" {
 			t.Fatalf("deregistered instance still listed: %s", r.Body)
 		}
 		var all []instance
-		rp.do("GET", "/api/registry/services?include_inactive=true", nil, "").Decode(t, &all)
+		rp.do("GET", "/api/registry/services?include_inactive=true", nil, token).Decode(t, &all)
 		if len(all) != 1 || all[0].IsActive {
 			t.Fatalf("include_inactive: %+v", all)
 		}
@@ -369,7 +369,7 @@ func TestInactiveInstancesExpire(t *testing.T) {
 			t.Fatalf("first event: %s %s", ev.Event, ev.Data)
 		}
 		var list []instance
-		rp.do("GET", "/api/registry/services", nil, "").Decode(t, &list)
+		rp.do("GET", "/api/registry/services", nil, token).Decode(t, &list)
 		if len(list) != 1 || list[0].ID != alive.ID {
 			t.Fatalf("after expiry: %+v", list)
 		}
@@ -394,7 +394,7 @@ func TestActiveHealthChecks(t *testing.T) {
 		events, _ := rp.watch("?revision=1", nil)
 		health := func() string {
 			var got instance
-			rp.do("GET", "/api/registry/services/"+in.ID, nil, "").Decode(t, &got)
+			rp.do("GET", "/api/registry/services/"+in.ID, nil, token).Decode(t, &got)
 			return got.Health
 		}
 		if ev := next(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"healthy"`) {
@@ -551,9 +551,9 @@ func TestOwnListenersRefused(t *testing.T) {
 		{"127.0.0.1", port}, {"localhost", port}, {"LocalHost.", port}, {"::1", port},
 		{"127.0.0.2", port}, {"::ffff:127.0.0.1", port}, {"app.localhost", port},
 		{"127.0.0.1", 18080}, {"::1", 18080}, // the gateway's site, every interface
-		{"127.0.0.1", 18082}, // core, by PLUGBOARD_CORE_URL
-		{"127.0.0.1", 8081},  // the registry's own listen address
-		{"127.0.0.1", 8082},  // core's default listen address
+		{"127.0.0.1", 18082},                                // core, by PLUGBOARD_CORE_URL
+		{"127.0.0.1", 8081},                                 // the registry's own listen address
+		{"127.0.0.1", 8082},                                 // core's default listen address
 		{"gateway.internal", 2020}, {"core.internal", 9090}, // PLUGBOARD_REGISTRY_PROTECTED_ADDRS
 	}
 	if ifaddr != "" {
