@@ -257,6 +257,8 @@ type registerRequest struct {
 	Endpoints      []endpointRequest `json:"endpoints"`
 	Metadata       json.RawMessage   `json:"metadata"`
 	Tags           []string          `json:"tags"`
+	// UndeclaredPaths is the gateway's policy for paths not in Endpoints.
+	UndeclaredPaths registry.UndeclaredPaths `json:"undeclared_paths"`
 }
 
 type endpointRequest struct {
@@ -337,6 +339,13 @@ func (v *validator) instance(ctx context.Context, req registerRequest) (*registr
 		} else if len(req.Metadata) > maxMetadataSize {
 			bad["metadata"] = fmt.Sprintf("must be at most %d bytes", maxMetadataSize)
 		}
+	}
+	switch in.UndeclaredPaths = req.UndeclaredPaths; in.UndeclaredPaths {
+	case "":
+		in.UndeclaredPaths = registry.UndeclaredAuthenticated
+	case registry.UndeclaredAuthenticated, registry.UndeclaredDeny:
+	default:
+		bad["undeclared_paths"] = fmt.Sprintf("must be %q or %q", registry.UndeclaredAuthenticated, registry.UndeclaredDeny)
 	}
 	if len(req.Tags) > maxTags {
 		bad["tags"] = fmt.Sprintf("must hold at most %d tags", maxTags)

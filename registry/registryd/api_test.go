@@ -158,6 +158,9 @@ func TestRegisterValidation(t *testing.T) {
 				m["endpoints"] = []map[string]any{{"path": "/x", "is_public": true, "required_roles": []string{"user"}}}
 			}, 422, "endpoints[0].is_public"},
 			{"unknown field", func(m map[string]any) { m["hostname"] = "x" }, 422, "hostname"},
+			{"undeclared_paths unknown", func(m map[string]any) { m["undeclared_paths"] = "open" }, 422, "undeclared_paths"},
+			{"undeclared_paths in capitals", func(m map[string]any) { m["undeclared_paths"] = "DENY" }, 422, "undeclared_paths"},
+			{"undeclared_paths not a string", func(m map[string]any) { m["undeclared_paths"] = true }, 422, "undeclared_paths"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -614,4 +617,34 @@ func TestLoopbackRefusedInProduction(t *testing.T) {
 	if r := rp.do("POST", "/api/registry/register", body, token); r.Status != 422 {
 		t.Errorf("loopback health URL: %d %s", r.Status, r.Body)
 	}
+}
+
+// TestUndeclaredPaths: the service's policy for undeclared paths is
+// stored, defaults to "authenticated", and reaches the gateway in the
+// list and the change feed.
+func TestUndeclaredPaths(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		if in := rp.register("orders", 9001, nil); in.Undeclared != "authenticated" {
+			t.Fatalf("default undeclared_paths = %q", in.Undeclared)
+		}
+		in := rp.register("orders", 9001, map[string]any{"undeclared_paths": "deny"})
+		if in.Undeclared != "deny" {
+			t.Fatalf("undeclared_paths = %q, want deny", in.Undeclared)
+		}
+		var got instance
+		rp.do("GET", "/api/registry/services/"+in.ID, nil, token).Decode(t, &got)
+		if got.Undeclared != "deny" {
+			t.Fatalf("GET: undeclared_paths = %q", got.Undeclared)
+		}
+		events, _ := rp.watch("", nil)
+		snap := next(t, events, 5*time.Second)
+		if snap.Event != "snapshot" || !strings.Contains(string(snap.Data), `"undeclared_paths":"deny"`) {
+			t.Fatalf("snapshot: %s %s", snap.Event, snap.Data)
+		}
+		rp.register("orders", 9001, map[string]any{"undeclared_paths": "authenticated"})
+		if ev := next(t, events, 5*time.Second); ev.Event != "updated" || !strings.Contains(string(ev.Data), `"undeclared_paths":"authenticated"`) {
+			t.Fatalf("event: %s %s", ev.Event, ev.Data)
+		}
+	})
 }

@@ -133,6 +133,7 @@ type instance struct {
 	LastHeartbeat time.Time       `json:"last_heartbeat"`
 	Metadata      json.RawMessage `json:"metadata"`
 	Tags          []string        `json:"tags"`
+	Undeclared    string          `json:"undeclared_paths"`
 	Endpoints     []struct {
 		Path          string   `json:"path"`
 		Method        string   `json:"method"`
