@@ -18,7 +18,7 @@ import (
 // variables.
 type Config struct {
 	Listen          string        `env:"REGISTRY_LISTEN" envDefault:"127.0.0.1:8081" doc:"Address the registry listens on (host:port)." doczh:"注册中心的监听地址（host:port）。"`
-	Token           string        `env:"REGISTRY_TOKEN" doc:"Bearer token that register, heartbeat and deregister require. Unset: generated once and kept in DATA_DIR/registry.token." doczh:"注册、心跳、注销所需的 Bearer 令牌。未设置时自动生成一次并保存在 DATA_DIR/registry.token。"`
+	Token           string        `env:"REGISTRY_TOKEN" doc:"Bearer token every registry call accepts (writes also take API keys with registry:write; reads also registry:read keys and admins' access tokens). Unset: generated once and kept in DATA_DIR/registry.token." doczh:"所有注册中心调用都接受的 Bearer 令牌（写操作也接受带 registry:write 的 API 密钥；读操作也接受带 registry:read 的密钥及管理员的访问令牌）。未设置时自动生成一次并保存在 DATA_DIR/registry.token。"`
 	CoreURL         string        `env:"CORE_URL" envDefault:"http://127.0.0.1:8082" doc:"Where the gateway, the registry and the launcher reach the core service (API keys are checked there)." doczh:"网关、注册中心和启动器访问核心服务的地址（API 密钥在此校验）。"`
 	KeyCacheTTL     time.Duration `env:"REGISTRY_KEY_CACHE_TTL" envDefault:"30s" doc:"How long the registry trusts core's answer about an API key (revocation takes effect within it)." doczh:"注册中心缓存核心服务 API 密钥校验结果的时长（吊销在此时间内生效）。"`
 	InactiveAfter   time.Duration `env:"REGISTRY_INACTIVE_AFTER" envDefault:"5m" doc:"An instance without a heartbeat this long becomes inactive and leaves the list." doczh:"实例超过该时长没有心跳即变为不活跃，并从服务列表中移除。"`
