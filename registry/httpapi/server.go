@@ -84,6 +84,11 @@ type Options struct {
 	MaxBody int64
 	// KeepAlive is how often an idle watch stream gets a comment [15s].
 	KeepAlive time.Duration
+	// Recheck is how long a watch stream opened with an API key or an
+	// access token lasts before it is asked to reconnect, so that the
+	// credential is verified again [the keep-alive period × 4]. Streams
+	// opened with the registry token are not cut.
+	Recheck time.Duration
 }
 
 // Server serves the registry API.
@@ -102,6 +107,9 @@ type Server struct {
 func New(store Store, f Feed, beats Heartbeats, logger *slog.Logger, opt Options) *Server {
 	if opt.KeepAlive <= 0 {
 		opt.KeepAlive = 15 * time.Second
+	}
+	if opt.Recheck <= 0 {
+		opt.Recheck = 4 * opt.KeepAlive
 	}
 	return &Server{
 		store: store, feed: f, beats: beats, logger: logger, opt: opt,
@@ -157,6 +165,7 @@ func (s *Server) requireCredential(write bool) func(http.Handler) http.Handler {
 				key = cred
 			}
 			var err error
+			verified := true // by core, so to be verified again now and then
 			switch {
 			case key != "" && s.opt.Keys != nil:
 				var have []string
@@ -165,6 +174,7 @@ func (s *Server) requireCredential(write bool) func(http.Handler) http.Handler {
 					err = fault.Errorf(fault.Forbidden, "The API key lacks the %s scope.", strings.Join(scopes, " or "))
 				}
 			case strings.EqualFold(scheme, "Bearer") && s.isToken(cred):
+				verified = false
 			case strings.EqualFold(scheme, "Bearer") && !write && s.opt.Keys != nil && looksLikeJWT(cred):
 				var roles []string
 				if roles, err = s.opt.Keys.VerifyAccessToken(r.Context(), cred); err == nil &&
@@ -184,10 +194,16 @@ func (s *Server) requireCredential(write bool) func(http.Handler) http.Handler {
 				httpx.WriteError(w, r, s.logger, err)
 				return
 			}
+			if verified {
+				r = r.WithContext(context.WithValue(r.Context(), recheckKey{}, true))
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
 }
+
+// recheckKey marks a request context whose credential core verified.
+type recheckKey struct{}
 
 // isToken reports whether cred is the registry token, in constant time.
 func (s *Server) isToken(cred string) bool {

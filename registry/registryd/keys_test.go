@@ -128,12 +128,15 @@ func TestReadsNeedACredential(t *testing.T) {
 	post("/api/users", admin, map[string]any{"username": "deputy", "password": "password-deputy", "role": "tenant_admin", "email": "deputy@example.com"})
 	post("/api/users", admin, map[string]any{"username": "plain", "password": "password-plain", "role": "user", "email": "plain@example.com"})
 	deputy, plain := login("deputy", "password-deputy"), login("plain", "password-plain")
+	keyIDs := map[string]string{}
 	key := func(name string, scopes ...string) string {
-		return post("/api/api-keys", admin, map[string]any{"name": name, "scopes": scopes})["key"].(string)
+		k := post("/api/api-keys", admin, map[string]any{"name": name, "scopes": scopes})
+		keyIDs[name] = k["api_key"].(map[string]any)["id"].(string)
+		return k["key"].(string)
 	}
 	reader, writer, other := key("reader", "registry:read"), key("writer", "registry:write"), key("other", "orders:read")
 
-	rp := start(t, backends[0].env(t), "PLUGBOARD_CORE_URL", hs.URL)
+	rp := start(t, backends[0].env(t), "PLUGBOARD_CORE_URL", hs.URL, "PLUGBOARD_REGISTRY_KEY_CACHE_TTL", "300ms")
 	in := rp.register("orders", 9001, map[string]any{"metadata": map[string]any{"db": "10.0.0.5:5432"}})
 	read := func(path string, header http.Header) response {
 		t.Helper()
@@ -203,4 +206,33 @@ func TestReadsNeedACredential(t *testing.T) {
 			t.Errorf("deregister with a %s: %d", name, resp.StatusCode)
 		}
 	}
+
+	// A stream opened with a key is cut after the cache TTL, so that a
+	// revoked key stops following the feed; the registry token's is not.
+	events, resp := rp.watch("", http.Header{"Authorization": {""}, "X-Api-Key": {reader}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("watch with a registry:read key: %d", resp.StatusCode)
+	}
+	if ev := next(t, events, 5*time.Second); ev.Event != "snapshot" {
+		t.Fatalf("first event %q", ev.Event)
+	}
+	if ev := next(t, events, 5*time.Second); ev.Event != "reconnect" {
+		t.Fatalf("a key's stream was not asked to reconnect: %q", ev.Event)
+	}
+	tokenEvents, _ := rp.watch("", nil)
+	next(t, tokenEvents, 5*time.Second)
+	select {
+	case ev := <-tokenEvents:
+		t.Fatalf("the registry token's stream got %q", ev.Event)
+	case <-time.After(time.Second):
+	}
+	req, _ := http.NewRequest("DELETE", hs.URL+"/api/api-keys/"+keyIDs["reader"], nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("revoke: %v %v", err, resp)
+	}
+	eventually(t, 3*time.Second, func() bool {
+		_, resp := rp.watch("", http.Header{"Authorization": {""}, "X-Api-Key": {reader}})
+		return resp.StatusCode == 401
+	}, "a revoked key kept watching past the cache TTL")
 }

@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.api = httpapi.New(store, s.hub, beats, logger, httpapi.Options{
 		Token: token, Keys: newCoreKeys(cfg.CoreURL, cfg.KeyCacheTTL), ReservedNames: cfg.ReservedNames,
 		Addresses: httpapi.AddressPolicy{Allowed: allowed, Protected: protected, DenyLoopback: !cfg.AllowLoopback},
-		MaxBody:   cfg.MaxBody,
+		MaxBody:   cfg.MaxBody, Recheck: cfg.KeyCacheTTL,
 	})
 	sweeper := health.NewSweeper(store, beats, s.hub, state, logger, health.Options{
 		Owner: newID(), InactiveAfter: cfg.InactiveAfter, SweepEvery: cfg.SweepInterval,
