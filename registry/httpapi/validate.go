@@ -434,16 +434,25 @@ func (v *validator) checkHost(ctx context.Context, host string) (string, string)
 	return host, v.policy.check(ctx, host)
 }
 
-// numericLabel reports whether host's last label is a number (decimal or
-// 0x hex), which makes it an IPv4 address in a non-standard form for URL
-// parsers and inet_aton.
+// numericLabel reports whether host is an IPv4 address in one of the
+// non-standard forms inet_aton accepts (one to four parts, decimal, octal
+// with a leading 0 or hex with 0x, the last part filling the remaining
+// bytes), which resolvers built on it dial as that address.
 func numericLabel(host string) bool {
-	last := host[strings.LastIndexByte(host, '.')+1:]
-	if l := strings.ToLower(last); strings.HasPrefix(l, "0x") {
-		l = l[2:]
-		return strings.Trim(l, "0123456789abcdef") == ""
+	parts := strings.Split(host, ".")
+	if len(parts) > 4 {
+		return false
 	}
-	return last != "" && strings.Trim(last, "0123456789") == ""
+	for i, p := range parts {
+		bits := 8
+		if i == len(parts)-1 {
+			bits = 8 * (5 - len(parts))
+		}
+		if _, err := strconv.ParseUint(p, 0, bits); err != nil || strings.Contains(p, "_") {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) checkHealthURL(ctx context.Context, raw string) string {

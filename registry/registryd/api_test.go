@@ -494,6 +494,8 @@ func TestAddressBlocklist(t *testing.T) {
 		{"short IPv4 form", "host", "169.254.43518"},
 		{"decimal IPv4 form", "host", "2852039166"},
 		{"hex IPv4 form", "host", "0xa9.0xfe.0xa9.0xfe"},
+		{"octal IPv4 form", "host", "0251.0376.0251.0376"},
+		{"short hex loopback form", "host", "0x7f.1"},
 		{"health URL with a zone", "health_check_url", "http://[fe80::1%25lo]/"},
 		{"health URL at GCP metadata", "health_check_url", "http://metadata.google.internal/computeMetadata/v1/"},
 		{"health URL at AWS IPv6 IMDS", "health_check_url", "http://[fd00:ec2::254]/latest/meta-data/"},
@@ -508,6 +510,14 @@ func TestAddressBlocklist(t *testing.T) {
 			}
 		})
 	}
+	// Names that only look numeric stay names (a container's hostname).
+	for i, host := range []string{"123456789012", "1.2.3.4.5", "08.1"} {
+		body := serviceConfig("numeric", 9100+i)
+		body["host"] = host
+		if r := rp.do("POST", "/api/registry/register", body, token); r.Status != 201 {
+			t.Errorf("host %s: %d %s", host, r.Status, r.Body)
+		}
+	}
 	// A fully qualified name is stored without its trailing dot.
 	body := serviceConfig("orders", 9001)
 	body["host"] = "orders.example."
@@ -517,7 +527,7 @@ func TestAddressBlocklist(t *testing.T) {
 	if r.Status != 201 || in.Host != "orders.example" {
 		t.Fatalf("trailing dot: %d %s", r.Status, r.Body)
 	}
-	if r := rp.do("GET", "/api/registry/services", nil, token); strings.Count(string(r.Body), `"id"`) != 1 {
+	if r := rp.do("GET", "/api/registry/services?name=orders", nil, token); strings.Count(string(r.Body), `"id"`) != 1 {
 		t.Fatalf("refused registrations left instances: %s", r.Body)
 	}
 }
