@@ -180,6 +180,10 @@ func (p AddressPolicy) localAddrs() []netip.Addr {
 	return out
 }
 
+// msgUnresolved refuses a hostname that does not resolve when only
+// allowed networks are accepted.
+const msgUnresolved = "does not resolve, so it cannot be checked against the allowed networks"
+
 // check returns what is wrong with an instance at host, or "". host is
 // already syntactically valid, without a trailing dot or zone.
 func (p AddressPolicy) check(ctx context.Context, host string) string {
@@ -188,7 +192,7 @@ func (p AddressPolicy) check(ctx context.Context, host string) string {
 	}
 	addrs, ok := p.resolve(ctx, host)
 	if !ok && len(p.Allowed) > 0 {
-		return "does not resolve, so it cannot be checked against the allowed networks"
+		return msgUnresolved
 	}
 	// Names resolvable only where the gateway runs are let through, but
 	// never "localhost" and its kin when loopback is refused.
@@ -240,6 +244,26 @@ func (p AddressPolicy) checkListener(ctx context.Context, host string, port int)
 		if refuse {
 			return fmt.Sprintf("%s is %s, one of the platform's own listeners", net.JoinHostPort(host, strconv.Itoa(port)), l.Name)
 		}
+	}
+	return ""
+}
+
+// AddressProblem returns what the address policy refuses in a stored
+// instance's host, port or health check URL, or "": instances registered
+// before the policy (or its configuration) changed must not stay routable.
+func (s *Server) AddressProblem(ctx context.Context, in *registry.Instance) string {
+	host, msg := s.valid.checkHost(ctx, in.Host)
+	if msg == msgUnresolved {
+		msg = "" // DNS may be down for a moment: judge it when it registers again
+	}
+	if msg == "" {
+		msg = s.valid.policy.checkListener(ctx, host, in.Port)
+	}
+	if msg != "" {
+		return "host " + msg
+	}
+	if msg := s.valid.checkHealthURL(ctx, in.HealthCheckURL); msg != "" && !strings.HasSuffix(msg, msgUnresolved) {
+		return "health_check_url " + msg
 	}
 	return ""
 }

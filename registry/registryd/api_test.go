@@ -658,3 +658,25 @@ func TestUndeclaredPaths(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedInstancesAreRetired: an instance registered before the
+// listener check (or before the configuration protected its address)
+// stays routable through its heartbeats; a registry that starts with the
+// policy deregisters it.
+func TestRefusedInstancesAreRetired(t *testing.T) {
+	env := backends[0].env(t)
+	old := start(t, env)
+	bad := old.register("cadm", 9001, map[string]any{"base_path": ""})
+	good := old.register("orders", 9002, nil)
+	rp := start(t, env, "PLUGBOARD_REGISTRY_PROTECTED_ADDRS", "127.0.0.1:9001")
+	eventually(t, 5*time.Second, func() bool {
+		var got instance
+		rp.do("GET", "/api/registry/services/"+bad.ID, nil, token).Decode(t, &got)
+		return !got.IsActive
+	}, "the instance at a protected address stayed active")
+	var got instance
+	rp.do("GET", "/api/registry/services/"+good.ID, nil, token).Decode(t, &got)
+	if !got.IsActive {
+		t.Fatal("an allowed instance was deregistered")
+	}
+}
