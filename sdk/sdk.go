@@ -42,6 +42,15 @@ import (
 // gateway enforces for it (the seed's endpoint shape).
 type Endpoint = registry.Endpoint
 
+// UndeclaredPaths is a service's policy for paths it did not declare.
+type UndeclaredPaths = registry.UndeclaredPaths
+
+// UndeclaredPaths values.
+const (
+	UndeclaredAuthenticated = registry.UndeclaredAuthenticated
+	UndeclaredDeny          = registry.UndeclaredDeny
+)
+
 // Config is a service's SERVICE_CONFIG plus where the platform is. Every
 // field can come from a PLUGBOARD_* variable (LoadConfig).
 type Config struct {
@@ -56,11 +65,16 @@ type Config struct {
 	Tags           []string        `env:"SERVICE_TAGS" envSeparator:","`
 	Endpoints      []Endpoint      `env:"-"`
 	Metadata       json.RawMessage `env:"-"`
+	// UndeclaredPaths is what the gateway does with requests to paths and
+	// methods not in Endpoints: UndeclaredAuthenticated (the default, any
+	// valid identity) or UndeclaredDeny (refused).
+	UndeclaredPaths UndeclaredPaths `env:"SERVICE_UNDECLARED_PATHS"`
 
 	// RegistryURL is where the registry answers.
 	RegistryURL string `env:"REGISTRY_URL" envDefault:"http://127.0.0.1:8081"`
 	// APIKey (with the registry:write scope) or RegistryToken authenticates
-	// registration; APIKey wins when both are set.
+	// every registry call (reads need a credential too); APIKey wins when
+	// both are set.
 	APIKey        string `env:"API_KEY"`
 	RegistryToken string `env:"REGISTRY_TOKEN"`
 	// SigningSecret verifies the gateway's identity headers (Middleware).
@@ -180,7 +194,8 @@ func (t apiKeyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (l *lifecycle) instance() *registry.Instance {
 	c := l.cfg
 	return &registry.Instance{Name: c.Name, DisplayName: c.DisplayName, Version: c.Version, Host: c.Host, Port: c.Port,
-		BasePath: c.BasePath, HealthCheckURL: c.HealthCheckURL, Endpoints: c.Endpoints, Metadata: c.Metadata, Tags: c.Tags}
+		BasePath: c.BasePath, HealthCheckURL: c.HealthCheckURL, Endpoints: c.Endpoints, Metadata: c.Metadata, Tags: c.Tags,
+		UndeclaredPaths: c.UndeclaredPaths}
 }
 
 // run registers (retrying with backoff while the registry is unreachable),

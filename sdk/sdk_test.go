@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -83,7 +84,7 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	url, reg := startRegistry(t)
 	cfg := sdk.Config{Name: "hello", Version: "1.0.0", RegistryURL: url, RegistryToken: token,
 		HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Endpoints: []sdk.Endpoint{{Path: "/hello", Method: "GET", IsPublic: true}}}
+		Endpoints: []sdk.Endpoint{{Path: "/hello", Method: "GET", IsPublic: true}}, UndeclaredPaths: sdk.UndeclaredDeny}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -97,6 +98,9 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 		}
 		return in != nil
 	}, "the service never registered")
+	if in.UndeclaredPaths != registry.UndeclaredDeny {
+		t.Fatalf("undeclared_paths = %q, want deny", in.UndeclaredPaths)
+	}
 	resp, err := http.Get("http://" + in.Host + ":" + strconv.Itoa(in.Port) + "/hello")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the registered address does not serve: %v", err)
@@ -200,3 +204,30 @@ func TestMiddlewareVerifiesTheGatewaySignature(t *testing.T) {
 		})
 	}
 }
+
+// TestClientReadsWithItsCredential: the registry answers reads and the
+// change feed only to a credential, which the client sends on them too.
+func TestClientReadsWithItsCredential(t *testing.T) {
+	url, reg := startRegistry(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := reg.Watch(ctx, -1, func(m client.Message) error {
+		if m.Kind != "snapshot" {
+			t.Errorf("first message %q, want snapshot", m.Kind)
+		}
+		return errStop
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatalf("Watch with the token: %v", err)
+	}
+	anon := client.New(url, "", nil)
+	var e *client.Error
+	if _, _, err := anon.List(ctx, registry.Filter{}); !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+		t.Fatalf("anonymous List: %v, want 401", err)
+	}
+	if err := anon.Watch(ctx, -1, func(client.Message) error { return nil }); !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+		t.Fatalf("anonymous Watch: %v, want 401", err)
+	}
+}
+
+var errStop = errors.New("stop")

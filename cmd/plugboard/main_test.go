@@ -85,11 +85,24 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 		}
 		waitFor("registry token")
 		waitFor("stack running")
+		regToken, err := os.ReadFile(filepath.Join(data, "registry.token"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, u := range []string{"http://" + regAddr + "/readyz", "http://" + coreAddr + "/readyz", "http://" + gwAddr + "/api/registry/services"} {
-			resp, err := http.Get(u)
+			req, _ := http.NewRequest("GET", u, nil)
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(regToken)))
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("round %d: GET %s: %v %v", round, u, err, resp)
 			}
+			resp.Body.Close()
+		}
+		// The registry's instances are not for anonymous clients, through
+		// the gateway either (issue 11, finding 16).
+		if resp, err := http.Get("http://" + gwAddr + "/api/registry/services?include_inactive=true"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("round %d: anonymous list through the gateway: %v %v", round, err, resp)
+		} else {
 			resp.Body.Close()
 		}
 		for _, db := range []string{"registry.db", "core.db"} {

@@ -453,12 +453,27 @@ func TestAPIKeysAndVerify(t *testing.T) {
 		s.mustCreate("/api/api-keys", w.aUser, map[string]any{"name": "mine"})
 		s.mustCreate("/api/api-keys", w.aAdmin, map[string]any{"name": "machine", "tenant_key": true, "scopes": []string{"orders:read"}})
 		// Registry scopes route traffic for every tenant: a super admin's to grant.
+		// So are registry:read keys (the registry's instances are the platform's).
 		for _, tok := range []string{w.aUser, w.aAdmin} {
-			if r := s.do("POST", "/api/api-keys", tok, map[string]any{"name": "reg", "scopes": []string{"registry:write"}}); r.Status != 422 {
-				t.Fatalf("a non-super-admin granted registry:write: %d %s", r.Status, r.Body)
+			for _, scope := range []string{"registry:write", "registry:read"} {
+				if r := s.do("POST", "/api/api-keys", tok, map[string]any{"name": "reg", "scopes": []string{scope}}); r.Status != 422 {
+					t.Fatalf("a non-super-admin granted %s: %d %s", scope, r.Status, r.Body)
+				}
 			}
 		}
 		s.mustCreate("/api/api-keys", w.super, map[string]any{"name": "plugin", "scopes": []string{"registry:write"}})
+		var reader struct{ Key string }
+		if r := s.do("POST", "/api/api-keys", w.super, map[string]any{"name": "reader", "scopes": []string{"registry:read"}}); r.Status != 201 {
+			t.Fatalf("a super admin could not grant registry:read: %d %s", r.Status, r.Body)
+		} else {
+			r.Decode(t, &reader)
+		}
+		var readerID struct{ Scopes []string }
+		if r := verify("X-API-Key", reader.Key); r.Status != 200 {
+			t.Fatalf("verify a registry:read key: %d %s", r.Status, r.Body)
+		} else if r.Decode(t, &readerID); len(readerID.Scopes) != 1 || readerID.Scopes[0] != "registry:read" {
+			t.Fatalf("verify a registry:read key: scopes %v", readerID.Scopes)
+		}
 		var keys []struct{ Name string }
 		s.do("GET", "/api/api-keys", w.aUser, nil).Decode(t, &keys)
 		if len(keys) != 1 || keys[0].Name != "mine" {

@@ -27,9 +27,12 @@ type Client struct {
 }
 
 // New returns a client of the registry at baseURL (such as
-// http://127.0.0.1:8081). token is sent as a bearer credential on writes.
-// hc may be nil for a client without timeouts (fine for Watch; give writes
-// a context deadline).
+// http://127.0.0.1:8081). token (the registry token, or for reads a
+// super_admin's or tenant_admin's access token) is sent as a bearer
+// credential on every request, reads and the change feed included: the
+// registry answers them 401 without one. A client using an API key sets
+// it in hc's transport instead. hc may be nil for a client without
+// timeouts (fine for Watch; give writes a context deadline).
 func New(baseURL, token string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{}
@@ -109,6 +112,8 @@ type registration struct {
 	Endpoints      []registry.Endpoint `json:"endpoints,omitempty"`
 	Metadata       json.RawMessage     `json:"metadata,omitempty"`
 	Tags           []string            `json:"tags,omitempty"`
+	// UndeclaredPaths is left out when empty (the registry's default).
+	UndeclaredPaths registry.UndeclaredPaths `json:"undeclared_paths,omitempty"`
 }
 
 // Register registers (or re-registers) an instance described by in's
@@ -117,7 +122,7 @@ func (c *Client) Register(ctx context.Context, in *registry.Instance) (*registry
 	body := registration{
 		Name: in.Name, DisplayName: in.DisplayName, Version: in.Version, Host: in.Host, Port: in.Port,
 		BasePath: in.BasePath, HealthCheckURL: in.HealthCheckURL, Endpoints: in.Endpoints,
-		Metadata: in.Metadata, Tags: in.Tags,
+		Metadata: in.Metadata, Tags: in.Tags, UndeclaredPaths: in.UndeclaredPaths,
 	}
 	var out registry.Instance
 	if _, err := c.do(ctx, http.MethodPost, "/api/registry/register", body, &out); err != nil {
@@ -192,6 +197,9 @@ func (c *Client) Watch(ctx context.Context, from int64, fn func(Message) error) 
 		return fmt.Errorf("watch request: %w", err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)

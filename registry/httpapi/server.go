@@ -45,24 +45,37 @@ type Heartbeats interface {
 	Latest(ctx context.Context, ids []string) (map[string]time.Time, error)
 }
 
-// KeyVerifier checks a Plugboard API key with core and returns its scopes;
-// an invalid key is a fault.Unauthorized error.
-type KeyVerifier interface {
+// Verifier checks credentials with core. An invalid credential is a
+// fault.Unauthorized error; core being unreachable is fault.Unavailable.
+type Verifier interface {
+	// VerifyKey returns the scopes of a Plugboard API key.
 	VerifyKey(ctx context.Context, key string) (scopes []string, err error)
+	// VerifyAccessToken returns the roles of a user's access token.
+	VerifyAccessToken(ctx context.Context, token string) (roles []string, err error)
 }
 
-// WriteScope is the API-key scope that may register, heartbeat and
-// deregister.
-const WriteScope = "registry:write"
+// Scopes of API keys the registry honours.
+const (
+	// WriteScope may register, heartbeat and deregister, and read.
+	WriteScope = "registry:write"
+	// ReadScope may list, get and watch instances.
+	ReadScope = "registry:read"
+)
+
+// ReadRoles are the roles whose access tokens may read the registry (the
+// console's operators); plain users may not: instances' internal
+// addresses and metadata are the platform's, not a tenant's.
+var ReadRoles = []string{"super_admin", "tenant_admin"}
 
 // Options configure the API.
 type Options struct {
-	// Token is the bootstrap bearer token register, heartbeat and deregister
-	// accept besides API keys with WriteScope.
+	// Token is the bootstrap bearer token every operation but the OpenAPI
+	// document accepts, besides API keys with WriteScope (or ReadScope, for
+	// reads) and, for reads, the access tokens of ReadRoles.
 	Token string
-	// Keys verifies API keys (X-API-Key or Authorization: ApiKey …); nil
-	// accepts the token only.
-	Keys KeyVerifier
+	// Keys verifies API keys (X-API-Key or Authorization: ApiKey …) and
+	// access tokens; nil accepts the token only.
+	Keys Verifier
 	// ReservedNames are reserved in addition to ReservedNames.
 	ReservedNames []string
 	// Addresses limits where instances may point.
@@ -71,6 +84,11 @@ type Options struct {
 	MaxBody int64
 	// KeepAlive is how often an idle watch stream gets a comment [15s].
 	KeepAlive time.Duration
+	// Recheck is how long a watch stream opened with an API key or an
+	// access token lasts before it is asked to reconnect, so that the
+	// credential is verified again [the keep-alive period × 4]. Streams
+	// opened with the registry token are not cut.
+	Recheck time.Duration
 }
 
 // Server serves the registry API.
@@ -90,6 +108,9 @@ func New(store Store, f Feed, beats Heartbeats, logger *slog.Logger, opt Options
 	if opt.KeepAlive <= 0 {
 		opt.KeepAlive = 15 * time.Second
 	}
+	if opt.Recheck <= 0 {
+		opt.Recheck = 4 * opt.KeepAlive
+	}
 	return &Server{
 		store: store, feed: f, beats: beats, logger: logger, opt: opt,
 		valid: newValidator(opt.ReservedNames, opt.Addresses),
@@ -102,11 +123,14 @@ func New(store Store, f Feed, beats Heartbeats, logger *slog.Logger, opt Options
 func (s *Server) Routes(r chi.Router) {
 	r.Route("/api/registry", func(r chi.Router) {
 		r.Get("/openapi.json", s.handleOpenAPI)
-		r.Get("/services", s.handleList)
-		r.Get("/services/{service_id}", s.handleGet)
-		r.Get("/watch", s.handleWatch)
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireToken)
+			r.Use(s.requireRead)
+			r.Get("/services", s.handleList)
+			r.Get("/services/{service_id}", s.handleGet)
+			r.Get("/watch", s.handleWatch)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireWrite)
 			r.Post("/register", s.handleRegister)
 			r.Post("/heartbeat", s.handleHeartbeat)
 			r.Post("/deregister/{service_id}", s.handleDeregister)
@@ -114,37 +138,83 @@ func (s *Server) Routes(r chi.Router) {
 	})
 }
 
-// requireToken admits requests that carry the registry token as a bearer
-// credential, or an API key with the registry:write scope.
-func (s *Server) requireToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		key := r.Header.Get("X-API-Key")
-		if key == "" && strings.EqualFold(scheme, "ApiKey") {
-			key = strings.TrimSpace(cred)
-		}
-		if key != "" && s.opt.Keys != nil {
-			scopes, err := s.opt.Keys.VerifyKey(r.Context(), key)
-			switch {
-			case err != nil:
-				w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
-				httpx.WriteError(w, r, s.logger, err)
-			case !slices.Contains(scopes, WriteScope):
-				httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Forbidden, "The API key lacks the %s scope.", WriteScope))
-			default:
-				next.ServeHTTP(w, r)
+// requireRead is requireCredential for reads.
+func (s *Server) requireRead(next http.Handler) http.Handler { return s.requireCredential(false)(next) }
+
+// requireWrite is requireCredential for writes.
+func (s *Server) requireWrite(next http.Handler) http.Handler { return s.requireCredential(true)(next) }
+
+// requireCredential admits requests that carry the registry token as a
+// bearer credential, or an API key with WriteScope; for reads (write
+// false) also an API key with ReadScope, or the access token of a user
+// with one of ReadRoles. Anything else is 401 (no or a bad credential) or
+// 403 (a valid one without the right), with WWW-Authenticate.
+func (s *Server) requireCredential(write bool) func(http.Handler) http.Handler {
+	scopes := []string{WriteScope, ReadScope}
+	need := "an API key with the " + WriteScope + " or " + ReadScope + " scope (X-API-Key), the registry token, or the access token of a super_admin or tenant_admin (Authorization: Bearer)"
+	if write {
+		scopes = scopes[:1]
+		need = "an API key with the " + WriteScope + " scope (X-API-Key), or the registry token (Authorization: Bearer)"
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			cred = strings.TrimSpace(cred)
+			key := r.Header.Get("X-API-Key")
+			if key == "" && strings.EqualFold(scheme, "ApiKey") {
+				key = cred
 			}
-			return
-		}
-		given := sha256.Sum256([]byte(strings.TrimSpace(cred)))
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(given[:], s.token[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
-			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized,
-				"A registry credential is required: an API key with the %s scope (X-API-Key), or the registry token (Authorization: Bearer).", WriteScope))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+			var err error
+			verified := true // by core, so to be verified again now and then
+			switch {
+			case key != "" && s.opt.Keys != nil:
+				var have []string
+				if have, err = s.opt.Keys.VerifyKey(r.Context(), key); err == nil &&
+					!slices.ContainsFunc(scopes, func(sc string) bool { return slices.Contains(have, sc) }) {
+					err = fault.Errorf(fault.Forbidden, "The API key lacks the %s scope.", strings.Join(scopes, " or "))
+				}
+			case strings.EqualFold(scheme, "Bearer") && s.isToken(cred):
+				verified = false
+			case strings.EqualFold(scheme, "Bearer") && !write && s.opt.Keys != nil && looksLikeJWT(cred):
+				var roles []string
+				if roles, err = s.opt.Keys.VerifyAccessToken(r.Context(), cred); err == nil &&
+					!slices.ContainsFunc(ReadRoles, func(role string) bool { return slices.Contains(roles, role) }) {
+					err = fault.Errorf(fault.Forbidden, "Reading the registry needs the %s role.", strings.Join(ReadRoles, " or "))
+				}
+			default:
+				err = fault.Errorf(fault.Unauthorized, "A registry credential is required: %s.", need)
+			}
+			if err != nil {
+				switch {
+				case fault.Is(err, fault.Unauthorized):
+					w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
+				case fault.Is(err, fault.Forbidden):
+					w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry", error="insufficient_scope"`)
+				}
+				httpx.WriteError(w, r, s.logger, err)
+				return
+			}
+			if verified {
+				r = r.WithContext(context.WithValue(r.Context(), recheckKey{}, true))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// recheckKey marks a request context whose credential core verified.
+type recheckKey struct{}
+
+// isToken reports whether cred is the registry token, in constant time.
+func (s *Server) isToken(cred string) bool {
+	given := sha256.Sum256([]byte(cred))
+	return s.opt.Token != "" && subtle.ConstantTimeCompare(given[:], s.token[:]) == 1
+}
+
+// looksLikeJWT reports whether cred has a JWT's three dot-separated parts,
+// so that only such bearer credentials cost core a verification.
+func looksLikeJWT(cred string) bool {
+	return strings.Count(cred, ".") == 2 && len(cred) < 8192
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {

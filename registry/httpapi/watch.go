@@ -25,8 +25,8 @@ type snapshot struct {
 // which EventSource sends by itself on reconnect) receives the events after
 // it; one that passes none, or whose revision is too old, receives a
 // "snapshot" event first. Every event's id is its revision. A "reconnect"
-// event asks the client to reconnect (the server is stopping, or the client
-// fell behind).
+// event asks the client to reconnect (the server is stopping, the client
+// fell behind, or its API key or access token is due to be verified again).
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	from := int64(-1)
 	q, err := httpx.Query(r)
@@ -121,9 +121,21 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	}
 	keepAlive := time.NewTicker(s.opt.KeepAlive)
 	defer keepAlive.Stop()
+	var recheck <-chan time.Time
+	if v, _ := r.Context().Value(recheckKey{}).(bool); v {
+		// A revoked key or a logged-out user must not follow the feed
+		// forever: reconnecting verifies the credential again.
+		t := time.NewTimer(s.opt.Recheck)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-recheck:
+			_, _ = fmt.Fprintf(w, "event: reconnect\ndata: {\"revision\":%d}\n\n", sent)
+			_ = rc.Flush()
 			return
 		case ev, ok := <-sub.Events():
 			if !ok {

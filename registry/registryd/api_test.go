@@ -3,10 +3,12 @@ package registryd_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,7 +43,7 @@ func TestRegisterListGet(t *testing.T) {
 
 		list := func(query string) []string {
 			t.Helper()
-			r := rp.do("GET", "/api/registry/services"+query, nil, "")
+			r := rp.do("GET", "/api/registry/services"+query, nil, token)
 			if r.Status != http.StatusOK || r.Header.Get("X-Registry-Revision") == "" {
 				t.Fatalf("GET services%s: %d %s", query, r.Status, r.Body)
 			}
@@ -68,17 +70,17 @@ func TestRegisterListGet(t *testing.T) {
 				t.Errorf("GET services%s = %v, want %v", tc.query, got, tc.want)
 			}
 		}
-		if r := rp.do("GET", "/api/registry/services?include_inactive=maybe", nil, ""); r.Status != 422 || r.Problem(t).Errors["include_inactive"] == "" {
+		if r := rp.do("GET", "/api/registry/services?include_inactive=maybe", nil, token); r.Status != 422 || r.Problem(t).Errors["include_inactive"] == "" {
 			t.Errorf("include_inactive=maybe: %d %s", r.Status, r.Body)
 		}
 
-		r = rp.do("GET", "/api/registry/services/"+first.ID, nil, "")
+		r = rp.do("GET", "/api/registry/services/"+first.ID, nil, token)
 		var got instance
 		r.Decode(t, &got)
 		if r.Status != 200 || got.ID != first.ID || string(got.Metadata) != `{"team":"a"}` {
 			t.Fatalf("GET one: %d %s", r.Status, r.Body)
 		}
-		r = rp.do("GET", "/api/registry/services/nope", nil, "")
+		r = rp.do("GET", "/api/registry/services/nope", nil, token)
 		if r.Status != 404 || r.Problem(t).Type != "/problems/not_found" {
 			t.Fatalf("GET unknown: %d %s", r.Status, r.Body)
 		}
@@ -101,7 +103,7 @@ func TestWritesNeedTheToken(t *testing.T) {
 			r.Problem(t)
 		}
 	}
-	if r := rp.do("GET", "/api/registry/services/"+in.ID, nil, ""); r.Status != 200 {
+	if r := rp.do("GET", "/api/registry/services/"+in.ID, nil, token); r.Status != 200 {
 		t.Fatalf("the instance changed after refused writes: %d", r.Status)
 	}
 }
@@ -156,6 +158,9 @@ func TestRegisterValidation(t *testing.T) {
 				m["endpoints"] = []map[string]any{{"path": "/x", "is_public": true, "required_roles": []string{"user"}}}
 			}, 422, "endpoints[0].is_public"},
 			{"unknown field", func(m map[string]any) { m["hostname"] = "x" }, 422, "hostname"},
+			{"undeclared_paths unknown", func(m map[string]any) { m["undeclared_paths"] = "open" }, 422, "undeclared_paths"},
+			{"undeclared_paths in capitals", func(m map[string]any) { m["undeclared_paths"] = "DENY" }, 422, "undeclared_paths"},
+			{"undeclared_paths not a string", func(m map[string]any) { m["undeclared_paths"] = true }, 422, "undeclared_paths"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -188,7 +193,7 @@ func TestRegisterValidation(t *testing.T) {
 				r.Problem(t)
 			})
 		}
-		if r := rp.do("GET", "/api/registry/services?include_inactive=true", nil, ""); string(r.Body) != "[]\n" {
+		if r := rp.do("GET", "/api/registry/services?include_inactive=true", nil, token); string(r.Body) != "[]\n" {
 			t.Fatalf("rejected registrations left instances: %s", r.Body)
 		}
 	})
@@ -214,7 +219,7 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 			t.Fatalf("heartbeat: %d %s", r.Status, r.Body)
 		}
 		var got instance
-		rp.do("GET", "/api/registry/services/"+in.ID, nil, "").Decode(t, &got)
+		rp.do("GET", "/api/registry/services/"+in.ID, nil, token).Decode(t, &got)
 		if !got.LastHeartbeat.After(in.LastHeartbeat) {
 			t.Fatalf("last_heartbeat %v did not move past %v", got.LastHeartbeat, in.LastHeartbeat)
 		}
@@ -250,11 +255,11 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 		if r := rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token); r.Status != 404 {
 			t.Fatalf("heartbeat after deregister: %d %s (the SDK needs 404 to re-register)", r.Status, r.Body)
 		}
-		if r := rp.do("GET", "/api/registry/services", nil, ""); string(r.Body) != "[]\n" {
+		if r := rp.do("GET", "/api/registry/services", nil, token); string(r.Body) != "[]\n" {
 			t.Fatalf("deregistered instance still listed: %s", r.Body)
 		}
 		var all []instance
-		rp.do("GET", "/api/registry/services?include_inactive=true", nil, "").Decode(t, &all)
+		rp.do("GET", "/api/registry/services?include_inactive=true", nil, token).Decode(t, &all)
 		if len(all) != 1 || all[0].IsActive {
 			t.Fatalf("include_inactive: %+v", all)
 		}
@@ -367,7 +372,7 @@ func TestInactiveInstancesExpire(t *testing.T) {
 			t.Fatalf("first event: %s %s", ev.Event, ev.Data)
 		}
 		var list []instance
-		rp.do("GET", "/api/registry/services", nil, "").Decode(t, &list)
+		rp.do("GET", "/api/registry/services", nil, token).Decode(t, &list)
 		if len(list) != 1 || list[0].ID != alive.ID {
 			t.Fatalf("after expiry: %+v", list)
 		}
@@ -392,7 +397,7 @@ func TestActiveHealthChecks(t *testing.T) {
 		events, _ := rp.watch("?revision=1", nil)
 		health := func() string {
 			var got instance
-			rp.do("GET", "/api/registry/services/"+in.ID, nil, "").Decode(t, &got)
+			rp.do("GET", "/api/registry/services/"+in.ID, nil, token).Decode(t, &got)
 			return got.Health
 		}
 		if ev := next(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"healthy"`) {
@@ -462,4 +467,216 @@ func TestReadyz(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAddressBlocklist registers the addresses issue 11 (finding 12) got
+// past the blocklist: zone identifiers, AWS's IPv6 metadata service, the
+// metadata services' names, trailing dots, and non-standard IPv4 forms.
+func TestAddressBlocklist(t *testing.T) {
+	rp := start(t, backends[0].env(t))
+	for _, tc := range []struct {
+		name, field, value string
+	}{
+		{"zone identifier", "host", "fe80::1%lo"},
+		{"escaped zone identifier", "host", "fe80::1%25eth0"},
+		{"zone on a global address", "host", "2001:db8::1%eth0"},
+		{"AWS IMDS over IPv6", "host", "fd00:ec2::254"},
+		{"AWS IMDS over IPv6, mapped form", "host", "fd00:ec2:0:0:0:0:0:254"},
+		{"GCP metadata name", "host", "metadata.google.internal"},
+		{"GCP metadata name, capitals and dot", "host", "Metadata.Google.Internal."},
+		{"GCP metadata short name", "host", "metadata"},
+		{"AWS metadata name", "host", "instance-data.ec2.internal"},
+		{"metadata address with a trailing dot", "host", "169.254.169.254."},
+		{"Alibaba metadata", "host", "100.100.100.200"},
+		{"Azure WireServer", "host", "168.63.129.16"},
+		{"Oracle legacy metadata", "host", "192.0.0.192"},
+		{"IPv4-mapped metadata address", "host", "::ffff:169.254.169.254"},
+		{"short IPv4 form", "host", "169.254.43518"},
+		{"decimal IPv4 form", "host", "2852039166"},
+		{"hex IPv4 form", "host", "0xa9.0xfe.0xa9.0xfe"},
+		{"octal IPv4 form", "host", "0251.0376.0251.0376"},
+		{"short hex loopback form", "host", "0x7f.1"},
+		{"health URL with a zone", "health_check_url", "http://[fe80::1%25lo]/"},
+		{"health URL at GCP metadata", "health_check_url", "http://metadata.google.internal/computeMetadata/v1/"},
+		{"health URL at AWS IPv6 IMDS", "health_check_url", "http://[fd00:ec2::254]/latest/meta-data/"},
+		{"health URL with a trailing dot", "health_check_url", "http://169.254.169.254./latest/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := serviceConfig("orders", 9001)
+			body[tc.field] = tc.value
+			r := rp.do("POST", "/api/registry/register", body, token)
+			if r.Status != 422 || r.Problem(t).Errors[tc.field] == "" {
+				t.Fatalf("%s %q: %d %s, want 422 naming %s", tc.field, tc.value, r.Status, r.Body, tc.field)
+			}
+		})
+	}
+	// Names that only look numeric stay names (a container's hostname).
+	for i, host := range []string{"123456789012", "1.2.3.4.5", "08.1"} {
+		body := serviceConfig("numeric", 9100+i)
+		body["host"] = host
+		if r := rp.do("POST", "/api/registry/register", body, token); r.Status != 201 {
+			t.Errorf("host %s: %d %s", host, r.Status, r.Body)
+		}
+	}
+	// A fully qualified name is stored without its trailing dot.
+	body := serviceConfig("orders", 9001)
+	body["host"] = "orders.example."
+	r := rp.do("POST", "/api/registry/register", body, token)
+	var in instance
+	r.Decode(t, &in)
+	if r.Status != 201 || in.Host != "orders.example" {
+		t.Fatalf("trailing dot: %d %s", r.Status, r.Body)
+	}
+	if r := rp.do("GET", "/api/registry/services?name=orders", nil, token); strings.Count(string(r.Body), `"id"`) != 1 {
+		t.Fatalf("refused registrations left instances: %s", r.Body)
+	}
+}
+
+// TestOwnListenersRefused performs issue 11's finding 1: an instance at the
+// gateway's admin API (or core, the registry, the gateway itself), under
+// any alias of this machine, would expose it through the gateway to
+// anonymous clients. The listeners here are real servers.
+func TestOwnListenersRefused(t *testing.T) {
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the admin API was called: %s %s", r.Method, r.URL)
+	}))
+	defer admin.Close()
+	_, adminPort, _ := net.SplitHostPort(strings.TrimPrefix(admin.URL, "http://"))
+	rp := start(t, backends[0].env(t),
+		"PLUGBOARD_GATEWAY_ADMIN", strings.TrimPrefix(admin.URL, "http://"),
+		"PLUGBOARD_GATEWAY_SITE", "http://:18080",
+		"PLUGBOARD_CORE_URL", "http://localhost:18082",
+		"PLUGBOARD_REGISTRY_PROTECTED_ADDRS", "gateway.internal:2020, http://core.internal:9090")
+	var ifaddr string
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				ifaddr = n.IP.String()
+				break
+			}
+		}
+	}
+	port, _ := strconv.Atoi(adminPort)
+	tests := []struct {
+		host string
+		port int
+	}{
+		{"127.0.0.1", port}, {"localhost", port}, {"LocalHost.", port}, {"::1", port},
+		{"127.0.0.2", port}, {"::ffff:127.0.0.1", port}, {"app.localhost", port},
+		{"127.0.0.1", 18080}, {"::1", 18080}, // the gateway's site, every interface
+		{"127.0.0.1", 18082},                                // core, by PLUGBOARD_CORE_URL
+		{"127.0.0.1", 8081},                                 // the registry's own listen address
+		{"127.0.0.1", 8082},                                 // core's default listen address
+		{"gateway.internal", 2020}, {"core.internal", 9090}, // PLUGBOARD_REGISTRY_PROTECTED_ADDRS
+	}
+	if ifaddr != "" {
+		tests = append(tests, struct {
+			host string
+			port int
+		}{ifaddr, port})
+	}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		tests = append(tests, struct {
+			host string
+			port int
+		}{name, 18080})
+	}
+	for _, tc := range tests {
+		body := serviceConfig("cadm", tc.port)
+		body["host"], body["base_path"] = tc.host, ""
+		r := rp.do("POST", "/api/registry/register", body, token)
+		if r.Status != 422 || !strings.Contains(r.Problem(t).Errors["host"], strconv.Itoa(tc.port)) || r.Problem(t).Errors["port"] == "" {
+			t.Errorf("instance at %s port %d: %d %s, want 422 naming host and port", tc.host, tc.port, r.Status, r.Body)
+		}
+	}
+	for _, u := range []string{admin.URL + "/config/", "http://localhost:" + adminPort + "/load", "http://[::1]:18080/", "http://127.0.0.1:8081/api/registry/services"} {
+		body := serviceConfig("cadm", 9001)
+		body["health_check_url"] = u
+		if r := rp.do("POST", "/api/registry/register", body, token); r.Status != 422 || r.Problem(t).Errors["health_check_url"] == "" {
+			t.Errorf("health_check_url %s: %d %s", u, r.Status, r.Body)
+		}
+	}
+	// Loopback stays allowed on other ports (local plugins), and other
+	// hosts on the listeners' ports.
+	for _, tc := range []struct {
+		host string
+		port int
+	}{{"127.0.0.1", 9001}, {"localhost", 9002}, {"10.0.0.7", port}, {"10.0.0.7", 8081}} {
+		body := serviceConfig("cadm", tc.port)
+		body["host"] = tc.host
+		if r := rp.do("POST", "/api/registry/register", body, token); r.Status != 201 {
+			t.Errorf("instance at %s port %d: %d %s, want 201", tc.host, tc.port, r.Status, r.Body)
+		}
+	}
+}
+
+// TestLoopbackRefusedInProduction: PLUGBOARD_REGISTRY_ALLOW_LOOPBACK=false
+// refuses every loopback alias.
+func TestLoopbackRefusedInProduction(t *testing.T) {
+	rp := start(t, backends[0].env(t), "PLUGBOARD_REGISTRY_ALLOW_LOOPBACK", "false")
+	for host, want := range map[string]int{"127.0.0.1": 422, "127.9.9.9": 422, "::1": 422, "localhost": 422,
+		"localhost.": 422, "x.localhost": 422, "::ffff:127.0.0.1": 422, "10.0.0.7": 201} {
+		body := serviceConfig("orders", 9001)
+		body["host"] = host
+		if r := rp.do("POST", "/api/registry/register", body, token); r.Status != want {
+			t.Errorf("host %s: %d, want %d: %s", host, r.Status, want, r.Body)
+		}
+	}
+	body := serviceConfig("orders", 9001)
+	body["host"], body["health_check_url"] = "10.0.0.7", "http://127.0.0.1:9001/health"
+	if r := rp.do("POST", "/api/registry/register", body, token); r.Status != 422 {
+		t.Errorf("loopback health URL: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestUndeclaredPaths: the service's policy for undeclared paths is
+// stored, defaults to "authenticated", and reaches the gateway in the
+// list and the change feed.
+func TestUndeclaredPaths(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		if in := rp.register("orders", 9001, nil); in.Undeclared != "authenticated" {
+			t.Fatalf("default undeclared_paths = %q", in.Undeclared)
+		}
+		in := rp.register("orders", 9001, map[string]any{"undeclared_paths": "deny"})
+		if in.Undeclared != "deny" {
+			t.Fatalf("undeclared_paths = %q, want deny", in.Undeclared)
+		}
+		var got instance
+		rp.do("GET", "/api/registry/services/"+in.ID, nil, token).Decode(t, &got)
+		if got.Undeclared != "deny" {
+			t.Fatalf("GET: undeclared_paths = %q", got.Undeclared)
+		}
+		events, _ := rp.watch("", nil)
+		snap := next(t, events, 5*time.Second)
+		if snap.Event != "snapshot" || !strings.Contains(string(snap.Data), `"undeclared_paths":"deny"`) {
+			t.Fatalf("snapshot: %s %s", snap.Event, snap.Data)
+		}
+		rp.register("orders", 9001, map[string]any{"undeclared_paths": "authenticated"})
+		if ev := next(t, events, 5*time.Second); ev.Event != "updated" || !strings.Contains(string(ev.Data), `"undeclared_paths":"authenticated"`) {
+			t.Fatalf("event: %s %s", ev.Event, ev.Data)
+		}
+	})
+}
+
+// TestRefusedInstancesAreRetired: an instance registered before the
+// listener check (or before the configuration protected its address)
+// stays routable through its heartbeats; a registry that starts with the
+// policy deregisters it.
+func TestRefusedInstancesAreRetired(t *testing.T) {
+	env := backends[0].env(t)
+	old := start(t, env)
+	bad := old.register("cadm", 9001, map[string]any{"base_path": ""})
+	good := old.register("orders", 9002, nil)
+	rp := start(t, env, "PLUGBOARD_REGISTRY_PROTECTED_ADDRS", "127.0.0.1:9001")
+	eventually(t, 5*time.Second, func() bool {
+		var got instance
+		rp.do("GET", "/api/registry/services/"+bad.ID, nil, token).Decode(t, &got)
+		return !got.IsActive
+	}, "the instance at a protected address stayed active")
+	var got instance
+	rp.do("GET", "/api/registry/services/"+good.ID, nil, token).Decode(t, &got)
+	if !got.IsActive {
+		t.Fatal("an allowed instance was deregistered")
+	}
 }

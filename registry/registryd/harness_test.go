@@ -133,6 +133,7 @@ type instance struct {
 	LastHeartbeat time.Time       `json:"last_heartbeat"`
 	Metadata      json.RawMessage `json:"metadata"`
 	Tags          []string        `json:"tags"`
+	Undeclared    string          `json:"undeclared_paths"`
 	Endpoints     []struct {
 		Path          string   `json:"path"`
 		Method        string   `json:"method"`
@@ -177,15 +178,19 @@ type sseEvent struct {
 	Data      []byte
 }
 
-// watch opens the change feed (query is appended to the URL) and returns
-// its events on a channel that closes when the stream ends.
+// watch opens the change feed (query is appended to the URL) with the
+// registry token, unless header says otherwise, and returns its events on a channel that closes when the stream ends.
 func (rp *replica) watch(query string, header http.Header) (<-chan sseEvent, *http.Response) {
 	rp.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rp.t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", rp.URL+"/api/registry/watch"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+token) // header may replace it, or remove it with ""
 	for k, v := range header {
 		req.Header[k] = v
+	}
+	if req.Header.Get("Authorization") == "" {
+		req.Header.Del("Authorization")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

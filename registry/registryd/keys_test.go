@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,157 @@ func TestAPIKeysRegister(t *testing.T) {
 	}
 	eventually(t, 2*time.Second, func() bool { return register(writer["key"].(string)) == 401 },
 		"a revoked key kept registering past the cache TTL")
+}
+
+// TestReadsNeedACredential performs issue 11's finding 16: anonymous
+// clients listed every instance (internal host, port, metadata) and
+// followed the live feed. Reads now need the registry token, an API key
+// with registry:read or registry:write, or the access token of a
+// super_admin or tenant_admin; the OpenAPI document stays public.
+func TestReadsNeedACredential(t *testing.T) {
+	cfg, err := envconfig.Parse[cored.Config](map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(),
+		"PLUGBOARD_ADMIN_PASSWORD": "admin-password-1", "PLUGBOARD_CORE_BCRYPT_COST": "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	core, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	hs := httptest.NewServer(core.Handler())
+	defer hs.Close()
+	post := func(path, token string, body any) map[string]any {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", hs.URL+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	login := func(user, password string) string {
+		return post("/api/auth/login", "", map[string]string{"username": user, "password": password})["access_token"].(string)
+	}
+	admin := login("admin", "admin-password-1")
+	post("/api/users", admin, map[string]any{"username": "deputy", "password": "password-deputy", "role": "tenant_admin", "email": "deputy@example.com"})
+	post("/api/users", admin, map[string]any{"username": "plain", "password": "password-plain", "role": "user", "email": "plain@example.com"})
+	deputy, plain := login("deputy", "password-deputy"), login("plain", "password-plain")
+	keyIDs := map[string]string{}
+	key := func(name string, scopes ...string) string {
+		k := post("/api/api-keys", admin, map[string]any{"name": name, "scopes": scopes})
+		keyIDs[name] = k["api_key"].(map[string]any)["id"].(string)
+		return k["key"].(string)
+	}
+	reader, writer, other := key("reader", "registry:read"), key("writer", "registry:write"), key("other", "orders:read")
+
+	rp := start(t, backends[0].env(t), "PLUGBOARD_CORE_URL", hs.URL, "PLUGBOARD_REGISTRY_KEY_CACHE_TTL", "300ms")
+	in := rp.register("orders", 9001, map[string]any{"metadata": map[string]any{"db": "10.0.0.5:5432"}})
+	read := func(path string, header http.Header) response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", rp.URL+path, nil)
+		req.Header = header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.Header.Get("Content-Type") == "text/event-stream" {
+			return response{Status: resp.StatusCode, Header: resp.Header} // a live stream: do not wait for its end
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	}
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	forged := strings.Join(strings.Split(admin, ".")[:2], ".") + ".c2lnbmF0dXJl"
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		status int
+	}{
+		{"anonymous", http.Header{}, 401},
+		{"wrong registry token", bearer("wrong-token-0123456789"), 401},
+		{"forged access token", bearer(forged), 401},
+		{"unknown API key", http.Header{"X-Api-Key": {"pb_live_00000000_forged"}}, 401},
+		{"API key without a registry scope", http.Header{"X-Api-Key": {other}}, 403},
+		{"plain user's access token", bearer(plain), 403},
+		{"registry token", bearer(token), 200},
+		{"registry:read key", http.Header{"X-Api-Key": {reader}}, 200},
+		{"registry:read key as Authorization: ApiKey", http.Header{"Authorization": {"ApiKey " + reader}}, 200},
+		{"registry:write key", http.Header{"X-Api-Key": {writer}}, 200},
+		{"super_admin's access token", bearer(admin), 200},
+		{"tenant_admin's access token", bearer(deputy), 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/api/registry/services?include_inactive=true", "/api/registry/services/" + in.ID, "/api/registry/watch"} {
+				r := read(path, tc.header)
+				if r.Status != tc.status {
+					t.Fatalf("GET %s: %d %s, want %d", path, r.Status, r.Body, tc.status)
+				}
+				if tc.status != 200 {
+					if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+						t.Errorf("GET %s: %d without WWW-Authenticate", path, r.Status)
+					}
+					if p := r.Problem(t); strings.Contains(string(r.Body), "10.0.0.5") || p.Status != tc.status {
+						t.Errorf("GET %s: %s", path, r.Body)
+					}
+				}
+			}
+		})
+	}
+	if r := read("/api/registry/openapi.json", http.Header{}); r.Status != 200 {
+		t.Errorf("the OpenAPI document is no longer public: %d", r.Status)
+	}
+	// Reading rights do not write.
+	for name, h := range map[string]http.Header{"registry:read key": {"X-Api-Key": {reader}}, "super_admin's access token": bearer(admin)} {
+		req, _ := http.NewRequest("POST", rp.URL+"/api/registry/deregister/"+in.ID, nil)
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 && resp.StatusCode != 403 {
+			t.Errorf("deregister with a %s: %d", name, resp.StatusCode)
+		}
+	}
+
+	// A stream opened with a key is cut after the cache TTL, so that a
+	// revoked key stops following the feed; the registry token's is not.
+	events, resp := rp.watch("", http.Header{"Authorization": {""}, "X-Api-Key": {reader}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("watch with a registry:read key: %d", resp.StatusCode)
+	}
+	if ev := next(t, events, 5*time.Second); ev.Event != "snapshot" {
+		t.Fatalf("first event %q", ev.Event)
+	}
+	if ev := next(t, events, 5*time.Second); ev.Event != "reconnect" {
+		t.Fatalf("a key's stream was not asked to reconnect: %q", ev.Event)
+	}
+	tokenEvents, _ := rp.watch("", nil)
+	next(t, tokenEvents, 5*time.Second)
+	select {
+	case ev := <-tokenEvents:
+		t.Fatalf("the registry token's stream got %q", ev.Event)
+	case <-time.After(time.Second):
+	}
+	req, _ := http.NewRequest("DELETE", hs.URL+"/api/api-keys/"+keyIDs["reader"], nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("revoke: %v %v", err, resp)
+	}
+	eventually(t, 3*time.Second, func() bool {
+		_, resp := rp.watch("", http.Header{"Authorization": {""}, "X-Api-Key": {reader}})
+		return resp.StatusCode == 401
+	}, "a revoked key kept watching past the cache TTL")
 }

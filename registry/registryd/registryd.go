@@ -23,8 +23,10 @@ import (
 	"github.com/plugboard/plugboard/core/platform/daemon"
 	"github.com/plugboard/plugboard/core/platform/envconfig"
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/core/platform/fault"
 	"github.com/plugboard/plugboard/core/platform/httpx"
 	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/feed"
 	"github.com/plugboard/plugboard/registry/health"
 	"github.com/plugboard/plugboard/registry/httpapi"
@@ -58,6 +60,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	protected, err := cfg.protected()
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlstore.Open(ctx, storage.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Name: "registry"})
 	if err != nil {
 		return nil, fmt.Errorf("open registry store: %w", err)
@@ -74,7 +80,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	beats := health.NewBeats(state, cfg.InactiveAfter+time.Minute)
 	s.api = httpapi.New(store, s.hub, beats, logger, httpapi.Options{
 		Token: token, Keys: newCoreKeys(cfg.CoreURL, cfg.KeyCacheTTL), ReservedNames: cfg.ReservedNames,
-		Addresses: httpapi.AddressPolicy{Allowed: allowed}, MaxBody: cfg.MaxBody,
+		Addresses: httpapi.AddressPolicy{Allowed: allowed, Protected: protected, DenyLoopback: !cfg.AllowLoopback},
+		MaxBody:   cfg.MaxBody, Recheck: cfg.KeyCacheTTL,
 	})
 	sweeper := health.NewSweeper(store, beats, s.hub, state, logger, health.Options{
 		Owner: newID(), InactiveAfter: cfg.InactiveAfter, SweepEvery: cfg.SweepInterval,
@@ -101,7 +108,39 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		s.Close()
 		return nil, err
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.retireRefused(runCtx)
+	}()
 	return s, nil
+}
+
+// retireRefused deregisters the active instances the address policy
+// refuses: those registered before it (or its configuration) changed, such
+// as an instance at a platform listener (issue 11, finding 1).
+func (s *Server) retireRefused(ctx context.Context) {
+	list, err := s.store.List(ctx, registry.Filter{})
+	if err != nil {
+		s.logger.Warn("could not check stored instances against the address policy", slog.Any("error", err))
+		return
+	}
+	for _, in := range list {
+		msg := s.api.AddressProblem(ctx, in)
+		if msg == "" {
+			continue
+		}
+		ev, err := s.store.Deregister(ctx, in.ID)
+		if err != nil {
+			if !fault.Is(err, fault.NotFound) { // another replica was faster
+				s.logger.Warn("could not deregister a refused instance", slog.String("id", in.ID), slog.Any("error", err))
+			}
+			continue
+		}
+		s.hub.Publish(ctx, ev)
+		s.logger.Warn("deregistered an instance the address policy refuses",
+			slog.String("id", in.ID), slog.String("name", in.Name), slog.String("reason", msg))
+	}
 }
 
 // Handler returns the registry's HTTP API.

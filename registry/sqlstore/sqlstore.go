@@ -46,7 +46,7 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 const instanceColumns = `id, name, display_name, version, host, port, base_path, is_active, health,
-	health_check_url, last_heartbeat, metadata, tags, created_at, updated_at`
+	health_check_url, last_heartbeat, metadata, tags, undeclared_paths, created_at, updated_at`
 
 // querier is what both *sql.DB and *sql.Tx offer.
 type querier interface {
@@ -79,6 +79,12 @@ func (s *Store) Register(ctx context.Context, in *registry.Instance) (registry.E
 	if in.Health == "" {
 		in.Health = registry.HealthUnknown
 	}
+	if in.UndeclaredPaths == "" {
+		in.UndeclaredPaths = registry.UndeclaredAuthenticated
+	}
+	if !in.UndeclaredPaths.Valid() {
+		return registry.Event{}, fault.InvalidFields("Invalid service instance.", map[string]string{"undeclared_paths": "must be authenticated or deny"})
+	}
 	now := s.now()
 	proposed := newID()
 	var ev registry.Event
@@ -86,16 +92,16 @@ func (s *Store) Register(ctx context.Context, in *registry.Instance) (registry.E
 		var id string
 		err := tx.QueryRowContext(ctx, `
 INSERT INTO services (id, name, display_name, version, host, port, base_path, is_active, health,
-	health_check_url, last_heartbeat, metadata, tags, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11, $12, $10, $10)
+	health_check_url, last_heartbeat, metadata, tags, undeclared_paths, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11, $12, $13, $10, $10)
 ON CONFLICT (name, host, port) DO UPDATE SET
 	display_name = excluded.display_name, version = excluded.version, base_path = excluded.base_path,
 	is_active = TRUE, health = excluded.health, health_check_url = excluded.health_check_url,
 	last_heartbeat = excluded.last_heartbeat, metadata = excluded.metadata, tags = excluded.tags,
-	updated_at = excluded.updated_at
+	undeclared_paths = excluded.undeclared_paths, updated_at = excluded.updated_at
 RETURNING id`,
 			proposed, in.Name, in.DisplayName, in.Version, in.Host, in.Port, in.BasePath, string(in.Health),
-			in.HealthCheckURL, storage.Time(now), meta, tags,
+			in.HealthCheckURL, storage.Time(now), meta, tags, string(in.UndeclaredPaths),
 		).Scan(&id)
 		if err != nil {
 			return interpret(err, "service instance")
@@ -389,14 +395,15 @@ func (s *Store) query(ctx context.Context, q querier, query string, args ...any)
 	byID := map[string]*registry.Instance{}
 	for rows.Next() {
 		var in registry.Instance
-		var health string
+		var health, undeclared string
 		var meta, tags []byte
 		if err := rows.Scan(&in.ID, &in.Name, &in.DisplayName, &in.Version, &in.Host, &in.Port, &in.BasePath,
 			&in.IsActive, &health, &in.HealthCheckURL, (*storage.Time)(&in.LastHeartbeat), &meta, &tags,
-			(*storage.Time)(&in.CreatedAt), (*storage.Time)(&in.UpdatedAt)); err != nil {
+			&undeclared, (*storage.Time)(&in.CreatedAt), (*storage.Time)(&in.UpdatedAt)); err != nil {
 			return nil, fmt.Errorf("scan service instance: %w", err)
 		}
 		in.Health = registry.Health(health)
+		in.UndeclaredPaths = registry.UndeclaredPaths(undeclared)
 		in.Metadata = json.RawMessage(meta)
 		if err := json.Unmarshal(tags, &in.Tags); err != nil {
 			return nil, fmt.Errorf("decode tags of %s: %w", in.ID, err)

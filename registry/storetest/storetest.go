@@ -67,6 +67,41 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		}
 	})
 
+	t.Run("UndeclaredPaths", func(t *testing.T) {
+		s := open(t)
+		in := newInstance("orders", 9000)
+		if _, err := s.Register(ctx, in); err != nil || in.UndeclaredPaths != registry.UndeclaredAuthenticated {
+			t.Fatalf("Register without undeclared_paths = %q, %v; want authenticated", in.UndeclaredPaths, err)
+		}
+		in = newInstance("orders", 9000)
+		in.UndeclaredPaths = registry.UndeclaredDeny
+		ev, err := s.Register(ctx, in)
+		if err != nil || ev.Instance.UndeclaredPaths != registry.UndeclaredDeny {
+			t.Fatalf("Register deny = %+v, %v", ev.Instance, err)
+		}
+		if got, err := s.Get(ctx, in.ID); err != nil || got.UndeclaredPaths != registry.UndeclaredDeny {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+		if list, err := s.List(ctx, registry.Filter{}); err != nil || len(list) != 1 || list[0].UndeclaredPaths != registry.UndeclaredDeny {
+			t.Fatalf("List = %+v, %v", list, err)
+		}
+		if evs, _, err := s.EventsAfter(ctx, 1, 10); err != nil || len(evs) != 1 || evs[0].Instance.UndeclaredPaths != registry.UndeclaredDeny {
+			t.Fatalf("EventsAfter = %+v, %v", evs, err)
+		}
+		bad := newInstance("orders", 9000)
+		bad.UndeclaredPaths = "open"
+		if _, err := s.Register(ctx, bad); !fault.Is(err, fault.Invalid) {
+			t.Fatalf("Register undeclared_paths=open = %v, want invalid", err)
+		}
+		if got, _ := s.Get(ctx, in.ID); got.UndeclaredPaths != registry.UndeclaredDeny {
+			t.Fatalf("a refused registration changed the instance: %+v", got)
+		}
+		again := newInstance("orders", 9000) // re-registering replaces the policy
+		if _, err := s.Register(ctx, again); err != nil || again.UndeclaredPaths != registry.UndeclaredAuthenticated {
+			t.Fatalf("re-register without undeclared_paths = %q, %v", again.UndeclaredPaths, err)
+		}
+	})
+
 	t.Run("GetUnknown", func(t *testing.T) {
 		s := open(t)
 		if _, err := s.Get(ctx, "nope"); !fault.Is(err, fault.NotFound) {

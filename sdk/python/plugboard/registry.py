@@ -24,7 +24,11 @@ class RegistrationError(PlugboardError):
 
 class RegistryClient:
     """Typed calls of the registry's HTTP API (the Python twin of
-    registry/client). Writes carry the credential of ``headers``."""
+    registry/client). Every call carries the credential: api_key (X-API-Key,
+    a core API key with registry:write, or registry:read for list and get)
+    or token (the registry token, or for reads the access token of a
+    super_admin or tenant_admin, sent as Bearer). The registry answers
+    reads without one 401."""
 
     def __init__(self, base_url: str, *, token: str | None = None, api_key: str | None = None,
                  timeout: float = 5.0):
@@ -40,25 +44,25 @@ class RegistryClient:
     def for_service(cls, cfg: ServiceConfig, timeout: float = 5.0) -> "RegistryClient":
         return cls(cfg.registry_url, token=cfg.registry_token, api_key=cfg.api_key, timeout=timeout)
 
-    def _call(self, method: str, path: str, body: Any = None, *, auth: bool = False,
+    def _call(self, method: str, path: str, body: Any = None, *,
               timeout: float | None = None) -> tuple[int, Mapping[str, str], Any]:
-        return request_json(method, self.base_url + path, body=body, headers=self._headers if auth else None,
+        return request_json(method, self.base_url + path, body=body, headers=self._headers or None,
                             timeout=self.timeout if timeout is None else timeout)
 
     def register(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Registers (201) or re-registers (200) an instance; returns it as stored."""
-        _, _, out = self._call("POST", "/api/registry/register", dict(body), auth=True)
+        _, _, out = self._call("POST", "/api/registry/register", dict(body))
         return out
 
     def heartbeat(self, service_id: str) -> dict[str, Any]:
         """Keeps an instance alive. HTTPError with status 404 means: register again."""
-        _, _, out = self._call("POST", "/api/registry/heartbeat", {"service_id": service_id}, auth=True)
+        _, _, out = self._call("POST", "/api/registry/heartbeat", {"service_id": service_id})
         return out
 
     def deregister(self, service_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Takes an instance out of service (404 when unknown or already inactive)."""
         _, _, out = self._call("POST", "/api/registry/deregister/" + urllib.parse.quote(service_id, safe=""),
-                               auth=True, timeout=timeout)
+                               timeout=timeout)
         return out
 
     def list(self, *, name: str | None = None, tag: str | None = None, version: str | None = None,

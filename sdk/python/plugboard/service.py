@@ -99,7 +99,8 @@ class ServiceConfig:
 
     The registry credential is api_key (a core API key with the
     registry:write scope, sent as X-API-Key) or registry_token (the
-    registry's bearer token); api_key wins when both are set."""
+    registry's bearer token); api_key wins when both are set. It is sent on
+    reads too: the registry lists instances only to a credential."""
 
     name: str
     display_name: str = ""
@@ -111,6 +112,10 @@ class ServiceConfig:
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     health_check_url: str = ""
+    # What the gateway does with requests to paths and methods not in
+    # endpoints: "authenticated" (the registry's default: any valid
+    # identity) or "deny" (refused). "" leaves it to the registry.
+    undeclared_paths: str = ""
     registry_url: str = DEFAULT_REGISTRY_URL
     registry_token: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
@@ -131,7 +136,10 @@ class ServiceConfig:
         if not (1 <= int(self.port) <= 65535):
             raise ConfigurationError(f"PLUGBOARD_SERVICE_PORT: {self.port!r} is not a port (1-65535); bind the server first")
         body: dict[str, Any] = {"name": self.name, "host": self.host, "port": int(self.port)}
-        for k in ("display_name", "version", "base_path", "health_check_url"):
+        if self.undeclared_paths not in ("", "authenticated", "deny"):
+            raise ConfigurationError(
+                f"PLUGBOARD_SERVICE_UNDECLARED_PATHS: {self.undeclared_paths!r} is not authenticated or deny")
+        for k in ("display_name", "version", "base_path", "health_check_url", "undeclared_paths"):
             v = getattr(self, k)
             if v:
                 body[k] = v
@@ -173,6 +181,7 @@ class ServiceConfig:
         PLUGBOARD_SERVICE_HEALTH_CHECK_URL  health_check_url
         PLUGBOARD_SERVICE_TAGS              tags, comma-separated
         PLUGBOARD_SERVICE_METADATA          metadata, a JSON object
+        PLUGBOARD_SERVICE_UNDECLARED_PATHS  undeclared_paths (authenticated, deny)
         PLUGBOARD_REGISTRY_URL              registry_url (http://127.0.0.1:8081)
         PLUGBOARD_API_KEY                   api_key (X-API-Key)
         PLUGBOARD_REGISTRY_TOKEN            registry_token (Bearer)
@@ -191,6 +200,7 @@ class ServiceConfig:
         for var, attr in (("SERVICE_NAME", "name"), ("SERVICE_DISPLAY_NAME", "display_name"),
                           ("SERVICE_VERSION", "version"), ("SERVICE_HOST", "host"), ("SERVICE_BIND", "bind_host"),
                           ("SERVICE_BASE_PATH", "base_path"), ("SERVICE_HEALTH_CHECK_URL", "health_check_url"),
+                          ("SERVICE_UNDECLARED_PATHS", "undeclared_paths"),
                           ("REGISTRY_URL", "registry_url"), ("API_KEY", "api_key"),
                           ("REGISTRY_TOKEN", "registry_token")):
             v = get(var)

@@ -200,7 +200,8 @@ class Registry(Server):
 
     def services(self, name: str, include_inactive: bool = False) -> list[dict]:
         q = f"?name={name}" + ("&include_inactive=true" if include_inactive else "")
-        status, _, body = http_json("GET", self.url + "/api/registry/services" + q)
+        status, _, body = http_json("GET", self.url + "/api/registry/services" + q,
+                                    headers={"Authorization": "Bearer " + REGISTRY_TOKEN})
         assert status == 200, (status, body)
         return body
 

@@ -118,6 +118,11 @@ class RegistrationTest(unittest.TestCase):
         self.assertEqual(client.heartbeat(inst["id"])["status"], "ok")
         self.assertEqual(client.get(inst["id"])["name"], name)
         self.assertEqual([i["id"] for i in client.list(name=name)], [inst["id"]])
+        with self.assertRaises(HTTPError) as cm:  # reads need the credential too
+            RegistryClient(self.registry.url).list(name=name)
+        self.assertEqual(cm.exception.status, 401)
+        again = client.register({"name": name, "host": "127.0.0.1", "port": 9100, "undeclared_paths": "deny"})
+        self.assertEqual((again["id"], again["undeclared_paths"]), (inst["id"], "deny"))
         self.assertFalse(client.deregister(inst["id"])["is_active"])
         with self.assertRaises(HTTPError) as cm:
             client.heartbeat(inst["id"])

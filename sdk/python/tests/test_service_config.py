@@ -64,6 +64,13 @@ class ServiceConfigTest(unittest.TestCase):
         with self.assertRaisesRegex(ConfigurationError, "PLUGBOARD_SERVICE_NAME"):
             ServiceConfig.from_env({})
 
+    def test_undeclared_paths(self):
+        cfg = ServiceConfig.from_env({"PLUGBOARD_SERVICE_UNDECLARED_PATHS": "deny"}, name="x", port=1)
+        self.assertEqual(cfg.registration_body()["undeclared_paths"], "deny")
+        self.assertNotIn("undeclared_paths", ServiceConfig(name="x", port=1).registration_body())
+        with self.assertRaisesRegex(ConfigurationError, "PLUGBOARD_SERVICE_UNDECLARED_PATHS"):
+            ServiceConfig(name="x", port=1, undeclared_paths="open").registration_body()
+
     def test_unbound_port_cannot_register(self):
         with self.assertRaisesRegex(ConfigurationError, "PLUGBOARD_SERVICE_PORT"):
             ServiceConfig(name="x").registration_body()
