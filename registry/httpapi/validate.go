@@ -281,8 +281,9 @@ type registerRequest struct {
 	Endpoints      []endpointRequest `json:"endpoints"`
 	Metadata       json.RawMessage   `json:"metadata"`
 	Tags           []string          `json:"tags"`
-	// UndeclaredPaths is the gateway's policy for paths not in Endpoints.
-	UndeclaredPaths registry.UndeclaredPaths `json:"undeclared_paths"`
+	// UndeclaredPaths is the gateway's policy for paths not in Endpoints;
+	// absent means registry.UndeclaredAuthenticated, "" is refused.
+	UndeclaredPaths *registry.UndeclaredPaths `json:"undeclared_paths"`
 }
 
 type endpointRequest struct {
@@ -364,9 +365,11 @@ func (v *validator) instance(ctx context.Context, req registerRequest) (*registr
 			bad["metadata"] = fmt.Sprintf("must be at most %d bytes", maxMetadataSize)
 		}
 	}
-	switch in.UndeclaredPaths = req.UndeclaredPaths; in.UndeclaredPaths {
-	case "":
-		in.UndeclaredPaths = registry.UndeclaredAuthenticated
+	in.UndeclaredPaths = registry.UndeclaredAuthenticated
+	if req.UndeclaredPaths != nil {
+		in.UndeclaredPaths = *req.UndeclaredPaths
+	}
+	switch in.UndeclaredPaths {
 	case registry.UndeclaredAuthenticated, registry.UndeclaredDeny:
 	default:
 		bad["undeclared_paths"] = fmt.Sprintf("must be %q or %q", registry.UndeclaredAuthenticated, registry.UndeclaredDeny)

@@ -94,6 +94,7 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", c.rp.URL+"/api/registry/watch?revision=0", nil)
+	req.Header.Set(auth[0], auth[1])
 	resp, err := c.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
