@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,9 +11,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
 	"github.com/plugboard/plugboard/core/platform/fault"
 )
@@ -68,7 +70,11 @@ type loginKeys struct {
 }
 
 func newLoginKeys(tenantName, username, remoteAddr string) loginKeys {
-	user := strings.ToLower(tenantName) + "/" + strings.ToLower(username)
+	user := core.NormalizeHandle(tenantName) + "/" + core.NormalizeHandle(username)
+	if len(user) > 512 { // no name is that long: keep the store's keys short
+		sum := sha256.Sum256([]byte(user))
+		user = "sha256:" + hex.EncodeToString(sum[:])
+	}
 	addr := addressKey(remoteAddr)
 	return loginKeys{pair: user + "|" + addr, user: user, addr: addr}
 }
