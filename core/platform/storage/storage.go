@@ -186,9 +186,15 @@ func privateFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
+	fi, err := f.Stat()
 	f.Close()
-	if err := os.Chmod(path, 0o600); err != nil {
-		return fmt.Errorf("restrict %s: %w", path, err)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("restrict %s: %w", path, err)
+		}
 	}
 	return nil
 }
