@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,9 +11,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/platform/ephemeral"
 	"github.com/plugboard/plugboard/core/platform/fault"
 )
@@ -60,7 +62,7 @@ func (s *Service) throttled(wait time.Duration) error {
 // errBusy refuses an attempt while another of the same user from the same
 // address is being checked.
 var errBusy = fault.Wrap(&throttleError{time.Second}, fault.RateLimited,
-	"Another login of this user from this address is in progress; try again in a second.")
+	"Another login of this user from this address is still in progress; try again in a second.")
 
 // loginKeys are the throttle keys of one attempt.
 type loginKeys struct {
@@ -68,7 +70,11 @@ type loginKeys struct {
 }
 
 func newLoginKeys(tenantName, username, remoteAddr string) loginKeys {
-	user := strings.ToLower(tenantName) + "/" + strings.ToLower(username)
+	user := core.NormalizeHandle(tenantName) + "/" + core.NormalizeHandle(username)
+	if len(user) > 512 { // no name is that long: keep the store's keys short
+		sum := sha256.Sum256([]byte(user))
+		user = "sha256:" + hex.EncodeToString(sum[:])
+	}
 	addr := addressKey(remoteAddr)
 	return loginKeys{pair: user + "|" + addr, user: user, addr: addr}
 }
@@ -92,18 +98,36 @@ func addressKey(remoteAddr string) string {
 	return a.String()
 }
 
+// busyWait is how long an attempt waits for another of the same user from
+// the same address to be checked before it is refused.
+const busyWait = 3 * time.Second
+
 // admit decides, before the password is checked, whether an attempt may be
-// checked at all. On admission it holds the pair's busy mark (so that
-// parallel guesses from one address for one user are checked one at a
-// time); release drops it.
+// checked at all. On admission it holds the pair's busy mark, so that
+// parallel guesses from one address for one user are checked one at a time
+// (a later one waits, and then sees the block the earlier ones earned);
+// release drops it.
 func (s *Service) admit(ctx context.Context, k loginKeys) (release func(), err error) {
 	busy := "login-busy:pair:" + k.pair
-	ok, serr := s.state.SetNX(ctx, busy, []byte("1"), 30*time.Second)
-	if serr != nil {
-		s.logger.Warn("could not mark a login attempt", slog.Any("error", serr))
-		ok = true // the store is down: do not lock everyone out
-	} else if !ok {
-		return nil, errBusy
+	var serr error
+	for waited := time.Duration(0); ; waited += 20 * time.Millisecond {
+		var ok bool
+		ok, serr = s.state.SetNX(ctx, busy, []byte("1"), 30*time.Second)
+		if serr != nil {
+			s.logger.Warn("could not mark a login attempt", slog.Any("error", serr))
+			break // the store is down: do not lock everyone out
+		}
+		if ok {
+			break
+		}
+		if waited >= busyWait {
+			return nil, errBusy
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a concurrent login: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	release = func() {
 		if serr == nil {

@@ -135,6 +135,28 @@ func TestParallelGuessesAreCounted(t *testing.T) {
 			if codes[fault.Unauthorized] > 7 || codes[fault.Unauthorized]+codes[fault.RateLimited] != 50 {
 				t.Fatalf("outcomes %v: more guesses were checked than the throttle allows", codes)
 			}
+			// Replicas of one service starting together log in with the
+			// same account from the same host at once: they queue, all in.
+			tn := &core.Tenant{Name: "ops", IsActive: true}
+			if err := store.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			hash, _ := auth.HashPasswordCost("right-password", 4)
+			if err := store.CreateUser(ctx, &core.User{TenantID: tn.ID, Username: "svc", HashedPassword: hash, Role: core.RoleUser, IsActive: true}); err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, 8)
+			for range 8 {
+				go func() {
+					_, _, err := s.Login(ctx, "ops", "svc", "right-password", "192.0.2.5:1")
+					errs <- err
+				}()
+			}
+			for range 8 {
+				if err := <-errs; err != nil {
+					t.Fatalf("a concurrent login with the right password: %v", err)
+				}
+			}
 		})
 	}
 }

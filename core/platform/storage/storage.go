@@ -151,24 +151,28 @@ func openSQLite(ctx context.Context, opts Options) (*DB, error) {
 	return &DB{DB: db, Dialect: SQLite, Location: "sqlite:" + path}, nil
 }
 
-// PrivateDir creates dir (and its parents) if missing, the last with mode
-// 0700. With own, dir is the service's data directory and an existing one
-// is narrowed to 0700 too; otherwise an existing directory is left as it is
-// (it may be shared, such as /var/lib).
+// PrivateDir creates dir (and its parents) if missing, with mode 0700.
+// With own, dir is the service's data directory and an existing one is
+// narrowed to 0700 too, if this process may; otherwise an existing
+// directory is left as it is (it may be shared, such as /var/lib).
 func PrivateDir(dir string, own bool) error {
 	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create data directory: %w", err)
 		}
-		own = true // ours: make it 0700 whatever the umask
-	} else if err != nil {
+		if err := os.Chmod(dir, 0o700); err != nil { // whatever the umask
+			return fmt.Errorf("restrict data directory: %w", err)
+		}
+	case err != nil:
 		return fmt.Errorf("data directory: %w", err)
-	} else if !fi.IsDir() {
+	case !fi.IsDir():
 		return fmt.Errorf("data directory %s is not a directory", dir)
-	}
-	if own {
-		if err := os.Chmod(dir, 0o700); err != nil {
+	case own && fi.Mode().Perm()&0o077 != 0:
+		// A directory someone else owns (a volume mounted with a group for
+		// us, say) is left as it is: the files in it are 0600 anyway.
+		if err := os.Chmod(dir, 0o700); err != nil && !errors.Is(err, fs.ErrPermission) {
 			return fmt.Errorf("restrict data directory: %w", err)
 		}
 	}
@@ -182,9 +186,15 @@ func privateFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
+	fi, err := f.Stat()
 	f.Close()
-	if err := os.Chmod(path, 0o600); err != nil {
-		return fmt.Errorf("restrict %s: %w", path, err)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("restrict %s: %w", path, err)
+		}
 	}
 	return nil
 }
