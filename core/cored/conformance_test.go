@@ -216,6 +216,8 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 		"POST /api/tenants":                         {Path: "/api/tenants", Header: auth, Body: map[string]any{"name": "globex", "display_name": "G", "config": map[string]any{}, "enabled_services": []string{"a"}, "is_active": true}},
 		"PATCH /api/tenants/{id}":                   {Path: "/api/tenants/" + tenant, Header: auth, Body: map[string]any{"display_name": "Acme"}},
 		"GET /api/api-keys":                         {Path: "/api/api-keys", Header: auth},
+		"PUT /api/tenants/{id}/services/{name}":     {Path: "/api/tenants/" + tenant + "/services/orders", Header: auth},
+		"DELETE /api/tenants/{id}/services/{name}":  {Path: "/api/tenants/" + tenant + "/services/orders", Header: auth},
 		"POST /api/api-keys":                        {Path: "/api/api-keys", Header: auth, Body: map[string]any{"name": "ci", "scopes": []string{"orders:read"}, "expires_at": "2099-01-01T00:00:00Z", "tenant_key": false}},
 		"GET /api/audit":                            {Path: "/api/audit", Header: auth},
 		"GET /api/config":                           {Path: "/api/config", Header: auth},
