@@ -178,3 +178,32 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestMethodNotAllowedListsAllow: every 405 carries the Allow header RFC
+// 9110 requires, naming the methods the path has.
+func TestMethodNotAllowedListsAllow(t *testing.T) {
+	rp := start(t, backends[0].env(t))
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/api/registry/services", "GET"},
+		{"PUT", "/api/registry/services/x", "GET"},
+		{"GET", "/api/registry/register", "POST"},
+		{"GET", "/api/registry/deregister/x", "POST"},
+		{"POST", "/healthz", "GET"},
+	} {
+		r := rp.do(tc.method, tc.path, nil, token)
+		if r.Status != 405 || r.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q", tc.method, tc.path, r.Status, r.Header.Get("Allow"), tc.allow)
+		}
+	}
+}
+
+// TestProblemInstanceIsAURIReference: the problem's instance is the path as
+// sent, percent-encoded, not decoded into something that is no URI.
+func TestProblemInstanceIsAURIReference(t *testing.T) {
+	rp := start(t, backends[0].env(t))
+	var p struct{ Instance string }
+	rp.do("GET", "/api/registry/services/a%20b", nil, "").Decode(t, &p)
+	if p.Instance != "/api/registry/services/a%20b" {
+		t.Errorf("instance %q, want /api/registry/services/a%%20b", p.Instance)
+	}
+}
