@@ -207,3 +207,34 @@ func TestProblemInstanceIsAURIReference(t *testing.T) {
 		t.Errorf("instance %q, want /api/registry/services/a%%20b", p.Instance)
 	}
 }
+
+// TestPublicEndpointRolesRule: the document's rule that a public endpoint
+// cannot require roles says what the registry enforces.
+func TestPublicEndpointRolesRule(t *testing.T) {
+	c := newConformance(t)
+	ep := map[string]any{"$ref": "#/components/schemas/EndpointRequest"}
+	for _, tc := range []struct {
+		endpoint string
+		valid    bool
+	}{
+		{`{"path":"/x","is_public":true,"required_roles":["admin"]}`, false},
+		{`{"path":"/x","is_public":true,"required_roles":[]}`, true},
+		{`{"path":"/x","is_public":false,"required_roles":["admin"]}`, true},
+		{`{"path":"/x","required_roles":["admin"]}`, true},
+	} {
+		var v any
+		dec := json.NewDecoder(strings.NewReader(tc.endpoint))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.v.Valid(ep, v); got != tc.valid {
+			t.Errorf("document: %s valid = %v, want %v", tc.endpoint, got, tc.valid)
+		}
+		body := `{"name":"svc","host":"127.0.0.1","port":9000,"endpoints":[` + tc.endpoint + `]}`
+		resp := c.send(t, "POST", "/api/registry/register", body, "Authorization", "Bearer "+token)
+		if ok := resp.StatusCode < 300; ok != tc.valid {
+			t.Errorf("registry: %s → %d, want valid = %v", tc.endpoint, resp.StatusCode, tc.valid)
+		}
+	}
+}
