@@ -416,6 +416,15 @@ func (p problems) list(field string, vs []string) {
 	}
 }
 
+// ValidateServiceName reports, as a fault.Invalid error naming field,
+// whether name can be among a tenant's enabled services (the rule
+// enabled_services entries follow).
+func ValidateServiceName(field, name string) error {
+	p := problems{}
+	p.name(field, name)
+	return p.err("Invalid service name.")
+}
+
 // jsonObject checks that raw is empty, null, or a JSON object that every
 // storage engine keeps as given.
 func (p problems) jsonObject(field string, raw json.RawMessage) {

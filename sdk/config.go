@@ -86,7 +86,10 @@ func (c *ConfigClient) Get(ctx context.Context, scope, service, key string, v an
 // every change (within a second of the write), until ctx ends; it
 // reconnects by itself. Deleted entries arrive with Deleted set.
 func (c *ConfigClient) Watch(ctx context.Context, scope, service string, fn func(ConfigEntry)) error {
-	q := url.Values{"service": {service}}
+	q := url.Values{}
+	if service != "" { // an empty query value is refused: leave it out
+		q.Set("service", service)
+	}
 	if scope != "" {
 		q.Set("scope", scope)
 	}

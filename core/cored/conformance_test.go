@@ -216,6 +216,8 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 		"POST /api/tenants":                         {Path: "/api/tenants", Header: auth, Body: map[string]any{"name": "globex", "display_name": "G", "config": map[string]any{}, "enabled_services": []string{"a"}, "is_active": true}},
 		"PATCH /api/tenants/{id}":                   {Path: "/api/tenants/" + tenant, Header: auth, Body: map[string]any{"display_name": "Acme"}},
 		"GET /api/api-keys":                         {Path: "/api/api-keys", Header: auth},
+		"PUT /api/tenants/{id}/services/{name}":     {Path: "/api/tenants/" + tenant + "/services/orders", Header: auth},
+		"DELETE /api/tenants/{id}/services/{name}":  {Path: "/api/tenants/" + tenant + "/services/orders", Header: auth},
 		"POST /api/api-keys":                        {Path: "/api/api-keys", Header: auth, Body: map[string]any{"name": "ci", "scopes": []string{"orders:read"}, "expires_at": "2099-01-01T00:00:00Z", "tenant_key": false}},
 		"GET /api/audit":                            {Path: "/api/audit", Header: auth},
 		"GET /api/config":                           {Path: "/api/config", Header: auth},
@@ -243,4 +245,45 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 		t.Errorf("only %d bad requests sent", sent)
 	}
 	t.Logf("%d bad requests sent", sent)
+}
+
+// TestMethodNotAllowedListsAllow: every 405 carries the Allow header RFC
+// 9110 requires, naming the methods the path has.
+func TestMethodNotAllowedListsAllow(t *testing.T) {
+	s := start(t, backends[0].env(t))
+	tk := s.login("default", "admin", adminPassword)
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/api/users", "GET, POST"},
+		{"POST", "/api/users/x", "GET, PATCH, DELETE"},
+		{"GET", "/api/auth/login", "POST"},
+		{"PATCH", "/api/config/orders/k", "GET, POST, PUT, DELETE"}, // POST: …/rollback shares the route
+		{"POST", "/healthz", "GET"},
+	} {
+		r := s.do(tc.method, tc.path, tk.AccessToken, nil)
+		if r.Status != 405 || r.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q", tc.method, tc.path, r.Status, r.Header.Get("Allow"), tc.allow)
+		}
+	}
+}
+
+// TestNullIsRefused: a null where the document allows none is 422 naming
+// the field, never read as "absent".
+func TestNullIsRefused(t *testing.T) {
+	s := start(t, backends[0].env(t))
+	tk := s.login("default", "admin", adminPassword)
+	user := s.mustCreate("/api/users", tk.AccessToken, map[string]any{"username": "ann", "password": "password-ann"})
+	for _, tc := range []struct{ method, path, body, field string }{
+		{"PATCH", "/api/users/" + user, `null`, "(body)"},
+		{"PATCH", "/api/users/" + user, `{"role":null}`, "role"},
+		{"PATCH", "/api/users/" + user, `{"is_active":null}`, "is_active"},
+		{"POST", "/api/auth/logout", `{"refresh_token":null}`, "refresh_token"},
+		{"POST", "/api/users", `{"username":"bob","password":"password-bob","email":null}`, "email"},
+	} {
+		r := s.do(tc.method, tc.path, tk.AccessToken, tc.body)
+		var p struct{ Errors map[string]string }
+		r.Decode(t, &p)
+		if r.Status != 422 || p.Errors[tc.field] == "" {
+			t.Errorf("%s %s %s = %d %s; want 422 naming %s", tc.method, tc.path, tc.body, r.Status, r.Body, tc.field)
+		}
+	}
 }

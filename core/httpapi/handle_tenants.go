@@ -167,6 +167,10 @@ func (s *Server) setService(w http.ResponseWriter, r *http.Request, enable bool)
 		return
 	}
 	name := param(r, "name")
+	if err := core.ValidateServiceName("name", name); err != nil {
+		s.fail(w, r, err) // disabling a name no tenant can have is bad input too
+		return
+	}
 	updated, err := s.store.SetTenantService(r.Context(), param(r, "id"), name, enable)
 	if err != nil {
 		s.fail(w, r, err)

@@ -179,3 +179,63 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestMethodNotAllowedListsAllow: every 405 carries the Allow header RFC
+// 9110 requires, naming the methods the path has.
+func TestMethodNotAllowedListsAllow(t *testing.T) {
+	rp := start(t, backends[0].env(t))
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/api/registry/services", "GET"},
+		{"PUT", "/api/registry/services/x", "GET"},
+		{"GET", "/api/registry/register", "POST"},
+		{"GET", "/api/registry/deregister/x", "POST"},
+		{"POST", "/healthz", "GET"},
+	} {
+		r := rp.do(tc.method, tc.path, nil, token)
+		if r.Status != 405 || r.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q", tc.method, tc.path, r.Status, r.Header.Get("Allow"), tc.allow)
+		}
+	}
+}
+
+// TestProblemInstanceIsAURIReference: the problem's instance is the path as
+// sent, percent-encoded, not decoded into something that is no URI.
+func TestProblemInstanceIsAURIReference(t *testing.T) {
+	rp := start(t, backends[0].env(t))
+	var p struct{ Instance string }
+	rp.do("GET", "/api/registry/services/a%20b", nil, "").Decode(t, &p)
+	if p.Instance != "/api/registry/services/a%20b" {
+		t.Errorf("instance %q, want /api/registry/services/a%%20b", p.Instance)
+	}
+}
+
+// TestPublicEndpointRolesRule: the document's rule that a public endpoint
+// cannot require roles says what the registry enforces.
+func TestPublicEndpointRolesRule(t *testing.T) {
+	c := newConformance(t)
+	ep := map[string]any{"$ref": "#/components/schemas/EndpointRequest"}
+	for _, tc := range []struct {
+		endpoint string
+		valid    bool
+	}{
+		{`{"path":"/x","is_public":true,"required_roles":["admin"]}`, false},
+		{`{"path":"/x","is_public":true,"required_roles":[]}`, true},
+		{`{"path":"/x","is_public":false,"required_roles":["admin"]}`, true},
+		{`{"path":"/x","required_roles":["admin"]}`, true},
+	} {
+		var v any
+		dec := json.NewDecoder(strings.NewReader(tc.endpoint))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.v.Valid(ep, v); got != tc.valid {
+			t.Errorf("document: %s valid = %v, want %v", tc.endpoint, got, tc.valid)
+		}
+		body := `{"name":"svc","host":"127.0.0.1","port":9000,"endpoints":[` + tc.endpoint + `]}`
+		resp := c.send(t, "POST", "/api/registry/register", body, "Authorization", "Bearer "+token)
+		if ok := resp.StatusCode < 300; ok != tc.valid {
+			t.Errorf("registry: %s → %d, want valid = %v", tc.endpoint, resp.StatusCode, tc.valid)
+		}
+	}
+}

@@ -17,7 +17,7 @@ import (
 )
 
 // A 405 must carry Allow (RFC 9110 §15.5.6), computed from the routing
-// tree, through mounted subrouters too.
+// tree, through mounted subrouters and at their mount points too.
 func TestMethodNotAllowedSendsAllow(t *testing.T) {
 	r := httpx.NewRouter(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.Route("/api/x", func(r chi.Router) {
@@ -25,9 +25,14 @@ func TestMethodNotAllowedSendsAllow(t *testing.T) {
 		r.Post("/items", func(http.ResponseWriter, *http.Request) {})
 		r.Patch("/items/{id}", func(http.ResponseWriter, *http.Request) {})
 	})
+	r.Route("/api/y", func(r chi.Router) {
+		r.Get("/", func(http.ResponseWriter, *http.Request) {})
+	})
 	for _, tc := range []struct{ method, path, allow string }{
 		{"DELETE", "/api/x/items", "GET, POST"},
 		{"GET", "/api/x/items/a%20b", "PATCH"},
+		{"DELETE", "/api/y", "GET"},
+		{"DELETE", "/api/y/", "GET"},
 		{"POST", "/healthz", "GET"},
 	} {
 		w := httptest.NewRecorder()

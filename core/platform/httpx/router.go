@@ -27,11 +27,28 @@ func Allowed(routes chi.Routes, req *http.Request) []string {
 	}
 	var allow []string
 	for _, m := range methods {
-		if routes.Match(chi.NewRouteContext(), m, path) {
+		if match(routes, m, path) {
 			allow = append(allow, m)
 		}
 	}
 	return allow
+}
+
+// match is routes.Match, except at a mount point itself ("/api/users" or
+// "/api/users/" of r.Route("/api/users", ...)): there chi's tree holds a
+// stub that matches every method, and the request is served by the
+// subrouter's "/" route, so that is what is asked.
+func match(routes chi.Routes, method, path string) bool {
+	for _, rt := range routes.Routes() {
+		if rt.SubRoutes == nil || !strings.HasSuffix(rt.Pattern, "/*") {
+			continue
+		}
+		prefix := strings.TrimSuffix(rt.Pattern, "/*")
+		if !strings.Contains(prefix, "{") && (path == prefix || path == prefix+"/") {
+			return match(rt.SubRoutes, method, "/")
+		}
+	}
+	return routes.Match(chi.NewRouteContext(), method, path)
 }
 
 // Check is a named readiness check, such as a database ping.

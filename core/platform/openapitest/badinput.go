@@ -21,6 +21,7 @@ type Probe struct {
 	Query  url.Values
 	Header http.Header
 	Body   []byte // nil: the fixture's body (or none)
+	Path   string // "": the fixture's path
 }
 
 // Fixture is what makes a valid request to one operation: the concrete
@@ -79,6 +80,10 @@ func (vd *Validator) BadInputs(o Operation, f Fixture) []Probe {
 	}
 	for _, p := range o.Params {
 		in, name := fmt.Sprint(p["in"]), fmt.Sprint(p["name"])
+		if in == "path" {
+			probes = append(probes, vd.badPathValues(o, f, name, p["schema"])...)
+			continue
+		}
 		if in != "query" && in != "header" {
 			continue
 		}
@@ -94,6 +99,34 @@ func (vd *Validator) BadInputs(o Operation, f Fixture) []Probe {
 			}
 			probes = append(probes, pr)
 		}
+	}
+	return probes
+}
+
+// badPathValues puts values the schema rejects in place of path parameter
+// name of the fixture's path (found by matching it to the template).
+func (vd *Validator) badPathValues(o Operation, f Fixture, name string, schema any) []Probe {
+	re, _ := templateRegexp(o.Path)
+	m := re.FindStringSubmatchIndex(f.Path)
+	if m == nil {
+		return nil
+	}
+	group := -1
+	for i, p := range templateParam.FindAllString(o.Path, -1) {
+		if p == "{"+name+"}" {
+			group = i + 1
+		}
+	}
+	if group < 0 {
+		return nil
+	}
+	var probes []Probe
+	for _, raw := range []string{"Bad Name!", "-x", strings.Repeat("a", 300), "x\u0001"} {
+		if vd.Valid(schema, raw) {
+			continue
+		}
+		path := f.Path[:m[2*group]] + url.PathEscape(raw) + f.Path[m[2*group+1]:]
+		probes = append(probes, Probe{Name: fmt.Sprintf("path %s=%.20q", name, raw), Path: path})
 	}
 	return probes
 }
@@ -158,6 +191,9 @@ func (vd *Validator) SendBadInputs(t *testing.T, client *http.Client, baseURL st
 	probes := vd.BadInputs(o, f)
 	for _, p := range probes {
 		u := baseURL + f.Path
+		if p.Path != "" {
+			u = baseURL + p.Path
+		}
 		if len(p.Query) > 0 {
 			u += "?" + p.Query.Encode()
 		}

@@ -487,7 +487,22 @@ func templateRegexp(tmpl string) (*regexp.Regexp, int) {
 	for i, p := range parts {
 		parts[i] = regexp.QuoteMeta(p)
 	}
-	return regexp.MustCompile("^" + strings.Join(parts, "[^?#]+") + "$"), literal
+	// Each parameter is one segment, but the last may span several (a
+	// configuration key such as a/b).
+	var b strings.Builder
+	b.WriteString("^")
+	for i, p := range parts {
+		b.WriteString(p)
+		switch {
+		case i == len(parts)-1:
+		case i == len(parts)-2:
+			b.WriteString("([^?#]+)")
+		default:
+			b.WriteString("([^/?#]+)")
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String()), literal
 }
 
 // Statuses returns the statuses op documents ("200", "4XX", "default").
