@@ -181,7 +181,7 @@ func loadToken(cfg Config, logger *slog.Logger) (string, error) {
 		return "", fmt.Errorf("read registry token: %w", err)
 	}
 	token := "pbr_" + newID() + newID()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return "", fmt.Errorf("keep registry token: %w", err)
 	}
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
