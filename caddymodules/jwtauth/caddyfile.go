@@ -47,7 +47,7 @@ func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, name := range names {
-				if !serviceName.MatchString(name) {
+				if !validServiceName(name) {
 					return d.Errf("forward_authorization: %q is not a service name", name)
 				}
 			}
