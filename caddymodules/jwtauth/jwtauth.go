@@ -325,7 +325,7 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	kind, cred := credentials(r.Header)
 	// Never forward a long-lived secret to a plugin, nor a user's token
 	// that it could replay against core, unless the operator allows it.
-	r.Header.Del("X-API-Key")
+	delete(r.Header, "X-Api-Key") // the canonical name: Del would allocate to canonicalize "X-API-Key"
 	if authz, ok := r.Header["Authorization"]; ok && (kind == credAPIKey || !h.forwardsAuthorization(service, authz)) {
 		r.Header.Del("Authorization")
 	}
