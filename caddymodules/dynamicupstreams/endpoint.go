@@ -7,40 +7,89 @@ import (
 	"github.com/plugboard/plugboard/registry"
 )
 
-// MatchEndpoint returns the endpoint whose method and path template match a
-// request to a service, or nil. rest is the escaped path within the service
-// (as Resolve returns it). A template segment {name} matches any one
-// segment; a trailing {name...} or * matches the rest. Literal segments beat
-// templates: among matches, the one with the most literal segments wins, so
-// /items/new is chosen over /items/{id}. HEAD matches a GET endpoint.
+// MatchEndpoint finds the policy for a request to a service: the endpoint
+// whose rule applies, and whether the request's method and path match a
+// declared endpoint at all. rest is the escaped path within the service (as
+// Resolve returns it).
 //
-// A method the service did not declare on a declared path does not fall
-// back to "any identity": it gets the path's strictest declared policy —
-// the smallest non-empty required_roles among the path's endpoints, never
-// public — so that PUT /admin cannot slip past a role POST /admin requires.
-func MatchEndpoint(endpoints []registry.Endpoint, method, rest string) *registry.Endpoint {
-	var best, strictest *registry.Endpoint
+// Templates: a segment {name} matches any one segment; a trailing
+// {name...} or * matches the rest, even nothing. Empty segments (a
+// trailing slash, doubled slashes) are ignored. HEAD matches a GET
+// endpoint.
+//
+// A template matches exactly when every literal segment is equal as sent
+// (percent-decoded). Among exact matches for the method, the one with the
+// most literal segments wins, so /items/new is chosen over /items/{id}.
+//
+// The lookup also sees the path as a lenient plugin router may: a literal
+// segment matches in any case (Express, ASP.NET), and the request's last
+// segment may carry a suffix starting at a dot (Spring's suffix match:
+// /admin.json and /admin.x.y match /admin). Such loose matches never
+// loosen the policy: the result is the strictest (see stricter) of the
+// best exact match and every loose-only match for the method.
+//
+// When nothing matches for the method, the request is undeclared
+// (declared is false). If templates of other methods match it (exactly or
+// loosely), it does not fall back to the service's default: ep is a
+// synthesized endpoint with the strictest of their rules, never public —
+// the smallest non-empty required_roles among them, or any authenticated
+// caller — so that PUT /admin cannot slip past a role POST /admin
+// requires. Otherwise ep is nil.
+//
+// It allocates only to decode a percent-encoded segment or to synthesize
+// an undeclared method's endpoint.
+func MatchEndpoint(endpoints []registry.Endpoint, method, rest string) (ep *registry.Endpoint, declared bool) {
+	var exact, loose, other *registry.Endpoint
 	bestScore := -1
 	for i := range endpoints {
 		e := &endpoints[i]
-		score, ok := matchTemplate(e.Path, rest)
-		if !ok {
-			continue
-		}
-		if e.Method != method && !(method == "HEAD" && e.Method == "GET") {
-			if len(e.RequiredRoles) > 0 && (strictest == nil || len(e.RequiredRoles) < len(strictest.RequiredRoles)) {
-				strictest = e
+		score, m := matchTemplate(e.Path, rest)
+		switch {
+		case m == noMatch:
+		case e.Method != method && !(method == "HEAD" && e.Method == "GET"):
+			if other == nil || stricter(e, other) {
+				other = e
 			}
-			continue
-		}
-		if score > bestScore {
-			best, bestScore = e, score
+		case m == matchExact:
+			if score > bestScore {
+				exact, bestScore = e, score
+			}
+		case loose == nil || stricter(e, loose):
+			loose = e
 		}
 	}
-	if best == nil && strictest != nil {
-		return &registry.Endpoint{Path: strictest.Path, Method: method, RequiredRoles: strictest.RequiredRoles}
+	switch {
+	case exact != nil && loose != nil && stricter(loose, exact):
+		return loose, true
+	case exact != nil:
+		return exact, true
+	case loose != nil:
+		return loose, true
+	case other != nil:
+		return &registry.Endpoint{Path: other.Path, Method: method, RequiredRoles: other.RequiredRoles}, false
 	}
-	return best
+	return nil, false
+}
+
+// stricter reports whether a's rule admits fewer callers than b's, ranking
+// public below any authenticated caller below required roles, and a
+// smaller non-empty role set above a larger one.
+func stricter(a, b *registry.Endpoint) bool {
+	ra, rb := strictness(a), strictness(b)
+	if ra != rb {
+		return ra > rb
+	}
+	return ra == 2 && len(a.RequiredRoles) < len(b.RequiredRoles)
+}
+
+func strictness(e *registry.Endpoint) int {
+	switch {
+	case len(e.RequiredRoles) > 0:
+		return 2
+	case e.IsPublic:
+		return 0
+	}
+	return 1
 }
 
 // nextSegment returns the first non-empty segment of p at or after i,
@@ -66,31 +115,72 @@ func nextSegment(p string, i int) (string, int) {
 	return seg, i + j
 }
 
-// matchTemplate reports whether the path rest fits the template tmpl and
-// how many literal segments matched, walking both segment by segment.
-func matchTemplate(tmpl, rest string) (int, bool) {
-	score, ti, ri := 0, 0, 0
+// How a template matches a path.
+type match int
+
+const (
+	noMatch    match = iota
+	matchLoose       // only with case folding or a dot suffix on the last segment
+	matchExact       // every literal segment equal
+)
+
+// matchTemplate reports how the path rest fits the template tmpl and how
+// many literal segments matched, walking both segment by segment.
+func matchTemplate(tmpl, rest string) (int, match) {
+	score, ti, ri, m := 0, 0, 0, matchExact
 	for {
 		t, tn := nextSegment(tmpl, ti)
 		if t == "" {
-			s, _ := nextSegment(rest, ri)
-			return score, s == ""
+			if s, _ := nextSegment(rest, ri); s != "" {
+				return 0, noMatch
+			}
+			return score, m
 		}
 		if t == "*" || (strings.HasPrefix(t, "{") && strings.HasSuffix(t, "...}")) {
 			if more, _ := nextSegment(tmpl, tn); more == "" {
-				return score, true // a trailing wildcard takes the rest, even nothing
+				return score, m // a trailing wildcard takes the rest, even nothing
 			}
 		}
 		s, rn := nextSegment(rest, ri)
 		if s == "" {
-			return 0, false
+			return 0, noMatch
 		}
 		if !(strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}")) {
-			if t != s {
-				return 0, false
+			switch {
+			case t == s:
+			case strings.EqualFold(t, s), onlySlashes(rest[rn:]) && dotSuffixed(s, t):
+				m = matchLoose
+			default:
+				return 0, noMatch
 			}
 			score++
 		}
 		ti, ri = tn, rn
 	}
+}
+
+// dotSuffixed reports whether s is lit, in any case, followed by a dot and
+// anything: admin.json or ADMIN.x.y for admin.
+func dotSuffixed(s, lit string) bool {
+	for i := strings.IndexByte(s, '.'); i >= 0; {
+		if strings.EqualFold(s[:i], lit) {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '.')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// onlySlashes reports whether p holds nothing but slashes: no segment.
+func onlySlashes(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			return false
+		}
+	}
+	return true
 }

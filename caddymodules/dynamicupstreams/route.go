@@ -36,10 +36,16 @@ type Resolved struct {
 	Service  string
 	BasePath string // the service's base path
 	Path     string // the path within the service, as sent
-	// Endpoint is the registered endpoint whose method and path template
-	// match the request; nil when none does.
+	// Endpoint is the endpoint whose rule applies to the request (see
+	// MatchEndpoint); nil when none does.
 	Endpoint *registry.Endpoint
-	Metadata json.RawMessage // the service's metadata
+	// Undeclared is true when no declared endpoint matches the request's
+	// method and path; Endpoint may still carry the strictest rule of the
+	// path's other methods.
+	Undeclared bool
+	// UndeclaredPaths is the service's policy for undeclared requests.
+	UndeclaredPaths registry.UndeclaredPaths
+	Metadata        json.RawMessage // the service's metadata
 }
 
 // ResolvedFrom returns the route plugboard_route resolved for the request
@@ -109,10 +115,11 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	setPath(r, svc.BasePath+rest)
 	ctx := r.Context()
 	caddyhttp.SetVar(ctx, VarService, name)
-	caddyhttp.SetVar(ctx, VarResolved, &Resolved{
-		Service: name, BasePath: svc.BasePath, Path: rest,
-		Endpoint: MatchEndpoint(svc.Endpoints, r.Method, rest), Metadata: svc.Metadata,
-	})
+	res := &Resolved{Service: name, BasePath: svc.BasePath, Path: rest, UndeclaredPaths: svc.UndeclaredPaths, Metadata: svc.Metadata}
+	var declared bool
+	res.Endpoint, declared = MatchEndpoint(svc.Endpoints, r.Method, rest)
+	res.Undeclared = !declared
+	caddyhttp.SetVar(ctx, VarResolved, res)
 	// No client-sent X-Plugboard-* header reaches a plugin, with jwt_auth in
 	// the route or not; the upstream learns which service it is called as.
 	for k := range r.Header {

@@ -28,9 +28,12 @@ type Service struct {
 	BasePath string
 	// Dials are the routable instances' host:port, sorted, stable.
 	Dials []string
-	// Endpoints and Metadata are the newest instance's.
+	// Endpoints, Metadata and UndeclaredPaths are the newest instance's.
 	Endpoints []registry.Endpoint
 	Metadata  json.RawMessage
+	// UndeclaredPaths says whether requests that match no endpoint are
+	// refused (registry.UndeclaredDeny); empty means authenticated.
+	UndeclaredPaths registry.UndeclaredPaths
 	// Registered counts the active instances, routable or not.
 	Registered int
 }
@@ -55,7 +58,7 @@ func build(rev int64, active map[string]*registry.Instance, known map[string]boo
 			}
 		}
 		svc := &Service{Name: name, BasePath: newest.BasePath, Endpoints: newest.Endpoints,
-			Metadata: newest.Metadata, Registered: len(list)}
+			Metadata: newest.Metadata, UndeclaredPaths: newest.UndeclaredPaths, Registered: len(list)}
 		for _, in := range list {
 			if in.BasePath == svc.BasePath && in.Health != registry.HealthUnhealthy {
 				svc.Dials = append(svc.Dials, net.JoinHostPort(in.Host, strconv.Itoa(in.Port)))

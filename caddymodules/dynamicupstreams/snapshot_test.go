@@ -24,6 +24,9 @@ func TestBuild(t *testing.T) {
 	} {
 		active[in.ID] = in
 	}
+	// The newest instance's policy for undeclared paths is the service's.
+	active["c"].UndeclaredPaths = registry.UndeclaredDeny
+	active["b"].UndeclaredPaths = registry.UndeclaredAuthenticated
 	snap := build(7, active, map[string]bool{"orders": true, "billing": true, "gone": true})
 	if snap.Revision != 7 {
 		t.Fatalf("revision %d", snap.Revision)
@@ -32,6 +35,9 @@ func TestBuild(t *testing.T) {
 	if orders.BasePath != "/v1" || orders.Registered != 4 ||
 		!reflect.DeepEqual(orders.Dials, []string{"10.0.0.1:80", "10.0.0.2:80"}) {
 		t.Fatalf("orders = %+v", orders)
+	}
+	if orders.UndeclaredPaths != registry.UndeclaredDeny {
+		t.Fatalf("orders.UndeclaredPaths = %q, want the newest instance's %q", orders.UndeclaredPaths, registry.UndeclaredDeny)
 	}
 	if b := snap.Services["billing"]; b == nil || len(b.Dials) != 0 || b.Registered != 1 {
 		t.Fatalf("billing (only unhealthy) = %+v", b)

@@ -29,9 +29,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		timeout        <duration>  # bound of each request to core; default 5s
 //		signing_secret <secret>    # identity signature key; default {env.PLUGBOARD_GATEWAY_SIGNING_SECRET}
 //		default_policy authenticated|public  # for undeclared endpoints; default authenticated
+//		forward_authorization <service>...   # services that receive the client's Authorization; default none
 //	}
 //
-// Every subdirective is optional, and so is the block.
+// Every subdirective is optional, and so is the block. forward_authorization
+// may be repeated; its names add up.
 func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -39,6 +41,19 @@ func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		opt := d.Val()
+		if opt == "forward_authorization" { // one or more names; may repeat
+			names := d.RemainingArgs()
+			if len(names) == 0 {
+				return d.ArgErr()
+			}
+			for _, name := range names {
+				if !validServiceName(name) {
+					return d.Errf("forward_authorization: %q is not a service name", name)
+				}
+			}
+			h.ForwardAuthorization = append(h.ForwardAuthorization, names...)
+			continue
+		}
 		if !d.NextArg() {
 			return d.ArgErr()
 		}

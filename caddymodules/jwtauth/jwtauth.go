@@ -6,9 +6,13 @@
 // endpoint and the service's metadata, and before reverse_proxy. For each
 // request it
 //
-//  1. removes every client-sent header starting with X-Plugboard-;
+//  1. removes every client-sent header starting with X-Plugboard-, and the
+//     client's credentials: API keys always, Authorization unless the
+//     operator lets the service receive it (ForwardAuthorization);
 //  2. decides the policy: a public endpoint needs no credentials; a request
-//     that matches no declared endpoint follows the service's metadata
+//     that matches no declared endpoint (see dynamicupstreams.MatchEndpoint)
+//     is refused with 404 once authenticated when the service declared
+//     undeclared_paths "deny", and otherwise follows the service's metadata
 //     ("auth": "public" or "authenticated") or else DefaultPolicy;
 //  3. authenticates an access token (Authorization: Bearer) offline
 //     against core's JWKS, or an API key (X-API-Key, or Authorization:
@@ -22,7 +26,8 @@
 //
 // Refusals are caddyhttp errors carrying a dynamicupstreams.PublicError, so
 // plugboard_problem renders them as problem+json: 401 with a
-// WWW-Authenticate challenge, 403, or 503 when core cannot be asked.
+// WWW-Authenticate challenge, 403, 404 for a path the service refuses to
+// serve undeclared, or 503 when core cannot be asked.
 package jwtauth
 
 import (
@@ -112,6 +117,12 @@ type JWTAuth struct {
 	// "authenticated" (credentials required) or "public".
 	// Default: authenticated
 	DefaultPolicy string `json:"default_policy,omitempty"`
+	// ForwardAuthorization names the services that receive the client's
+	// Authorization header (a bearer token, or another scheme the service
+	// handles itself). The operator chooses, not the service, so that a
+	// compromised plugin cannot opt in to replayable user tokens. API keys
+	// are never forwarded. Default: none (Authorization is removed)
+	ForwardAuthorization []string `json:"forward_authorization,omitempty"`
 
 	logger *slog.Logger
 	client *http.Client
@@ -259,7 +270,29 @@ func (h *JWTAuth) Validate() error {
 	if h.DefaultPolicy != PolicyAuthenticated && h.DefaultPolicy != PolicyPublic {
 		return fmt.Errorf("jwt_auth: default_policy %q is neither %s nor %s", h.DefaultPolicy, PolicyAuthenticated, PolicyPublic)
 	}
+	for _, name := range h.ForwardAuthorization {
+		if !validServiceName(name) {
+			return fmt.Errorf("jwt_auth: forward_authorization %q is not a service name", name)
+		}
+	}
 	return nil
+}
+
+// validServiceName reports whether s is what the registry accepts as a
+// service name: ^[a-z0-9][a-z0-9_-]{0,62}$.
+func validServiceName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '-' || c == '_') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Cleanup stops the refresher and closes idle connections to core.
@@ -280,17 +313,21 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	ctx := r.Context()
 	var ep *registry.Endpoint
 	var meta json.RawMessage
-	if rt := dynamicupstreams.ResolvedFrom(ctx); rt != nil {
-		ep, meta = rt.Endpoint, rt.Metadata
+	var service string
+	deny := false // the service refuses this undeclared request
+	rt := dynamicupstreams.ResolvedFrom(ctx)
+	if rt != nil {
+		ep, meta, service = rt.Endpoint, rt.Metadata, rt.Service
+		deny = rt.Undeclared && rt.UndeclaredPaths == registry.UndeclaredDeny
 	}
-	public := h.isPublic(ep, meta)
+	public := !deny && h.isPublic(ep, meta)
 
 	kind, cred := credentials(r.Header)
-	if kind == credAPIKey { // never forward a long-lived secret to a plugin
-		r.Header.Del("X-API-Key")
-		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "ApiKey ") {
-			r.Header.Del("Authorization")
-		}
+	// Never forward a long-lived secret to a plugin, nor a user's token
+	// that it could replay against core, unless the operator allows it.
+	delete(r.Header, "X-Api-Key") // the canonical name: Del would allocate to canonicalize "X-API-Key"
+	if authz, ok := r.Header["Authorization"]; ok && (kind == credAPIKey || !h.forwardsAuthorization(service, authz)) {
+		r.Header.Del("Authorization")
 	}
 	var (
 		id  *identity
@@ -312,6 +349,9 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return next.ServeHTTP(w, r)
 	}
+	if err == nil && deny {
+		err = &refusal{http.StatusNotFound, fmt.Sprintf("Service %q declares no endpoint for %s %s and refuses undeclared requests.", service, r.Method, rt.Path), false}
+	}
 	if err == nil {
 		err = h.authorize(ctx, r.Header.Get("X-Request-Id"), kind, cred, id, ep)
 	}
@@ -320,6 +360,20 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.setIdentity(r, id)
 	return next.ServeHTTP(w, r)
+}
+
+// forwardsAuthorization reports whether the operator lets service receive
+// the client's Authorization header (never one carrying an API key).
+func (h *JWTAuth) forwardsAuthorization(service string, authz []string) bool {
+	if service == "" || !slices.Contains(h.ForwardAuthorization, service) {
+		return false
+	}
+	for _, a := range authz {
+		if len(a) >= 7 && strings.EqualFold(a[:7], "ApiKey ") {
+			return false
+		}
+	}
+	return true
 }
 
 // isPublic reports whether the request needs no credentials.

@@ -226,6 +226,9 @@ type call struct {
 	endpoint *registry.Endpoint
 	metadata string
 	headers  map[string]string
+	// undeclared and undeclaredPaths are as plugboard_route would set them.
+	undeclared      bool
+	undeclaredPaths registry.UndeclaredPaths
 }
 
 // result is what came of a call.
@@ -258,7 +261,8 @@ func (f *fixture) do(c call) result {
 	ctx := r.Context()
 	caddyhttp.SetVar(ctx, dynamicupstreams.VarService, c.service)
 	caddyhttp.SetVar(ctx, dynamicupstreams.VarResolved, &dynamicupstreams.Resolved{
-		Service: c.service, Endpoint: c.endpoint, Metadata: json.RawMessage(c.metadata)})
+		Service: c.service, Path: strings.TrimPrefix(c.path, "/api/"+c.service), Endpoint: c.endpoint, Metadata: json.RawMessage(c.metadata),
+		Undeclared: c.undeclared, UndeclaredPaths: c.undeclaredPaths})
 	var res result
 	err := f.h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
 		res.upstream = r
@@ -320,6 +324,8 @@ func TestServeHTTP(t *testing.T) {
 		{name: "no credentials, endpoint beats metadata", call: call{endpoint: epItems, metadata: `{"auth":"public"}`}, status: 401, authenticate: challenge},
 		{name: "public endpoint with a valid token keeps the identity", call: call{endpoint: epPublic, headers: bearer(f.token("u1", "t2", "user"))}, user: "u1", tenant: "t2", roles: "user"},
 		{name: "public endpoint with a bad token passes anonymously", call: call{endpoint: epPublic, headers: bearer("garbage")}},
+		{name: "public endpoint, basic auth passes anonymously", call: call{endpoint: epPublic, headers: map[string]string{"Authorization": "Basic dTpw"}}},
+		{name: "public endpoint, two credentials pass anonymously", call: call{endpoint: epPublic, headers: map[string]string{"X-Api-Key": userKey, "Authorization": "ApiKey " + userKey}}},
 
 		// Tokens.
 		{name: "valid token", call: call{endpoint: epItems, headers: bearer(f.token("u1", "t1", "user"))}, user: "u1", tenant: "t1", roles: "user"},
@@ -397,6 +403,9 @@ func TestServeHTTP(t *testing.T) {
 			}
 			if up.Get("X-Api-Key") != "" || strings.HasPrefix(up.Get("Authorization"), "ApiKey") {
 				t.Error("the API key reached the service")
+			}
+			if a, ok := up["Authorization"]; ok {
+				t.Errorf("the client's Authorization %q reached the service", a)
 			}
 			anonymous := tc.user == "" && tc.tenant == ""
 			if anonymous {
@@ -722,6 +731,7 @@ func TestProvision(t *testing.T) {
 		{"core not a URL", JWTAuth{Core: "127.0.0.1:8082"}},
 		{"core ftp", JWTAuth{Core: "ftp://core"}},
 		{"bad policy", JWTAuth{DefaultPolicy: "open"}},
+		{"forward_authorization to a bad name", JWTAuth{ForwardAuthorization: []string{"orders", "../core"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.h.SigningSecret = testSecret
@@ -786,9 +796,13 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 		}
 	})
+	// jwt_auth removes Authorization before proxying, so each request puts
+	// it back (a map assignment of the same slice: no allocation).
+	authz := []string{"Bearer " + tok}
 	b.Run("jwt_auth_cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
+			r.Header["Authorization"] = authz
 			if err := h.ServeHTTP(w, r, next); err != nil {
 				b.Fatal(err)
 			}
@@ -799,6 +813,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			w, r := newRequest() // vars maps are per request
 			for pb.Next() {
+				r.Header["Authorization"] = authz
 				if err := h.ServeHTTP(w, r, next); err != nil {
 					b.Error(err)
 					return
@@ -806,4 +821,70 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestAuthorizationIsNotForwarded performs finding 7 of issue 11: a
+// plugin received the caller's bearer token and could replay it against
+// core. Only the services the operator names in forward_authorization get
+// it, and never an API key.
+func TestAuthorizationIsNotForwarded(t *testing.T) {
+	f := newFixture(t, func(h *JWTAuth) { h.ForwardAuthorization = []string{"billing"} })
+	tok := f.token("u1", "t1", "super_admin")
+	userKey := f.apiKey("u9", "t1", []string{"orders", "billing"}, "user")
+	for _, tc := range []struct {
+		name    string
+		call    call
+		forward string // the Authorization the service must see; "" for none
+	}{
+		{name: "token to a plugin", call: call{endpoint: epItems, headers: bearer(tok)}},
+		{name: "token to a public endpoint", call: call{endpoint: epPublic, headers: bearer(tok)}},
+		{name: "basic auth to a public endpoint", call: call{endpoint: epPublic, headers: map[string]string{"Authorization": "Basic dTpw"}}},
+		{name: "token to a named service", call: call{service: "billing", endpoint: epItems, headers: bearer(tok)}, forward: "Bearer " + tok},
+		{name: "basic auth to a named service's public endpoint", call: call{service: "billing", endpoint: epPublic, headers: map[string]string{"Authorization": "Basic dTpw"}}, forward: "Basic dTpw"},
+		{name: "API key to a named service", call: call{service: "billing", endpoint: epItems, headers: map[string]string{"Authorization": "ApiKey " + userKey}}},
+		{name: "API key to a named service's public endpoint", call: call{service: "billing", endpoint: epPublic, headers: map[string]string{"Authorization": "apikey " + userKey}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := f.do(tc.call)
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if got := res.upstream.Header.Get("Authorization"); got != tc.forward {
+				t.Fatalf("the service saw Authorization %q, want %q", got, tc.forward)
+			}
+		})
+	}
+}
+
+// TestUndeclaredPathsDeny checks that a service declaring undeclared_paths
+// "deny" gets no request that matches none of its endpoints: 404 once the
+// caller is authenticated (401 before, so that anonymous clients do not
+// learn which paths are declared), super_admin included.
+func TestUndeclaredPathsDeny(t *testing.T) {
+	f := newFixture(t)
+	undeclared := &registry.Endpoint{Path: "/admin", Method: "PUT", RequiredRoles: []string{"tenant_admin"}} // as MatchEndpoint synthesizes it
+	for _, tc := range []struct {
+		name   string
+		call   call
+		status int
+	}{
+		{name: "unknown path", call: call{path: "/api/orders/secret", undeclared: true, undeclaredPaths: registry.UndeclaredDeny, headers: bearer(f.token("u1", "t1", "user"))}, status: 404},
+		{name: "unknown path, super_admin", call: call{path: "/api/orders/secret", undeclared: true, undeclaredPaths: registry.UndeclaredDeny, headers: bearer(f.token("u0", "t1", "super_admin"))}, status: 404},
+		{name: "undeclared method", call: call{method: "PUT", path: "/api/orders/admin", endpoint: undeclared, undeclared: true, undeclaredPaths: registry.UndeclaredDeny, headers: bearer(f.token("u1", "t1", "tenant_admin"))}, status: 404},
+		{name: "unknown path, metadata public", call: call{path: "/api/orders/secret", metadata: `{"auth":"public"}`, undeclared: true, undeclaredPaths: registry.UndeclaredDeny}, status: 401},
+		{name: "unknown path, anonymous", call: call{path: "/api/orders/secret", undeclared: true, undeclaredPaths: registry.UndeclaredDeny}, status: 401},
+		{name: "declared path", call: call{endpoint: epItems, undeclaredPaths: registry.UndeclaredDeny, headers: bearer(f.token("u1", "t1", "user"))}},
+		{name: "unknown path, authenticated", call: call{path: "/api/orders/secret", undeclared: true, undeclaredPaths: registry.UndeclaredAuthenticated, headers: bearer(f.token("u1", "t1", "user"))}},
+		{name: "unknown path, default", call: call{path: "/api/orders/secret", undeclared: true, headers: bearer(f.token("u1", "t1", "user"))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := f.do(tc.call)
+			if res.status != tc.status {
+				t.Fatalf("status %d (%v), want %d", res.status, res.err, tc.status)
+			}
+			if tc.status == 404 && !strings.Contains(res.detail, `"orders" declares no endpoint for `+tc.call.method) {
+				t.Fatalf("detail %q", res.detail)
+			}
+		})
+	}
 }
