@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +109,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.Timeout = caddy.Duration(5 * time.Second)
 	}
 	a.logger = ctx.Slogger()
-	a.client = client.New(a.Registry, "", &http.Client{})
+	token, source, err := registryToken()
+	if err != nil {
+		a.logger.Warn("could not read the registry token; reading the registry without it", slog.Any("error", err))
+	}
+	var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	if token != "" {
+		rt = bearer{token: token, next: rt}
+		a.logger.Debug("reading the registry with its token", slog.String("from", source))
+	}
+	// The token goes on every request, the change feed's too.
+	a.client = client.New(a.Registry, "", &http.Client{Transport: rt})
 	h, _, err := holders.LoadOrNew(a.Registry, func() (caddy.Destructor, error) { return new(holder), nil })
 	if err != nil {
 		return err
@@ -263,6 +277,44 @@ func (a *App) follow(ctx context.Context, st *state) {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// registryToken returns the credential the registry's reads (listing, change
+// feed) need, and where it came from: PLUGBOARD_REGISTRY_TOKEN, or else
+// the token the registry keeps in $PLUGBOARD_DATA_DIR/registry.token (data
+// directory default ./data). It is read at start and never put into the
+// config; "" (no error) when neither is set, for a registry that does not
+// require it.
+func registryToken() (token, source string, err error) {
+	if token = strings.TrimSpace(os.Getenv("PLUGBOARD_REGISTRY_TOKEN")); token != "" {
+		return token, "PLUGBOARD_REGISTRY_TOKEN", nil
+	}
+	dir := os.Getenv("PLUGBOARD_DATA_DIR")
+	if dir == "" {
+		dir = "data"
+	}
+	path := filepath.Join(dir, "registry.token") // registryd.TokenFile
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read the registry token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), path, nil
+}
+
+// bearer sends a bearer token with every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context()) // a RoundTripper must not change the caller's request
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 // Interface guards.
