@@ -109,17 +109,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.Timeout = caddy.Duration(5 * time.Second)
 	}
 	a.logger = ctx.Slogger()
-	token, source, err := registryToken()
-	if err != nil {
+	switch token, source, err := registryToken(); {
+	case err != nil:
 		a.logger.Warn("could not read the registry token; reading the registry without it", slog.Any("error", err))
-	}
-	var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
-	if token != "" {
-		rt = bearer{token: token, next: rt}
+	case token == "":
+		a.logger.Info("no registry token (PLUGBOARD_REGISTRY_TOKEN, data directory); reading the registry without one")
+	default:
 		a.logger.Debug("reading the registry with its token", slog.String("from", source))
 	}
-	// The token goes on every request, the change feed's too.
-	a.client = client.New(a.Registry, "", &http.Client{Transport: rt})
+	// The token goes on every request, the change feed's too. It is read
+	// again for each (a few a minute at most), so that a token file the
+	// registry writes after the gateway started, or a new one, is used.
+	a.client = client.New(a.Registry, "", &http.Client{Transport: bearer{
+		token: func() string { t, _, _ := registryToken(); return t },
+		next:  http.DefaultTransport.(*http.Transport).Clone(),
+	}})
 	h, _, err := holders.LoadOrNew(a.Registry, func() (caddy.Destructor, error) { return new(holder), nil })
 	if err != nil {
 		return err
@@ -304,16 +308,18 @@ func registryToken() (token, source string, err error) {
 	return strings.TrimSpace(string(b)), path, nil
 }
 
-// bearer sends a bearer token with every request.
+// bearer sends a bearer token, when there is one, with every request.
 type bearer struct {
-	token string
+	token func() string
 	next  http.RoundTripper
 }
 
 // RoundTrip implements http.RoundTripper.
 func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context()) // a RoundTripper must not change the caller's request
-	r.Header.Set("Authorization", "Bearer "+b.token)
+	if tok := b.token(); tok != "" {
+		r = r.Clone(r.Context()) // a RoundTripper must not change the caller's request
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
 	return b.next.RoundTrip(r)
 }
 

@@ -37,7 +37,7 @@ func TestBearerLeavesTheRequestAlone(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Get("Authorization") }))
 	defer srv.Close()
 	req, _ := http.NewRequest("GET", srv.URL, nil)
-	resp, err := (&http.Client{Transport: bearer{token: "t0k", next: http.DefaultTransport}}).Do(req)
+	resp, err := (&http.Client{Transport: bearer{token: func() string { return "t0k" }, next: http.DefaultTransport}}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
