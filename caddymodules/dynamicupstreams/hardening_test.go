@@ -7,11 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // recorder is a plugin instance that keeps every request it received,
@@ -400,5 +404,52 @@ func TestListenBindsOneInterface(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "Plugboard") {
 		t.Fatalf("Host localhost:%s: %d %q", port, resp.StatusCode, body)
+	}
+}
+
+// TestHeaderUpKeepsTheInstanceHost: a header_up in the plugin route's
+// reverse_proxy makes Caddy put the client's Host back before each try, so
+// such a Caddyfile must also set Host, or it does not load.
+func TestHeaderUpKeepsTheInstanceHost(t *testing.T) {
+	withHeaderUp := func(lines string) func(string) string {
+		return func(shipped string) string {
+			out := strings.Replace(shipped, "\t\t\tdynamic dynamic_upstreams\n", "\t\t\tdynamic dynamic_upstreams\n"+lines, 1)
+			if out == shipped {
+				t.Fatal("no dynamic dynamic_upstreams line in the Caddyfile")
+			}
+			return out
+		}
+	}
+	body, err := os.ReadFile("../../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PLUGBOARD_GATEWAY_ADMIN", "off")
+	t.Setenv("PLUGBOARD_GATEWAY_SITE", "http://"+freePort(t))
+	t.Setenv("PLUGBOARD_REGISTRY_URL", "http://127.0.0.1:1")
+	t.Setenv("PLUGBOARD_GATEWAY_SIGNING_SECRET", "gateway-test-signing-secret")
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(withHeaderUp("\t\t\theader_up X-Extra yes\n")(string(body))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(quietLogs(t, cfg), true); err == nil || !strings.Contains(err.Error(), "header_up Host {vars.pb_host}") {
+		caddy.Stop()
+		t.Fatalf("a header_up without Host loaded: %v", err)
+	}
+
+	s := startStackEdited(t, withHeaderUp("\t\t\theader_up X-Extra yes\n\t\t\theader_up Host {vars.pb_host}\n"))
+	rec := newRecorder(t)
+	s.registerRecorder("extra", rec, "")
+	req, _ := http.NewRequest("GET", s.gateway+"/api/extra/x", nil)
+	req.Host = "127.0.0.1:2019"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := rec.last(t); got.Host != rec.addr() || got.Header.Get("X-Extra") != "yes" {
+		t.Fatalf("Host %q (want %q), X-Extra %q", got.Host, rec.addr(), got.Header.Get("X-Extra"))
 	}
 }

@@ -31,9 +31,8 @@ const (
 	VarResolved = "pb_resolved"
 	// VarHost is the Host header a service in Route.PreserveHost receives
 	// (the client's); unset for every other service, whose instances
-	// receive their own host:port. The Caddyfile hands it to reverse_proxy
-	// with `header_up Host {vars.pb_host}` (an empty Host makes Go's client
-	// send the upstream's host:port).
+	// receive their own host:port (dynamic_upstreams sets it; an empty Host
+	// makes Go's client send the dial address).
 	VarHost   = "pb_host"
 	varFailed = "pb_failed" // dials that failed during this request
 )
@@ -70,7 +69,7 @@ type Route struct {
 	// (as Kong's preserve_host=false does), so that a registered address
 	// cannot borrow the client's Host to pass a host check of whatever
 	// listens there; the client's Host is in X-Forwarded-Host. Default:
-	// none. Needs `header_up Host {vars.pb_host}` in reverse_proxy.
+	// none. dynamic_upstreams applies it.
 	PreserveHost []string `json:"preserve_host,omitempty"`
 
 	app      *App
