@@ -34,6 +34,9 @@ import (
 
 const token = "gateway-test-token-0123"
 
+// registryRead is the credential registry reads need (issue 11, finding 16).
+var registryRead = http.Header{"Authorization": {"Bearer " + token}}
+
 // public makes a service's unlisted endpoints public to jwt_auth.
 var public = json.RawMessage(`{"auth":"public"}`)
 
@@ -456,7 +459,7 @@ func TestGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 2*time.Second, func() bool {
-			snapReady := s.get("/api/registry/services?name=kill")
+			snapReady := s.do("GET", "/api/registry/services?name=kill", nil, registryRead)
 			return strings.Count(snapReady.body, `"id"`) == 2
 		}, "second instance not registered")
 		time.Sleep(200 * time.Millisecond) // let the feed reach the gateway
@@ -564,7 +567,7 @@ func TestGateway(t *testing.T) {
 	})
 
 	t.Run("PlatformRoutesAndConsole", func(t *testing.T) {
-		if a := s.get("/api/registry/services"); a.status != 200 || !strings.HasPrefix(a.body, "[") {
+		if a := s.do("GET", "/api/registry/services", nil, registryRead); a.status != 200 || !strings.HasPrefix(a.body, "[") {
 			t.Fatalf("registry through the gateway: %d %.100s", a.status, a.body)
 		}
 		if a := s.get("/"); a.status != 200 || !strings.Contains(a.body, "Plugboard") {
