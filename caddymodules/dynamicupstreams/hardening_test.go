@@ -229,11 +229,14 @@ func TestGatewayHardening(t *testing.T) {
 			}
 		}
 		healthy("four application 500s")
-		for i := range 4 {
-			conn, _, _ := s.raw(t, "POST /api/victim6/items HTTP/1.1\r\nHost: "+gwHost+
+		for range 4 {
+			conn, rd, status := s.raw(t, "POST /api/victim6/items HTTP/1.1\r\nHost: "+gwHost+
 				"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz-not-a-chunk-size\r\n\r\n")
+			h, _ := readRest(rd)
 			conn.Close()
-			_ = i
+			if !strings.HasPrefix(status, "HTTP/1.1 400") || h.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("malformed chunked body: %q, %v", status, h)
+			}
 		}
 		healthy("four malformed chunked bodies")
 		for range 4 { // the client goes away in the middle of its body
@@ -249,9 +252,13 @@ func TestGatewayHardening(t *testing.T) {
 		healthy("four aborted bodies")
 		big := strings.Repeat("x", 600)
 		for range 4 { // past max_size (1KB here) in chunks: no Content-Length to refuse up front
-			conn, _, _ := s.raw(t, "POST /api/victim6/items HTTP/1.1\r\nHost: "+gwHost+
+			conn, rd, status := s.raw(t, "POST /api/victim6/items HTTP/1.1\r\nHost: "+gwHost+
 				"\r\nTransfer-Encoding: chunked\r\n\r\n"+fmt.Sprintf("%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n", len(big), big, len(big), big))
+			h, _ := readRest(rd)
 			conn.Close()
+			if !strings.HasPrefix(status, "HTTP/1.1 413") || h.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("oversized chunked body: %q, %v", status, h)
+			}
 		}
 		healthy("four oversized chunked bodies")
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -146,10 +147,21 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if h.keepHost[name] {
 		caddyhttp.SetVar(ctx, VarHost, r.Host)
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &clientBody{r.Body}
+	if r.Body == nil || r.Body == http.NoBody {
+		return next.ServeHTTP(w, r)
 	}
-	return next.ServeHTTP(w, r)
+	body := &clientBody{ReadCloser: r.Body}
+	r.Body = body
+	bw := &bodyFailWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, body: body}
+	err = next.ServeHTTP(bw, r)
+	if bw.swallowed {
+		var tooLarge *http.MaxBytesError
+		if errors.As(body.failed.Load(), &tooLarge) {
+			return caddyhttp.Error(http.StatusRequestEntityTooLarge, PublicError{"The request body is larger than this gateway accepts."})
+		}
+		return caddyhttp.Error(http.StatusBadRequest, PublicError{"The request body could not be read: broken chunked framing, or the upload was interrupted."})
+	}
+	return err
 }
 
 // sanitizeHops takes away what a client could use to reach a plugin
@@ -227,27 +239,50 @@ func hasPrefixFold(s, prefix string) bool {
 // it (the client went away, malformed chunked framing, a body past
 // request_body's max_size) is the client's doing, not the instance's:
 // clientBodyError tells reverse_proxy so.
-type clientBody struct{ io.ReadCloser }
+type clientBody struct {
+	io.ReadCloser
+	failed atomic.Pointer[clientBodyError] // the first failure
+}
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
-		err = clientBodyError{err}
+		e := &clientBodyError{err}
+		b.failed.CompareAndSwap(nil, e)
+		return n, e
 	}
 	return n, err
 }
 
+// bodyFailWriter holds back the 499 reverse_proxy answers a client-body
+// failure with (a bare status line), so that plugboard_route can answer
+// 400 or 413 as problem+json instead.
+type bodyFailWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	body      *clientBody
+	swallowed bool
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *bodyFailWriter) WriteHeader(code int) {
+	if code == 499 && w.body.failed.Load() != nil {
+		w.swallowed = true
+		return
+	}
+	w.ResponseWriterWrapper.WriteHeader(code)
+}
+
 // clientBodyError is a failure to read the client's request body. It
 // matches context.Canceled, which reverse_proxy takes as the client's
-// failure: a 499 answer, no retry, and no passive-health failure for the
-// instance (otherwise a client could take instances out of rotation with
-// broken bodies). Net/http's transport returns body read errors as they
+// failure: no retry, no passive-health failure for the instance (otherwise
+// a client could take instances out of rotation with broken bodies), and
+// a 499, which plugboard_route turns into a 400 or 413 problem. Net/http's transport returns body read errors as they
 // are, ahead of the connection errors they cause.
 type clientBodyError struct{ err error }
 
-func (e clientBodyError) Error() string        { return "read the client's request body: " + e.err.Error() }
-func (e clientBodyError) Unwrap() error        { return e.err }
-func (e clientBodyError) Is(target error) bool { return target == context.Canceled }
+func (e *clientBodyError) Error() string        { return "read the client's request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error        { return e.err }
+func (e *clientBodyError) Is(target error) bool { return target == context.Canceled }
 
 // setPath points the request at the escaped path p, the query unchanged.
 func setPath(r *http.Request, p string) {
