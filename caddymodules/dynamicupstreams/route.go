@@ -147,7 +147,8 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if h.keepHost[name] {
 		caddyhttp.SetVar(ctx, VarHost, r.Host)
 	}
-	if r.Body == nil || r.Body == http.NoBody {
+	// (request_body has wrapped even an empty body: ContentLength tells.)
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return next.ServeHTTP(w, r)
 	}
 	body := &clientBody{ReadCloser: r.Body}
