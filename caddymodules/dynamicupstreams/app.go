@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +109,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.Timeout = caddy.Duration(5 * time.Second)
 	}
 	a.logger = ctx.Slogger()
-	a.client = client.New(a.Registry, "", &http.Client{})
+	switch token, source, err := registryToken(); {
+	case err != nil:
+		a.logger.Warn("could not read the registry token; reading the registry without it", slog.Any("error", err))
+	case token == "":
+		a.logger.Info("no registry token (PLUGBOARD_REGISTRY_TOKEN, data directory); reading the registry without one")
+	default:
+		a.logger.Debug("reading the registry with its token", slog.String("from", source))
+	}
+	// The token goes on every request, the change feed's too. It is read
+	// again for each (a few a minute at most), so that a token file the
+	// registry writes after the gateway started, or a new one, is used.
+	a.client = client.New(a.Registry, "", &http.Client{Transport: bearer{
+		token: func() string { t, _, _ := registryToken(); return t },
+		next:  http.DefaultTransport.(*http.Transport).Clone(),
+	}})
 	h, _, err := holders.LoadOrNew(a.Registry, func() (caddy.Destructor, error) { return new(holder), nil })
 	if err != nil {
 		return err
@@ -263,6 +281,46 @@ func (a *App) follow(ctx context.Context, st *state) {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// registryToken returns the credential the registry's reads (listing, change
+// feed) need, and where it came from: PLUGBOARD_REGISTRY_TOKEN, or else
+// the token the registry keeps in $PLUGBOARD_DATA_DIR/registry.token (data
+// directory default ./data). It is read at start and never put into the
+// config; "" (no error) when neither is set, for a registry that does not
+// require it.
+func registryToken() (token, source string, err error) {
+	if token = strings.TrimSpace(os.Getenv("PLUGBOARD_REGISTRY_TOKEN")); token != "" {
+		return token, "PLUGBOARD_REGISTRY_TOKEN", nil
+	}
+	dir := os.Getenv("PLUGBOARD_DATA_DIR")
+	if dir == "" {
+		dir = "data"
+	}
+	path := filepath.Join(dir, "registry.token") // registryd.TokenFile
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read the registry token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), path, nil
+}
+
+// bearer sends a bearer token, when there is one, with every request.
+type bearer struct {
+	token func() string
+	next  http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if tok := b.token(); tok != "" {
+		r = r.Clone(r.Context()) // a RoundTripper must not change the caller's request
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return b.next.RoundTrip(r)
 }
 
 // Interface guards.

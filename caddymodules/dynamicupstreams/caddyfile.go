@@ -2,6 +2,8 @@ package dynamicupstreams
 
 import (
 	"encoding/json"
+	"strings"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -75,7 +77,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // parseRoute sets up the route handler:
 //
-//	plugboard_route [<prefix>]   # default prefix /api/
+//	plugboard_route [<prefix>] {     # default prefix /api/
+//		preserve_host <service>...   # these get the client's Host; default none
+//	}
+//
+// preserve_host's arguments may also be comma- or space-separated lists
+// (as one environment variable gives them); none is allowed.
 func parseRoute(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	r := new(Route)
 	return r, r.UnmarshalCaddyfile(h.Dispenser)
@@ -90,8 +97,23 @@ func (h *Route) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("plugboard_route prefix must start and end with /, got %q", h.Prefix)
 		}
 	}
-	if d.NextArg() || d.NextBlock(0) {
+	if d.NextArg() {
 		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "preserve_host":
+			for d.NextArg() {
+				for _, name := range strings.FieldsFunc(d.Val(), func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+					if !validService(name) {
+						return d.Errf("preserve_host: %q is not a service name", name)
+					}
+					h.PreserveHost = append(h.PreserveHost, name)
+				}
+			}
+		default:
+			return d.Errf("unknown plugboard_route option %q", d.Val())
+		}
 	}
 	return nil
 }

@@ -34,6 +34,9 @@ import (
 
 const token = "gateway-test-token-0123"
 
+// registryRead is the credential registry reads need (issue 11, finding 16).
+var registryRead = http.Header{"Authorization": {"Bearer " + token}}
+
 // public makes a service's unlisted endpoints public to jwt_auth.
 var public = json.RawMessage(`{"auth":"public"}`)
 
@@ -69,6 +72,22 @@ func startStack(t testing.TB, extraEnv ...string) *stack {
 // through edit first (nil: as shipped).
 func startStackEdited(t testing.TB, edit func(string) string, extraEnv ...string) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{edit: edit}, extraEnv...)
+}
+
+// stackOptions change what startStackWith runs.
+type stackOptions struct {
+	edit func(string) string // passes the shipped Caddyfile's text through (nil: as shipped)
+	// wrap wraps the registry's handler (nil: as it is).
+	wrap func(http.Handler) http.Handler
+	// addr is the gateway's address (default: a free loopback port).
+	addr string
+}
+
+// startStackWith is startStack with options.
+func startStackWith(t testing.TB, opts stackOptions, extraEnv ...string) *stack {
+	t.Helper()
+	edit := opts.edit
 	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
 		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
 	})
@@ -80,7 +99,11 @@ func startStackEdited(t testing.TB, edit func(string) string, extraEnv ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := httptest.NewServer(srv.Handler())
+	var h http.Handler = srv.Handler()
+	if opts.wrap != nil {
+		h = opts.wrap(h)
+	}
+	reg := httptest.NewServer(h)
 	var once sync.Once
 	stopReg := func() {
 		once.Do(func() {
@@ -93,7 +116,10 @@ func startStackEdited(t testing.TB, edit func(string) string, extraEnv ...string
 	}
 	t.Cleanup(stopReg)
 
-	addr := freePort(t)
+	addr := opts.addr
+	if addr == "" {
+		addr = freePort(t)
+	}
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	env := map[string]string{
 		"PLUGBOARD_GATEWAY_ACCESS_LOG":     "file " + logFile,
@@ -103,6 +129,8 @@ func startStackEdited(t testing.TB, edit func(string) string, extraEnv ...string
 		"PLUGBOARD_CORE_URL":               "http://127.0.0.1:1",
 		"PLUGBOARD_WEB_ROOT":               "../../web/placeholder",
 		"PLUGBOARD_GATEWAY_SIGNING_SECRET": "gateway-test-signing-secret",
+		"PLUGBOARD_REGISTRY_TOKEN":         token, // the gateway reads the registry with it
+		"PLUGBOARD_DATA_DIR":               t.TempDir(),
 		"XDG_DATA_HOME":                    t.TempDir(),
 		"XDG_CONFIG_HOME":                  t.TempDir(),
 	}
@@ -431,7 +459,7 @@ func TestGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 2*time.Second, func() bool {
-			snapReady := s.get("/api/registry/services?name=kill")
+			snapReady := s.do("GET", "/api/registry/services?name=kill", nil, registryRead)
 			return strings.Count(snapReady.body, `"id"`) == 2
 		}, "second instance not registered")
 		time.Sleep(200 * time.Millisecond) // let the feed reach the gateway
@@ -539,7 +567,7 @@ func TestGateway(t *testing.T) {
 	})
 
 	t.Run("PlatformRoutesAndConsole", func(t *testing.T) {
-		if a := s.get("/api/registry/services"); a.status != 200 || !strings.HasPrefix(a.body, "[") {
+		if a := s.do("GET", "/api/registry/services", nil, registryRead); a.status != 200 || !strings.HasPrefix(a.body, "[") {
 			t.Fatalf("registry through the gateway: %d %.100s", a.status, a.body)
 		}
 		if a := s.get("/"); a.status != 200 || !strings.Contains(a.body, "Plugboard") {

@@ -30,7 +30,9 @@ var (
 	// errNotAPI: the path is not under the prefix, or names no service.
 	errNotAPI = errors.New("not an /api/{service}/ path")
 	// errUnsafePath: the path holds a dot segment, an encoded slash or
-	// backslash, a backslash, NUL or another control character.
+	// backslash, a backslash, NUL or another control character, a ";"
+	// (plain or encoded: a path parameter, as in servlet-style "..;"), or a
+	// double-encoded character ("%25" and two hex digits).
 	errUnsafePath = errors.New("unsafe path")
 )
 
@@ -40,7 +42,11 @@ var (
 //
 // It works on the path as sent, and refuses anything that could climb or
 // smuggle a separator: a "." or ".." segment (plain or percent-encoded), an
-// encoded "/" or "\", a backslash, NUL or any control character. Empty
+// encoded "/" or "\", a backslash, NUL or any control character; and what
+// a plugin's router could read differently from the gateway's policy
+// lookup: a ";" path parameter in any segment (Tomcat, Jetty and Spring
+// read "/..;/" as "/../" and "/admin;x=1" as "/admin"), and a
+// double-encoded character ("%2561" is "%61" once decoded, "a" twice). Empty
 // segments (doubled slashes) are dropped, as nginx's merge_slashes does.
 // So whatever Resolve accepts, base_path + rest stays under base_path.
 func Resolve(prefix, escapedPath string) (service, rest string, err error) {
@@ -102,19 +108,35 @@ func Resolve(prefix, escapedPath string) (service, rest string, err error) {
 
 // safeSegment reports whether one non-empty path segment, as sent, is
 // neither "." nor ".." (plain or percent-encoded) nor holds a slash or
-// backslash (encoded or not) or a control character.
+// backslash (encoded or not), a semicolon (encoded or not), a control
+// character or a double-encoded character.
 func safeSegment(seg string) bool {
-	if strings.IndexByte(seg, '\\') >= 0 {
+	if strings.IndexByte(seg, '\\') >= 0 || strings.IndexByte(seg, ';') >= 0 {
 		return false
 	}
 	plain := seg
 	if strings.IndexByte(seg, '%') >= 0 {
 		var err error
-		if plain, err = url.PathUnescape(seg); err != nil {
+		if plain, err = url.PathUnescape(seg); err != nil || hasEscape(plain) {
 			return false
 		}
 	}
-	return plain != "." && plain != ".." && !strings.ContainsAny(plain, `/\`) && !hasControl(plain)
+	return plain != "." && plain != ".." && !strings.ContainsAny(plain, `/\;`) && !hasControl(plain)
+}
+
+// hasEscape reports whether s, already decoded once, still holds a percent
+// escape ("%" and two hex digits): the client encoded it twice.
+func hasEscape(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '%' && ishex(s[i+1]) && ishex(s[i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // hasControl reports whether s holds a control character (unicode.IsControl:

@@ -40,6 +40,19 @@ func TestResolve(t *testing.T) {
 		{"/api/orders/a%00b", "", "", errUnsafePath},
 		{"/api/orders/a%0ab", "", "", errUnsafePath},
 		{"/api/orders/%zz", "", "", errUnsafePath},
+		// Servlet path parameters and double encoding (issue 11, findings 4 and 11).
+		{"/api/orders/..;/x", "", "", errUnsafePath},
+		{"/api/orders/admin;x=1", "", "", errUnsafePath},
+		{"/api/orders/a/;/b", "", "", errUnsafePath},
+		{"/api/orders/admin%3bx=1", "", "", errUnsafePath},
+		{"/api/orders/%2e%2e%3B/x", "", "", errUnsafePath},
+		{"/api/orders;x/items", "", "", errUnsafePath},
+		{"/api/orders/%2561dmin", "", "", errUnsafePath},
+		{"/api/orders/%252e%252e/x", "", "", errUnsafePath},
+		{"/api/orders/a%25Fb", "", "", errUnsafePath},
+		{"/api/orders/100%25", "orders", "/100%25", nil},
+		{"/api/orders/50%25off", "orders", "/50%25off", nil},
+		{"/api/orders/%25%25", "orders", "/%25%25", nil},
 	}
 	for _, tc := range tests {
 		service, rest, err := Resolve("/api/", tc.path)
@@ -53,6 +66,9 @@ func TestResolve(t *testing.T) {
 // implements by hand.
 var servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// doubleEncoded finds a percent escape left in a segment decoded once.
+var doubleEncoded = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
+
 // FuzzResolve checks the property that matters: whatever Resolve accepts,
 // the upstream path (base path + rest, decoded and cleaned the way a
 // backend would) stays under the base path, and the service is the first
@@ -62,7 +78,8 @@ var servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 func FuzzResolve(f *testing.F) {
 	for _, s := range []string{"/api/orders/items/42", "/api/orders/", "/api/orders//", "/api//orders/x/", "/api/o/x//",
 		"/api//", "/api/", "/api/o/%41b/", "/api/a/..", "/api/a/%2e%2e/b", "/api/a//b", `/api/a/\b`,
-		"/api/a/%2f", "/api/a/b%00", "/api/x/.%2E/y/", "/api/svc/%252e%252e"} {
+		"/api/a/%2f", "/api/a/b%00", "/api/x/.%2E/y/", "/api/svc/%252e%252e", "/api/s/..;/x", "/api/s/a%3b",
+		"/api/s/%2561", "/api/s/100%25", "/api/s/%25%2541"} {
 		f.Add(s)
 	}
 	const base = "/v1/base"
@@ -91,6 +108,14 @@ func FuzzResolve(f *testing.F) {
 		if strings.Contains(decoded, "/../") || strings.HasSuffix(decoded, "/..") {
 			t.Fatalf("Resolve(%q): upstream %q holds a dot-dot segment", p, decoded)
 		}
+		// A plugin's router sees what the policy lookup saw: no path
+		// parameter, and nothing a second decoding would change.
+		if strings.Contains(decoded, ";") {
+			t.Fatalf("Resolve(%q): upstream %q holds a ; path parameter", p, decoded)
+		}
+		if twice, err := url.PathUnescape(decoded); err == nil && twice != decoded {
+			t.Fatalf("Resolve(%q): upstream %q decodes again to %q", p, decoded, twice)
+		}
 	})
 }
 
@@ -110,8 +135,9 @@ func resolveReference(prefix, escapedPath string) (service, rest string, err err
 		if err != nil {
 			return "", "", errUnsafePath
 		}
-		if plain == "." || plain == ".." || strings.ContainsAny(plain, `/\`) ||
-			strings.ContainsFunc(plain, unicode.IsControl) || strings.ContainsAny(seg, `\`) {
+		if plain == "." || plain == ".." || strings.ContainsAny(plain, `/\;`) ||
+			strings.ContainsFunc(plain, unicode.IsControl) || strings.ContainsAny(seg, `\;`) ||
+			doubleEncoded.MatchString(plain) {
 			return "", "", errUnsafePath
 		}
 		segs = append(segs, seg)

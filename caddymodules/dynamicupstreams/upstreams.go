@@ -1,12 +1,15 @@
 package dynamicupstreams
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
@@ -21,6 +24,16 @@ func init() {
 // leaves out the instance that just failed: for the rest of the request,
 // and (ejected) for the app's EjectFor in every request, unless no other
 // instance is left.
+//
+// It also sets the Host the instance receives: its own host:port, or the
+// client's for a service in plugboard_route's preserve_host (VarHost). It
+// does so on reverse_proxy's copy of the request, which GetUpstreams gets
+// after X-Forwarded-Host was set and before every try: an empty Host makes
+// Go's client send the dial address. That costs nothing per request, where
+// a `header_up Host …` costs a copy of every header per try; but any
+// header_up makes reverse_proxy put the client's Host back before each try,
+// so Provision refuses a reverse_proxy with header_up that does not set
+// Host (`header_up Host {vars.pb_host}` keeps this behaviour).
 type Upstreams struct {
 	app *App
 }
@@ -40,7 +53,27 @@ func (u *Upstreams) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("dynamic_upstreams needs the %s app: %w", AppName, err)
 	}
 	u.app = app.(*App)
+	mods := ctx.Modules()
+	for i := len(mods) - 1; i >= 0; i-- {
+		if h, ok := mods[i].(*reverseproxy.Handler); ok {
+			if h.Headers != nil && h.Headers.Request != nil && !setsHost(h.Headers.Request) {
+				return errors.New("dynamic_upstreams: reverse_proxy's header_up sets the client's Host back before each try; " +
+					"add `header_up Host {vars.pb_host}` so that instances keep receiving their own host:port")
+			}
+			break
+		}
+	}
 	return nil
+}
+
+// setsHost reports whether ops set the Host header.
+func setsHost(ops *headers.HeaderOps) bool {
+	for k := range ops.Set {
+		if strings.EqualFold(k, "Host") {
+			return true
+		}
+	}
+	return false
 }
 
 // GetUpstreams implements reverseproxy.UpstreamSource.
@@ -49,6 +82,7 @@ func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, err
 	if name == "" {
 		return nil, fmt.Errorf("dynamic_upstreams: no %s var; put plugboard_route before reverse_proxy", VarService)
 	}
+	r.Host, _ = caddyhttp.GetVar(r.Context(), VarHost).(string) // reverse_proxy's copy; see Upstreams
 	snap := u.app.Snapshot()
 	if snap == nil || snap.Services[name] == nil {
 		return nil, nil

@@ -165,7 +165,7 @@ func benchStack(b *testing.B) benchEnv {
 		"PLUGBOARD_GATEWAY_SITE": "http://" + authAddr, "PLUGBOARD_GATEWAY_ADMIN": "off",
 		"PLUGBOARD_REGISTRY_URL": regHS.URL, "PLUGBOARD_CORE_URL": coreHS.URL,
 		"PLUGBOARD_GATEWAY_SIGNING_SECRET": "bench-signing-secret-0123456789", "PLUGBOARD_WEB_ROOT": b.TempDir(),
-		"XDG_DATA_HOME": b.TempDir(), "XDG_CONFIG_HOME": b.TempDir(),
+		"XDG_DATA_HOME": b.TempDir(), "XDG_CONFIG_HOME": b.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": "bench-registry-token-0123",
 	} {
 		b.Setenv(k, v)
 	}

@@ -199,6 +199,7 @@ func TestGateway(t *testing.T) {
 func startRegistry(t *testing.T) (string, *client.Client) {
 	t.Helper()
 	const token = "jwtauth-test-token-0123"
+	t.Setenv("PLUGBOARD_REGISTRY_TOKEN", token) // the gateway reads the registry with it
 	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
 		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
 	})

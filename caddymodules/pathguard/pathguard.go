@@ -39,7 +39,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // errDotSegment is the refusal; its text is the problem's detail.
-var errDotSegment = errors.New("The path holds a . or .. segment.")
+var errDotSegment = errors.New("The path holds a . or .. segment (or ..;).")
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -50,11 +50,16 @@ func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 }
 
 // HasDotSegment reports whether the decoded path p has a "." or ".."
-// segment.
+// segment, also with a path parameter: servlet containers (Tomcat, Jetty)
+// drop ";…" from a segment before resolving dot segments, so "/a/..;/b"
+// climbs there.
 func HasDotSegment(p string) bool {
 	for len(p) > 0 {
 		var seg string
 		seg, p, _ = strings.Cut(p, "/")
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
 		if seg == "." || seg == ".." {
 			return true
 		}

@@ -6,10 +6,13 @@
 // PLUGBOARD_GATEWAY_CADDYFILE (default ./Caddyfile); with arguments it is
 // the caddy command (run, adapt, validate, list-modules, …).
 // PLUGBOARD_GATEWAY_LISTEN (host:port, plain HTTP) is accepted as a
-// shorthand for PLUGBOARD_GATEWAY_SITE=http://host:port.
+// shorthand for PLUGBOARD_GATEWAY_SITE=http://:port with
+// PLUGBOARD_GATEWAY_BIND=host: a bind address, as every *_LISTEN is.
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -20,10 +23,13 @@ import (
 )
 
 func main() {
-	if os.Getenv("PLUGBOARD_GATEWAY_SITE") == "" {
-		if listen := os.Getenv("PLUGBOARD_GATEWAY_LISTEN"); listen != "" {
-			os.Setenv("PLUGBOARD_GATEWAY_SITE", "http://"+listen)
-		}
+	set, err := listenEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "plugboard-gateway:", err)
+		os.Exit(2)
+	}
+	for k, v := range set {
+		os.Setenv(k, v)
 	}
 	if len(os.Args) == 1 {
 		file := os.Getenv("PLUGBOARD_GATEWAY_CADDYFILE")
@@ -33,4 +39,25 @@ func main() {
 		os.Args = append(os.Args, "run", "--adapter", "caddyfile", "--config", file)
 	}
 	caddycmd.Main()
+}
+
+// listenEnv maps PLUGBOARD_GATEWAY_LISTEN=host:port, when the site is not
+// set, to the variables the Caddyfile reads: PLUGBOARD_GATEWAY_SITE
+// http://:port (any Host) and PLUGBOARD_GATEWAY_BIND host (unless set).
+// A host in the site address would be a Host matcher on every interface,
+// not a bind address.
+func listenEnv(getenv func(string) string) (map[string]string, error) {
+	listen := getenv("PLUGBOARD_GATEWAY_LISTEN")
+	if listen == "" || getenv("PLUGBOARD_GATEWAY_SITE") != "" {
+		return nil, nil
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("PLUGBOARD_GATEWAY_LISTEN %q: want host:port: %w", listen, err)
+	}
+	set := map[string]string{"PLUGBOARD_GATEWAY_SITE": "http://:" + port}
+	if host != "" && getenv("PLUGBOARD_GATEWAY_BIND") == "" {
+		set["PLUGBOARD_GATEWAY_BIND"] = host
+	}
+	return set, nil
 }

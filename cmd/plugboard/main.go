@@ -73,9 +73,20 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if err != nil {
 		return err
 	}
-	if environ["PLUGBOARD_GATEWAY_SITE"] == "" && environ["PLUGBOARD_GATEWAY_LISTEN"] != "" {
-		environ["PLUGBOARD_GATEWAY_SITE"] = "http://" + environ["PLUGBOARD_GATEWAY_LISTEN"]
+	// PLUGBOARD_GATEWAY_LISTEN is a bind address, as every *_LISTEN is:
+	// http://:port bound to host. (A host in the site address would be a
+	// Host matcher on every interface.)
+	if listen := environ["PLUGBOARD_GATEWAY_LISTEN"]; environ["PLUGBOARD_GATEWAY_SITE"] == "" && listen != "" {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return fmt.Errorf("PLUGBOARD_GATEWAY_LISTEN %q: want host:port: %w", listen, err)
+		}
+		environ["PLUGBOARD_GATEWAY_SITE"] = "http://:" + port
+		if host != "" && environ["PLUGBOARD_GATEWAY_BIND"] == "" {
+			environ["PLUGBOARD_GATEWAY_BIND"] = host
+		}
 	}
+	gateway := gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"], environ["PLUGBOARD_GATEWAY_BIND"])
 	// The gateway signs identity headers for plugins with a secret they
 	// share; generate one into the data directory on first run.
 	if environ["PLUGBOARD_GATEWAY_SIGNING_SECRET"] == "" {
@@ -95,7 +106,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	stack := []component{
 		{"plugboard-registry", "http://" + regCfg.Listen + "/healthz"},
 		{"plugboard-core", "http://" + coreCfg.Listen + "/healthz"},
-		{"plugboard-gateway", gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"]) + "/"},
+		{"plugboard-gateway", gateway + "/"},
 	}
 	var env []string
 	for k, v := range environ {
@@ -165,11 +176,11 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 			}
 			running = append(running, p.cmd)
 			go func() { exits <- exit{p.name, p.cmd.Wait()} }()
-			fmt.Fprintf(stdout, "plugboard: started the example plugin %s: %s/api/%s/\n", p.name, gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"]), p.service)
+			fmt.Fprintf(stdout, "plugboard: started the example plugin %s: %s/api/%s/\n", p.name, gateway, p.service)
 		}
 	}
 	fmt.Fprintf(stdout, "plugboard: stack running (data in %s); gateway at %s; press Ctrl-C to stop\n",
-		regCfg.DataDir, gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"]))
+		regCfg.DataDir, gateway)
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdout, "plugboard: stopping")
@@ -240,8 +251,9 @@ func loadOrCreateSecret(path string) (string, error) {
 }
 
 // gatewayURL is where the launcher reaches a gateway serving site (the
-// Caddyfile's PLUGBOARD_GATEWAY_SITE, default http://:8080).
-func gatewayURL(site string) string {
+// Caddyfile's PLUGBOARD_GATEWAY_SITE, default http://:8080) on the
+// interface bind (PLUGBOARD_GATEWAY_BIND, Caddy's default_bind; empty: all).
+func gatewayURL(site, bind string) string {
 	if site == "" {
 		site = "http://:8080"
 	}
@@ -258,6 +270,9 @@ func gatewayURL(site string) string {
 	}
 	if host == "" || host == "0.0.0.0" {
 		host = "127.0.0.1"
+		if b, _, _ := strings.Cut(strings.TrimSpace(bind), " "); b != "" && b != "0.0.0.0" && b != "::" {
+			host = b
+		}
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -177,3 +177,21 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestGatewayURL: the launcher reaches the gateway where it binds
+// (PLUGBOARD_GATEWAY_LISTEN=host:port becomes site http://:port bound to
+// host).
+func TestGatewayURL(t *testing.T) {
+	for _, tc := range []struct{ site, bind, want string }{
+		{"", "", "http://127.0.0.1:8080"},
+		{"http://:18080", "127.0.0.1", "http://127.0.0.1:18080"},
+		{"http://:18080", "10.1.2.3", "http://10.1.2.3:18080"},
+		{"http://:18080", "::1", "http://[::1]:18080"},
+		{"http://:18080", "0.0.0.0", "http://127.0.0.1:18080"},
+		{"https://localhost:8443", "", "https://localhost:8443"},
+	} {
+		if got := gatewayURL(tc.site, tc.bind); got != tc.want {
+			t.Errorf("gatewayURL(%q, %q) = %q, want %q", tc.site, tc.bind, got, tc.want)
+		}
+	}
+}
