@@ -311,6 +311,7 @@ class Gateway(Server):
             PLUGBOARD_GATEWAY_ADMIN="off",
             PLUGBOARD_GATEWAY_CADDYFILE=str(REPO_ROOT / "Caddyfile"),
             PLUGBOARD_REGISTRY_URL=self.registry.url,
+            PLUGBOARD_REGISTRY_TOKEN=REGISTRY_TOKEN,
             PLUGBOARD_CORE_URL=self.core.url,
             PLUGBOARD_GATEWAY_SIGNING_SECRET=SIGNING_SECRET,
             PLUGBOARD_WEB_ROOT=self.web_root,
