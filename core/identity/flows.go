@@ -141,7 +141,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Tokens, er
 	// while this refresh ran marked the old token revoked but could not see
 	// the new one: look again, now that the new one exists (a revocation
 	// after this look finds it).
-	if again, err := s.store.UseRefreshToken(ctx, rt.TokenHash, now); err != nil || again.RevokedAt != nil {
+	again, err := s.store.UseRefreshToken(ctx, rt.TokenHash, now)
+	if err != nil && !fault.Is(err, fault.NotFound) {
+		return nil, fmt.Errorf("look at the refresh token again: %w", err)
+	}
+	if err != nil || again.RevokedAt != nil {
 		_ = s.store.RevokeFamily(ctx, rt.FamilyID, now)
 		return nil, errBadRefresh
 	}
@@ -191,18 +195,37 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Claims,
 	// The token says who the user was when it was issued; act on who they
 	// are now: a deactivated user or tenant stops at once, a demoted user
 	// loses the role at once (tokens live 30 minutes).
+	// Only evidence about the account makes the token stale: a store that
+	// cannot answer is an outage (503), not a reason to log everyone out.
 	u, err := s.store.GetUser(ctx, claims.Subject)
-	if err != nil || !u.IsActive || u.TenantID != claims.TenantID {
-		return nil, errStale
+	if err = account(err, err == nil && u.IsActive && u.TenantID == claims.TenantID, errStale); err != nil {
+		return nil, err
 	}
-	if t, err := s.store.GetTenant(ctx, u.TenantID); err != nil || !t.IsActive {
-		return nil, errStale
+	t, err := s.store.GetTenant(ctx, u.TenantID)
+	if err = account(err, err == nil && t.IsActive, errStale); err != nil {
+		return nil, err
 	}
 	claims.Roles = []string{string(u.Role)}
 	return claims, nil
 }
 
 var errStale = fault.Errorf(fault.Unauthorized, "The account behind this access token is no longer active; log in again.")
+
+// account turns the outcome of looking up the account behind a credential
+// into the error to answer: refused when the account was not found or is not
+// in good standing (active), the store's own error when it failed to answer
+// (an outage, 503), nil when all is well.
+func account(err error, active bool, refused error) error {
+	switch {
+	case fault.Is(err, fault.NotFound):
+		return refused
+	case err != nil:
+		return fmt.Errorf("look up the account: %w", err)
+	case !active:
+		return refused
+	}
+	return nil
+}
 
 func (s *Service) publicKey(kid string) (ed25519.PublicKey, bool) {
 	ring := s.ring.Load()
@@ -225,8 +248,8 @@ func (s *Service) JWKS() auth.JWKS {
 // enabled services.
 func (s *Service) IdentityOf(ctx context.Context, c *auth.Claims) (*Identity, error) {
 	tenant, err := s.store.GetTenant(ctx, c.TenantID)
-	if err != nil || !tenant.IsActive {
-		return nil, errBadToken
+	if err = account(err, err == nil && tenant.IsActive, errBadToken); err != nil {
+		return nil, err
 	}
 	return &Identity{UserID: c.Subject, Username: c.Username, TenantID: tenant.ID, TenantName: tenant.Name,
 		Roles: nonNil(c.Roles), Scopes: nonNil(c.Scopes), EnabledServices: nonNil(tenant.EnabledServices), SessionID: c.SessionID}, nil
@@ -254,15 +277,15 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (*Identity, erro
 		return nil, errBadKey
 	}
 	tenant, err := s.store.GetTenant(ctx, k.TenantID)
-	if err != nil || !tenant.IsActive {
-		return nil, errBadKey
+	if err = account(err, err == nil && tenant.IsActive, errBadKey); err != nil {
+		return nil, err
 	}
 	id := &Identity{TenantID: tenant.ID, TenantName: tenant.Name, Roles: []string{}, Scopes: nonNil(k.Scopes),
 		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID}
 	if k.UserID != "" {
 		user, err := s.store.GetUser(ctx, k.UserID)
-		if err != nil || !user.IsActive {
-			return nil, errBadKey
+		if err = account(err, err == nil && user.IsActive, errBadKey); err != nil {
+			return nil, err
 		}
 		id.UserID, id.Username, id.Roles = user.ID, user.Username, []string{string(user.Role)}
 	}

@@ -147,7 +147,7 @@ func (s *Server) retireRefused(ctx context.Context) {
 func (s *Server) Handler() http.Handler {
 	r := httpx.NewRouter(s.logger,
 		httpx.Check{Name: "The database", Ping: s.store.Ping},
-		httpx.Check{Name: "The ephemeral state store", Ping: s.state.Ping})
+		httpx.Check{Name: "The ephemeral state store", Ping: s.state.Ping, Degraded: true})
 	s.api.Routes(r)
 	return r
 }

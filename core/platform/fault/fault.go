@@ -5,8 +5,12 @@
 package fault
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 )
 
 // Error codes. They are stable strings: the HTTP layer turns them into problem
@@ -60,7 +64,8 @@ func InvalidFields(message string, fields map[string]string) *Error {
 }
 
 // Code returns the code of the first *Error in err's chain, "" for nil,
-// and Internal for any other error.
+// Unavailable for an infrastructure failure (see Infrastructure), and
+// Internal for any other error.
 func Code(err error) string {
 	if err == nil {
 		return ""
@@ -69,17 +74,46 @@ func Code(err error) string {
 	if errors.As(err, &e) {
 		return e.Code
 	}
+	if Infrastructure(err) {
+		return Unavailable
+	}
 	return Internal
 }
 
-// Message returns the user-safe message of err, or "Internal error." when err
-// is not an application error.
+// Message returns the user-safe message of err, a "try again" message for
+// an infrastructure failure, or "Internal error." for any other error.
 func Message(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Message
 	}
+	if Infrastructure(err) {
+		return unavailableMessage
+	}
 	return "Internal error."
+}
+
+const unavailableMessage = "A service this request needs is unavailable; try again shortly."
+
+// Infrastructure reports whether err says that something the process
+// depends on (a database, Redis, another service) could not be reached or
+// did not answer in time, rather than that the request or the code is
+// wrong: a network error, a refused or reset connection, an unexpected EOF,
+// a timeout. Engine-specific signs (a server shutting down, a busy
+// database) are mapped by the storage layer. Such failures are answered 503
+// with Retry-After, never 500 and never as a verdict on a credential.
+func Infrastructure(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr), errors.As(err, &netErr),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return true
+	}
+	return false
 }
 
 // Fields returns the per-field problems carried by err, if any.

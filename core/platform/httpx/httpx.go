@@ -56,9 +56,16 @@ type Problem struct {
 	Errors   map[string]string `json:"errors,omitempty"`
 }
 
+// RetryAfterUnavailable is the Retry-After (seconds) of a 503 whose handler
+// set none.
+const RetryAfterUnavailable = "2"
+
 // WriteError writes err as application/problem+json. Only internal errors
-// are logged, with the request ID; their detail is never shown. An invalid
-// error that names fields is answered 422, one without fields 400.
+// (at error level) and unavailable dependencies (at warn level) are logged,
+// with the request ID; an internal error's detail is never shown. An invalid
+// error that names fields is answered 422, one without fields 400; an
+// unavailable one 503 with Retry-After (RetryAfterUnavailable unless the
+// handler set one).
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := fault.Code(err)
 	status := Status(code)
@@ -66,9 +73,18 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if code == fault.Invalid && len(fields) > 0 {
 		status = http.StatusUnprocessableEntity
 	}
-	if code == fault.Internal && logger != nil {
-		logger.ErrorContext(r.Context(), "request failed", slog.String("request_id", RequestID(r.Context())),
+	if logger != nil && (code == fault.Internal || code == fault.Unavailable) {
+		level := slog.LevelError
+		if code == fault.Unavailable {
+			level = slog.LevelWarn
+		}
+		logger.Log(r.Context(), level, "request failed", slog.String("request_id", RequestID(r.Context())),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	if code == fault.Unavailable && w.Header().Get("Retry-After") == "" {
+		// Clients and SDKs retry after this many seconds; an outage of a
+		// dependency is usually over in seconds (a restart, a failover).
+		w.Header().Set("Retry-After", RetryAfterUnavailable)
 	}
 	WriteProblem(w, Problem{
 		Type: "/problems/" + code, Title: http.StatusText(status), Status: status,

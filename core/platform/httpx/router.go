@@ -55,11 +55,23 @@ func match(routes chi.Routes, method, path string) bool {
 type Check struct {
 	Name string // what is down, for the problem detail: "The database"
 	Ping func(ctx context.Context) error
+	// Degraded marks a dependency the service keeps serving without (Redis:
+	// it falls back to per-replica state): its failure is reported by
+	// /readyz as "degraded" with 200, so that a load balancer gating on
+	// readiness does not drop every replica for a blip of it.
+	Degraded bool
+}
+
+// readiness is the body of a 200 from /readyz.
+type readiness struct {
+	Status   string   `json:"status"`             // ready or degraded
+	Degraded []string `json:"degraded,omitempty"` // the degraded dependencies that are down
 }
 
 // NewRouter returns a chi router with Middleware installed, problem+json
 // answers for unknown paths and methods, GET /healthz (liveness: the process
-// answers) and GET /readyz (readiness: every check passes within 2 s).
+// answers) and GET /readyz (readiness: every check that is not Degraded passes within
+// 2 s; a failed Degraded one makes the answer 200 "degraded").
 func NewRouter(logger *slog.Logger, checks ...Check) chi.Router {
 	r := chi.NewRouter()
 	r.Use(Middleware(logger))
@@ -78,14 +90,25 @@ func NewRouter(logger *slog.Logger, checks ...Check) chi.Router {
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		var degraded []string
 		for _, c := range checks {
-			if err := c.Ping(ctx); err != nil {
+			err := c.Ping(ctx)
+			switch {
+			case err == nil:
+			case c.Degraded:
+				degraded = append(degraded, c.Name)
+				logger.WarnContext(ctx, "degraded", slog.String("check", c.Name), slog.Any("error", err))
+			default:
 				WriteError(w, r, nil, fault.Wrap(err, fault.Unavailable, c.Name+" is not reachable."))
 				logger.WarnContext(ctx, "not ready", slog.String("check", c.Name), slog.Any("error", err))
 				return
 			}
 		}
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		if len(degraded) > 0 {
+			WriteJSON(w, http.StatusOK, readiness{Status: "degraded", Degraded: degraded})
+			return
+		}
+		WriteJSON(w, http.StatusOK, readiness{Status: "ready"})
 	})
 	return r
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/plugboard/plugboard/core/platform/fault"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -22,6 +24,10 @@ var (
 	// ErrCheck: a CHECK or NOT NULL constraint or a malformed value (such as
 	// bad JSON) rejected the write.
 	ErrCheck = errors.New("check constraint violated")
+	// ErrUnavailable: the database is shutting down, starting, out of
+	// connections or busy past its timeout. It is a fault.Unavailable error
+	// (503 with Retry-After), as network errors reaching it are already.
+	ErrUnavailable = fault.Errorf(fault.Unavailable, "The database is unavailable; try again shortly.")
 )
 
 // Interpret maps engine-specific errors to the sentinels above, wrapping the
@@ -42,6 +48,10 @@ func Interpret(err error) error {
 			return errors.Join(ErrForeignKey, err)
 		case pgErr.Code == "23514", pgErr.Code == "23502", pgErr.Code == "22P02", strings.HasPrefix(pgErr.Code, "22"):
 			return errors.Join(ErrCheck, err)
+		// 08: connection exception; 57P01-03: admin or crash shutdown,
+		// cannot connect now (starting up); 53300: too many connections.
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), pgErr.Code == "53300":
+			return errors.Join(ErrUnavailable, err)
 		}
 		return err
 	}
@@ -54,6 +64,10 @@ func Interpret(err error) error {
 			return errors.Join(ErrForeignKey, err)
 		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
 			return errors.Join(ErrCheck, err)
+		}
+		switch sqErr.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return errors.Join(ErrUnavailable, err)
 		}
 	}
 	return err

@@ -1,0 +1,131 @@
+package cored_test
+
+import (
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plugboard/plugboard/core/platform/testenv"
+)
+
+// faultProxy forwards TCP connections to a server until Down, which breaks
+// every open connection and refuses new ones until Up: a database that
+// stops and comes back, as seen from the process using it.
+type faultProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]bool
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close(); p.Down() })
+	go p.serve()
+	return p
+}
+
+func (p *faultProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[s] = true, true
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(s, c); s.Close(); c.Close() }()
+		go func() { _, _ = io.Copy(c, s); s.Close(); c.Close() }()
+	}
+}
+
+// Down breaks every connection and refuses new ones.
+func (p *faultProxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// Up accepts connections again.
+func (p *faultProxy) Up() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+// TestDatabaseOutageIsNotACredentialVerdict performs issue 12's findings 1,
+// 2 and 7: while the database is unreachable, a valid access token, API
+// key check or login must get 503 with Retry-After, never 401 (which makes
+// clients throw their credentials away) nor 429, and correct logins after
+// the outage must not find the user locked out by failures the outage
+// caused.
+func TestDatabaseOutageIsNotACredentialVerdict(t *testing.T) {
+	pg, err := url.Parse(testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newFaultProxy(t, pg.Host)
+	pg.Host = proxy.ln.Addr().String()
+	c := start(t, map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_DATABASE_URL": pg.String()})
+
+	tk := c.login("default", "admin", adminPassword)
+	if r := c.do("GET", "/api/auth/me", tk.AccessToken, nil); r.Status != 200 {
+		t.Fatalf("me before the outage: %d %s", r.Status, r.Body)
+	}
+
+	proxy.Down()
+	unavailable := func(what string, r response) {
+		t.Helper()
+		if r.Status != 503 || r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.Body), "/problems/unavailable") {
+			t.Errorf("%s during the outage: %d Retry-After=%q %s; want 503 unavailable with Retry-After",
+				what, r.Status, r.Header.Get("Retry-After"), r.Body)
+		}
+	}
+	unavailable("GET /api/auth/me", c.do("GET", "/api/auth/me", tk.AccessToken, nil))
+	unavailable("POST /api/auth/verify (access token)", c.do("POST", "/api/auth/verify", tk.AccessToken, nil))
+	unavailable("POST /api/auth/refresh", c.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": tk.RefreshToken}))
+	for range 8 { // more than the throttle's 5 failures per (user, address)
+		unavailable("POST /api/auth/login", c.do("POST", "/api/auth/login", "",
+			map[string]string{"tenant": "default", "username": "admin", "password": adminPassword}))
+	}
+
+	proxy.Up()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := c.do("GET", "/api/auth/me", tk.AccessToken, nil)
+		if r.Status == 200 {
+			break
+		}
+		if r.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("me after the outage: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The logins refused by the outage counted as nothing.
+	c.login("default", "admin", adminPassword)
+}
