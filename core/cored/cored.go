@@ -39,10 +39,12 @@ type Server struct {
 	logger *slog.Logger
 	store  *sqlstore.Store
 	state  ephemeral.Store
-	id     *identity.Service
-	api    *httpapi.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// throttleState is state with a per-replica fallback, for login throttling.
+	throttleState *ephemeral.Fallback
+	id            *identity.Service
+	api           *httpapi.Server
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // New opens the core service's storage and ephemeral state as cfg says,
@@ -78,7 +80,10 @@ func (s *Server) open(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	id, err := identity.New(ctx, s.store, s.state, s.logger, identity.Options{
+	// Login throttling never fails open: while Redis is down it counts per
+	// replica (ephemeral.Fallback), and the shared counts resume after.
+	s.throttleState = ephemeral.NewFallback(s.state, s.logger)
+	id, err := identity.New(ctx, s.store, s.throttleState, s.logger, identity.Options{
 		Issuer: s.cfg.Issuer, Audience: s.cfg.Issuer, AccessTTL: s.cfg.AccessTTL, RefreshTTL: s.cfg.RefreshTTL,
 		KeyLifetime: s.cfg.KeyLifetime, Sealer: sealer, PasswordCost: s.cfg.BcryptCost,
 	})
@@ -247,6 +252,9 @@ func (s *Server) Close() error {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if s.throttleState != nil {
+		s.throttleState.Close()
+	}
 	s.state.Close()
 	return s.store.Close()
 }

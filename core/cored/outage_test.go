@@ -129,3 +129,37 @@ func TestDatabaseOutageIsNotACredentialVerdict(t *testing.T) {
 	// The logins refused by the outage counted as nothing.
 	c.login("default", "admin", adminPassword)
 }
+
+// TestRedisOutageKeepsThrottlingAndReadiness performs issue 12's findings 4
+// and 5: with Redis unreachable, wrong passwords are still throttled (per
+// replica, not fail-open), the right password still logs in, and /readyz
+// says "degraded" with 200 instead of taking the replica out.
+func TestRedisOutageKeepsThrottlingAndReadiness(t *testing.T) {
+	redisURL, prefix := testenv.RedisURL(t)
+	ru, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newFaultProxy(t, ru.Host)
+	ru.Host = proxy.ln.Addr().String()
+	c := start(t, map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_DATABASE_URL": testenv.PostgresURL(t),
+		"PLUGBOARD_REDIS_URL": ru.String(), "PLUGBOARD_REDIS_PREFIX": prefix})
+	if r := c.do("GET", "/readyz", "", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"ready"`) {
+		t.Fatalf("/readyz before: %d %s", r.Status, r.Body)
+	}
+
+	proxy.Down()
+	if r := c.do("GET", "/readyz", "", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"degraded"`) {
+		t.Errorf("/readyz with Redis down: %d %s; want 200 degraded", r.Status, r.Body)
+	}
+	var statuses []int
+	for range 7 {
+		statuses = append(statuses, c.loginFrom("203.0.113.9", "admin", "wrong-password").Status)
+	}
+	if statuses[len(statuses)-1] != 429 {
+		t.Errorf("7 wrong passwords with Redis down: %v; want the last refused with 429", statuses)
+	}
+	if r := c.loginFrom("198.51.100.7", "admin", adminPassword); r.Status != 200 {
+		t.Errorf("the right password from the user's own address with Redis down: %d %s", r.Status, r.Body)
+	}
+}
