@@ -576,21 +576,21 @@ func TestGateway(t *testing.T) {
 		if a := s.get("/services/deep/link"); a.status != 200 || !strings.Contains(a.body, "Plugboard") {
 			t.Fatalf("SPA fallback: %d", a.status)
 		}
-		// Core's prefixes go to core (down here: 502), alone, with a
+		// Core's prefixes go to core (down here: 503, unreachable), alone, with a
 		// subpath, in any case; names that merely start like them are
 		// plugin services (unknown here: 404).
 		for path, want := range map[string]int{
-			"/api/auth/login": 502, "/api/users": 502, "/api/users/": 502, "/api/users/u1/roles": 502,
-			"/api/TENANTS/t1": 502, "/api/api-keys": 502, "/api/config/x/y": 502, "/api/roles": 502,
-			"/api/audit?limit=1": 502, "/api/usersx/a": 404, "/api/audit-log/a": 404, "/api/configs": 404,
+			"/api/auth/login": 503, "/api/users": 503, "/api/users/": 503, "/api/users/u1/roles": 503,
+			"/api/TENANTS/t1": 503, "/api/api-keys": 503, "/api/config/x/y": 503, "/api/roles": 503,
+			"/api/audit?limit=1": 503, "/api/usersx/a": 404, "/api/audit-log/a": 404, "/api/configs": 404,
 		} {
 			if a := s.get(path); a.status != want {
 				t.Errorf("%s: %d, want %d", path, a.status, want)
 			}
 		}
-		if a := s.get("/api/users"); a.status != 502 {
+		if a := s.get("/api/users"); a.status != 503 {
 			t.Fatalf("core down: %d", a.status)
-		} else if typ, detail := a.problem(t); typ != "/problems/bad_gateway" || strings.Contains(detail, "127.0.0.1") {
+		} else if typ, detail := a.problem(t); typ != "/problems/unavailable" || strings.Contains(detail, "127.0.0.1") {
 			t.Fatalf("core down problem: %s %q (must not leak addresses)", typ, detail)
 		}
 	})

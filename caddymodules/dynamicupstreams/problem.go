@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
 func init() {
@@ -18,8 +19,10 @@ func init() {
 // problem+json, in the same shape as the registry's and core's errors. The
 // detail is the error's own message only when the error says it is public
 // (PublicError); otherwise a generic text for the status, so that upstream
-// addresses and internal errors never reach clients. A 503 gets
-// Retry-After: 1 unless it has one.
+// addresses and internal errors never reach clients. A 502 whose cause is
+// that no connection could be made (core, the registry or every instance
+// refused or did not answer the dial) is answered 503: the service is
+// unavailable, not broken. A 503 gets Retry-After: 1 unless it has one.
 type Problem struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -62,6 +65,10 @@ func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
 					status = http.StatusRequestEntityTooLarge
+				}
+				var dial reverseproxy.DialError
+				if status == http.StatusBadGateway && errors.As(err, &dial) {
+					status = http.StatusServiceUnavailable
 				}
 			}
 		}
