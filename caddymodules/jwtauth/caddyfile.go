@@ -27,6 +27,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		jwks_refresh   <duration>  # JWKS refresh period; default 5m
 //		key_cache_ttl  <duration>  # API key and tenant-services cache; default 30s
 //		timeout        <duration>  # bound of each request to core; default 5s
+//		stale_if_error <duration>  # cached answers past their TTL while core is down; default 10m
 //		signing_secret <secret>    # identity signature key; default {env.PLUGBOARD_GATEWAY_SIGNING_SECRET}
 //		default_policy authenticated|public  # for undeclared endpoints; default authenticated
 //		forward_authorization <service>...   # services that receive the client's Authorization; default none
@@ -86,6 +87,12 @@ func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Timeout = dur
+		case "stale_if_error":
+			dur, err := positiveDuration(d, opt, val)
+			if err != nil {
+				return err
+			}
+			h.StaleIfError = dur
 		case "signing_secret":
 			h.SigningSecret = val
 		case "default_policy":

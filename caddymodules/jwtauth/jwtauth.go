@@ -107,6 +107,14 @@ type JWTAuth struct {
 	KeyCacheTTL caddy.Duration `json:"key_cache_ttl,omitempty"`
 	// Timeout bounds each request to core. Default: 5s
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// StaleIfError is how long past KeyCacheTTL a cached answer of core (an
+	// API key's identity or refusal, a tenant's enabled services) is still
+	// used while core cannot be reached, so that a core outage does not lock
+	// out every API-key and tenant user once the cache expires (RFC 5861's
+	// stale-if-error). After a failed call, core is not asked again for a
+	// second: requests use cached answers or get 503 at once. Revocations
+	// already known stay in force. Default: 10m
+	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
 	// SigningSecret is the HMAC key of X-Plugboard-Signature. Global
 	// placeholders ({env.NAME}, {file.path}) are expanded when the handler
 	// is provisioned, which fails if the result is empty.
@@ -141,6 +149,9 @@ type state struct {
 	apiKeys  *cache[string, *identity] // by key hash; nil: refused
 	tenants  *cache[string, []string]  // enabled services by tenant id
 	keyCalls flight[*identity]         // core calls for an API key
+	// coreDownUntil (unix nanos) is when core may be asked again after a
+	// failed call (coreBackoff).
+	coreDownUntil atomic.Int64
 	tokCalls flight[*verifyAnswer]     // core calls for a token's tenant
 	macs     sync.Pool                 // keyed HMACs of the signing secret
 	wg       sync.WaitGroup            // the refresher
@@ -215,6 +226,9 @@ func (h *JWTAuth) setup() error {
 	}
 	if h.Timeout <= 0 {
 		h.Timeout = caddy.Duration(5 * time.Second)
+	}
+	if h.StaleIfError <= 0 {
+		h.StaleIfError = caddy.Duration(10 * time.Minute)
 	}
 	if h.DefaultPolicy == "" {
 		h.DefaultPolicy = PolicyAuthenticated
@@ -601,12 +615,15 @@ func (h *JWTAuth) tenantServices(ctx context.Context, reqID, token string, id *i
 	}
 	sum := sha256.Sum256([]byte(token))
 	ans, err := h.rt.tokCalls.do(string(sum[:]), func() (*verifyAnswer, error) {
-		return h.askCore(ctx, reqID, "Authorization", "Bearer "+token)
+		return h.askCoreUnlessDown(ctx, reqID, "Authorization", "Bearer "+token)
 	})
 	switch {
 	case errors.Is(err, errRefused):
 		return nil, &refusal{http.StatusUnauthorized, "The access token is no longer valid.", true}
 	case err != nil:
+		if s, ok := h.rt.tenants.get(id.TenantID, now.Add(-time.Duration(h.StaleIfError))); ok {
+			return s, nil // core is unreachable: the last answer, within stale_if_error
+		}
 		return nil, err
 	case ans.TenantID != id.TenantID:
 		h.logger.Warn("core placed a token in another tenant", slog.String("token_tenant", id.TenantID), slog.String("core_tenant", ans.TenantID))
@@ -631,7 +648,7 @@ func (h *JWTAuth) verifyAPIKey(ctx context.Context, reqID, key string) (*identit
 		return id, nil
 	}
 	id, err := h.rt.keyCalls.do(hash, func() (*identity, error) {
-		ans, err := h.askCore(ctx, reqID, "X-API-Key", key)
+		ans, err := h.askCoreUnlessDown(ctx, reqID, "X-API-Key", key)
 		if err != nil {
 			return nil, err
 		}
@@ -643,10 +660,40 @@ func (h *JWTAuth) verifyAPIKey(ctx context.Context, reqID, key string) (*identit
 		h.rt.apiKeys.put(hash, nil, until, now)
 		return nil, errBadKey
 	case err != nil:
+		if id, ok := h.rt.apiKeys.get(hash, now.Add(-time.Duration(h.StaleIfError))); ok {
+			if id == nil { // a refusal known before the outage still holds
+				return nil, errBadKey
+			}
+			return id, nil // core is unreachable: the last answer, within stale_if_error
+		}
 		return nil, err
 	}
 	h.rt.apiKeys.put(hash, id, until, now)
 	return id, nil
+}
+
+// coreBackoff is how long core is not asked again after a failed call.
+const coreBackoff = time.Second
+
+var errCoreBackingOff = errors.New("core failed less than a second ago; not asked again yet")
+
+// askCoreUnlessDown is askCore, except within coreBackoff of a failed call,
+// when it fails at once instead of adding a timeout to every request; a
+// failure (not a refusal) starts the back-off, and the first one of an
+// outage is logged.
+func (h *JWTAuth) askCoreUnlessDown(ctx context.Context, reqID, header, value string) (*verifyAnswer, error) {
+	now := h.now()
+	if now.UnixNano() < h.rt.coreDownUntil.Load() {
+		return nil, errCoreBackingOff
+	}
+	ans, err := h.askCore(ctx, reqID, header, value)
+	if err != nil && !errors.Is(err, errRefused) {
+		if prev := h.rt.coreDownUntil.Swap(now.Add(coreBackoff).UnixNano()); prev < now.Add(-coreBackoff).UnixNano() {
+			h.logger.Warn("core is unreachable: cached answers are used for up to stale_if_error past their expiry",
+				slog.String("core", h.Core), slog.Duration("stale_if_error", time.Duration(h.StaleIfError)), slog.Any("error", err))
+		}
+	}
+	return ans, err
 }
 
 // askCore posts to core's /api/auth/verify with the credential in header.

@@ -629,8 +629,10 @@ func TestCoreUnavailable(t *testing.T) {
 			}
 		})
 	}
-	// Failures are not cached.
+	// Failures are not cached past the back-off (core is asked again a
+	// second after a failed call).
 	f.core.setStatus(0)
+	f.clock.Advance(coreBackoff)
 	if res := f.do(call{endpoint: epItems, headers: map[string]string{"X-Api-Key": key}}); res.err != nil {
 		t.Errorf("core is back: %v", res.err)
 	}
@@ -886,5 +888,54 @@ func TestUndeclaredPathsDeny(t *testing.T) {
 				t.Fatalf("detail %q", res.detail)
 			}
 		})
+	}
+}
+
+// TestCoreOutageServesStaleAnswers performs issue 12's finding 6: with core
+// unreachable, tenant users and API keys lost access once the 30-s cache
+// expired, and every request made its own call to core. Now cached answers
+// serve for stale_if_error past their TTL (a refusal known before the outage
+// included), core is asked at most once per back-off, and past the bound
+// the answer is 503, never 401.
+func TestCoreOutageServesStaleAnswers(t *testing.T) {
+	f := newFixture(t)
+	tok := f.token("u1", "t1", "user")
+	key := f.apiKey("u9", "t1", []string{"orders"}, "user")
+	byToken := call{endpoint: epItems, headers: bearer(tok)}
+	byKey := call{endpoint: epItems, headers: map[string]string{"X-Api-Key": key}}
+	refusedKey := call{endpoint: epItems, headers: map[string]string{"X-Api-Key": "pb_x_" + strings.Repeat("a", 40)}}
+	for _, c := range []call{byToken, byKey} {
+		if res := f.do(c); res.err != nil {
+			t.Fatal(res.err)
+		}
+	}
+	f.do(refusedKey)
+
+	f.core.setStatus(http.StatusServiceUnavailable)
+	f.clock.Advance(31 * time.Second) // past key_cache_ttl
+	hits := f.core.keyHits.Load() + f.core.tokHits.Load()
+	for i := range 20 {
+		if res := f.do(byToken); res.err != nil {
+			t.Fatalf("token, request %d with core down: %d %v", i, res.status, res.err)
+		}
+		if res := f.do(byKey); res.err != nil {
+			t.Fatalf("API key, request %d with core down: %d %v", i, res.status, res.err)
+		}
+	}
+	if res := f.do(refusedKey); res.status != 401 {
+		t.Errorf("a key refused before the outage: %d %v; want still 401", res.status, res.err)
+	}
+	if n := f.core.keyHits.Load() + f.core.tokHits.Load() - hits; n > 2 {
+		t.Errorf("core asked %d times for 41 requests within one back-off; want at most 2", n)
+	}
+
+	f.clock.Advance(10 * time.Minute) // past stale_if_error too (and the token's life)
+	if res := f.do(byKey); res.status != 503 {
+		t.Errorf("past stale_if_error: %d %v; want 503", res.status, res.err)
+	}
+	f.core.setStatus(0)
+	f.clock.Advance(2 * time.Second) // past the back-off
+	if res := f.do(byKey); res.err != nil {
+		t.Errorf("core back: %d %v", res.status, res.err)
 	}
 }
