@@ -149,13 +149,13 @@ type state struct {
 	apiKeys  *cache[string, *identity] // by key hash; nil: refused
 	tenants  *cache[string, []string]  // enabled services by tenant id
 	keyCalls flight[*identity]         // core calls for an API key
-	// coreDownUntil (unix nanos) is when core may be asked again after a
-	// failed call (coreBackoff).
-	coreDownUntil atomic.Int64
 	tokCalls flight[*verifyAnswer]     // core calls for a token's tenant
 	macs     sync.Pool                 // keyed HMACs of the signing secret
 	wg       sync.WaitGroup            // the refresher
 	stop     context.CancelFunc        // ends the refresher
+	// coreDownUntil (unix nanos) is when core may be asked again after a
+	// failed call (coreBackoff).
+	coreDownUntil atomic.Int64
 }
 
 // identity is who a credential speaks for, with its header values ready.
