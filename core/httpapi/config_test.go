@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -105,7 +106,7 @@ func newHarness(t *testing.T) *harness {
 
 // newHarnessWith serves the API from two replicas sharing one store, each
 // with the change feed changes returns.
-func newHarnessWith(t *testing.T, changes func() ephemeral.PubSub) *harness {
+func newHarnessWith(t *testing.T, changes func() ephemeral.PubSub, edits ...func(*Options)) *harness {
 	t.Helper()
 	store, err := sqlstore.Open(context.Background(), storage.Options{URL: harnessDB(t)})
 	if err != nil {
@@ -136,7 +137,11 @@ func newHarnessWith(t *testing.T, changes func() ephemeral.PubSub) *harness {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for range 2 {
 		r := httpx.NewRouter(logger)
-		New(store, ids, logger, Options{Changes: changes()}).Routes(r)
+		opt := Options{Changes: changes()}
+		for _, edit := range edits {
+			edit(&opt)
+		}
+		New(store, ids, logger, opt).Routes(r)
 		srv := httptest.NewServer(r)
 		t.Cleanup(srv.Close)
 		h.replicas = append(h.replicas, srv)
@@ -669,6 +674,52 @@ func TestConfigWatchRedis(t *testing.T) {
 		t.Fatalf("change = %+v", ev)
 	}
 	t.Logf("change arrived through Redis %v after the write started", time.Since(start))
+}
+
+// lossyPubSub delivers nothing: every notification is lost, as while Redis
+// is down (its Publish error is only logged by the writer).
+type lossyPubSub struct{ ephemeral.PubSub }
+
+func (lossyPubSub) Publish(context.Context, string, []byte) error {
+	return errors.New("redis: connection refused")
+}
+
+// TestConfigWatchResyncsLostChanges performs issue 12's finding 3: a change
+// written while notifications are lost used to leave open watches on the
+// old value for good; the watch's resync finds it and asks the client to
+// reconnect, and the snapshot it then reads has the new value.
+func TestConfigWatchResyncsLostChanges(t *testing.T) {
+	mem := ephemeral.NewMemory()
+	t.Cleanup(func() { mem.Close() })
+	h := newHarnessWith(t, func() ephemeral.PubSub { return lossyPubSub{mem} },
+		func(o *Options) { o.WatchResync = 100 * time.Millisecond })
+	h.want("seed", h.do(adminA, "PUT", "/api/config/orders/db", `{"value":1}`), http.StatusCreated)
+	events := h.watch(1, userA, "?service=orders")
+	if ev := next(t, events, time.Second); ev.name != "snapshot" {
+		t.Fatalf("first event = %+v", ev)
+	}
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"update", "PUT", "/api/config/orders/db", `{"value":2}`},
+		{"new key", "PUT", "/api/config/orders/flag", `{"value":true}`},
+		{"delete", "DELETE", "/api/config/orders/db", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.do(adminA, tc.method, tc.path, tc.body)
+			if ev := next(t, events, 2*time.Second); ev.name != "reconnect" {
+				t.Fatalf("after a lost notification: %+v; want reconnect", ev)
+			}
+			events = h.watch(1, userA, "?service=orders")
+			if ev := next(t, events, time.Second); ev.name != "snapshot" {
+				t.Fatalf("after reconnecting: %+v", ev)
+			}
+		})
+	}
+	// Nothing changed: no reconnect (the resync ran several times meanwhile).
+	select {
+	case ev := <-events:
+		t.Fatalf("resync without a change sent %+v", ev)
+	case <-time.After(400 * time.Millisecond):
+	}
 }
 
 func TestConfigWatchWithoutChanges(t *testing.T) {

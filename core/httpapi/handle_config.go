@@ -466,6 +466,7 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seen := make(map[[2]string]int, len(list)) // latest version sent, by (service, key)
+	deleted := map[[2]string]bool{}            // keys whose latest version sent is a delete
 	items := make([][]byte, len(list))
 	for i, e := range list {
 		seen[[2]string{e.Service, e.Key}] = e.Version
@@ -490,6 +491,12 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	keepAlive := time.NewTicker(configKeepAlive)
 	defer keepAlive.Stop()
+	resyncEvery := s.opt.WatchResync
+	if resyncEvery <= 0 {
+		resyncEvery = 5 * time.Second
+	}
+	resync := time.NewTicker(resyncEvery)
+	defer resync.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
@@ -510,7 +517,18 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			seen[id] = ch.Version
+			deleted[id] = ch.Deleted
 			if writeSSE(w, "change", ch.view()) != nil || rc.Flush() != nil {
+				return
+			}
+		case <-resync.C:
+			// Pub/sub is at most once: a notification lost while Redis was
+			// down would leave the client on an old value for good. Compare
+			// with the database; on any difference, ask the client to
+			// reconnect (it re-reads a snapshot).
+			if s.missedChange(r.Context(), filter, seen, deleted) {
+				_, _ = fmt.Fprint(w, "event: reconnect\ndata: {}\n\n")
+				_ = rc.Flush()
 				return
 			}
 		case <-keepAlive.C:
@@ -519,6 +537,32 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// missedChange reports whether the entries filter selects differ from what
+// a watch has sent: a newer version, a key it has not sent, or a key it
+// sent that is gone without a delete it sent. A store error is logged and
+// taken as no difference (the next resync looks again).
+func (s *Server) missedChange(ctx context.Context, filter core.ConfigFilter, seen map[[2]string]int, deleted map[[2]string]bool) bool {
+	list, err := s.store.ListConfig(ctx, filter)
+	if err != nil {
+		s.logger.WarnContext(ctx, "configuration watch could not resync", slog.Any("error", err))
+		return false
+	}
+	present := make(map[[2]string]bool, len(list))
+	for _, e := range list {
+		id := [2]string{e.Service, e.Key}
+		present[id] = true
+		if e.Version > seen[id] {
+			return true
+		}
+	}
+	for id := range seen {
+		if !present[id] && !deleted[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // writeSSE writes one event. A value stored with line breaks spans several

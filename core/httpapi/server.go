@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -64,6 +65,11 @@ type Options struct {
 	// Changes carries configuration-change notifications between replicas
 	// (the configuration center's watch).
 	Changes ephemeral.PubSub
+	// WatchResync is how often a configuration watch compares what it has
+	// sent with the database, so that a change whose notification was lost
+	// (Redis down or reconnecting) still reaches the client, as a reconnect
+	// [5s].
+	WatchResync time.Duration
 }
 
 // Server serves core's API.
