@@ -149,7 +149,10 @@ func (c *Config) protected() ([]httpapi.Listener, error) {
 		return nil, err
 	}
 	if a := strings.TrimSpace(c.GatewayAdmin); a != "" && a != "off" && !strings.HasPrefix(a, "unix/") {
-		if err := add("the gateway's admin API", "GATEWAY_ADMIN", strings.TrimPrefix(strings.TrimPrefix(a, "tcp/"), "tcp4/")); err != nil {
+		for _, network := range []string{"tcp/", "tcp4/", "tcp6/"} { // Caddy's network prefixes
+			a = strings.TrimPrefix(a, network)
+		}
+		if err := add("the gateway's admin API", "GATEWAY_ADMIN", a); err != nil {
 			return nil, err
 		}
 	}
