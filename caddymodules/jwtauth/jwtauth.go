@@ -352,7 +352,9 @@ func (h *JWTAuth) forwardsAuthorization(service string, authz []string) bool {
 		return false
 	}
 	for _, a := range authz {
-		if len(a) >= 7 && strings.EqualFold(a[:7], "ApiKey ") {
+		// Whatever follows the scheme: "ApiKey\t<key>" is refused as a
+		// credential but still carries the key.
+		if len(a) >= 6 && strings.EqualFold(a[:6], "ApiKey") {
 			return false
 		}
 	}
