@@ -286,9 +286,9 @@ func (a *App) follow(ctx context.Context, st *state) {
 // registryToken returns the credential the registry's reads (listing, change
 // feed) need, and where it came from: PLUGBOARD_REGISTRY_TOKEN, or else
 // the token the registry keeps in $PLUGBOARD_DATA_DIR/registry.token (data
-// directory default ./data). It is read at start and never put into the
-// config; "" (no error) when neither is set, for a registry that does not
-// require it.
+// directory default ./data). It is read for each registry request (see
+// Provision) and never put into the config; "" (no error) when neither is
+// set, for a registry that does not require it.
 func registryToken() (token, source string, err error) {
 	if token = strings.TrimSpace(os.Getenv("PLUGBOARD_REGISTRY_TOKEN")); token != "" {
 		return token, "PLUGBOARD_REGISTRY_TOKEN", nil

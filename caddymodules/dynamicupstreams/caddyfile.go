@@ -105,7 +105,7 @@ func (h *Route) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "preserve_host":
 			for d.NextArg() {
 				for _, name := range strings.FieldsFunc(d.Val(), func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
-					if !validService(name) {
+					if !ValidService(name) {
 						return d.Errf("preserve_host: %q is not a service name", name)
 					}
 					h.PreserveHost = append(h.PreserveHost, name)

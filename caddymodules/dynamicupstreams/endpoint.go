@@ -3,6 +3,8 @@ package dynamicupstreams
 import (
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/plugboard/plugboard/registry"
 )
@@ -148,7 +150,7 @@ func matchTemplate(tmpl, rest string) (int, match) {
 		if !(strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}")) {
 			switch {
 			case t == s:
-			case strings.EqualFold(t, s), onlySlashes(rest[rn:]) && dotSuffixed(s, t):
+			case foldEqual(t, s), onlySlashes(rest[rn:]) && dotSuffixed(s, t):
 				m = matchLoose
 			default:
 				return 0, noMatch
@@ -163,7 +165,7 @@ func matchTemplate(tmpl, rest string) (int, match) {
 // anything: admin.json or ADMIN.x.y for admin.
 func dotSuffixed(s, lit string) bool {
 	for i := strings.IndexByte(s, '.'); i >= 0; {
-		if strings.EqualFold(s[:i], lit) {
+		if foldEqual(s[:i], lit) {
 			return true
 		}
 		j := strings.IndexByte(s[i+1:], '.')
@@ -171,6 +173,51 @@ func dotSuffixed(s, lit string) bool {
 			return false
 		}
 		i += 1 + j
+	}
+	return false
+}
+
+// foldEqual reports whether a and b are equal in any case as the most
+// lenient router of each kind sees it, rune by rune: Unicode simple
+// folding (strings.EqualFold; K and the Kelvin sign), or the same simple
+// upper case, or lower case of the upper case, as Java's equalsIgnoreCase
+// compares (Spring's case-insensitive matching), which also takes dotless
+// ı and dotted İ for i. Bytes that are not UTF-8 must be equal.
+func foldEqual(a, b string) bool {
+	for a != "" && b != "" {
+		if ca, cb := a[0], b[0]; ca < utf8.RuneSelf && cb < utf8.RuneSelf {
+			if lc := ca | 0x20; ca != cb && (lc != cb|0x20 || lc < 'a' || lc > 'z') {
+				return false // ASCII: letters in either case, the rest as is
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra == utf8.RuneError || rb == utf8.RuneError {
+			if a[:na] != b[:nb] {
+				return false
+			}
+		} else if !foldRune(ra, rb) {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return a == b
+}
+
+func foldRune(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	ua, ub := unicode.ToUpper(a), unicode.ToUpper(b)
+	if ua == ub || unicode.ToLower(ua) == unicode.ToLower(ub) {
+		return true
+	}
+	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
+		if r == b {
+			return true
+		}
 	}
 	return false
 }

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/plugboard/plugboard/registry"
 )
@@ -96,6 +98,13 @@ func TestMatchEndpointAsLenientRoutersSeeIt(t *testing.T) {
 		{"POST", "/admin.json", tenantAd, true},
 		{"POST", "/Admin.x.y", tenantAd, true},
 		{"POST", "/%41dmin", tenantAd, true},
+		// Java's equalsIgnoreCase (Spring with case-insensitive matching)
+		// also takes dotless ı and dotted İ for i: their simple upper or
+		// lower case is I or i, though Unicode folding keeps them apart.
+		{"POST", "/adm\u0131n", tenantAd, true},
+		{"POST", "/adm%C4%B1n", tenantAd, true},
+		{"POST", "/ADM\u0130N.json", tenantAd, true},
+		{"PUT", "/adm\u0131n", tenantAd, false},
 		{"DELETE", "/Items/1", tenantAd, true},
 		{"DELETE", "/ITEMS/1/", tenantAd, true},
 		{"GET", "/ADMIN", userOrTA, true},
@@ -149,7 +158,7 @@ func FuzzMatchTemplate(f *testing.F) {
 	for _, s := range [][2]string{{"/items/{id}", "/items/42"}, {"/files/{p...}", "/files"}, {"/a/*", "/a/b/c"},
 		{"/a/*/b", "/a/*/b"}, {"//x//{y}/", "/x/%41/"}, {"/", "/"}, {"/a%20b", "/a b"}, {"/{x...}/y", "/q/y"},
 		{"/admin", "/ADMIN"}, {"/admin", "/admin.json"}, {"/a/admin", "/A/Admin.x.y/"}, {"/admin", "/admin.json/x"},
-		{"/k", "/\u212a"}, {"/a.b", "/A.B.c"}, {"/files/{p...}", "/FILES.json"}} {
+		{"/k", "/\u212a"}, {"/admin", "/adm\u0131n"}, {"/admin", "/ADM\u0130N.x"}, {"/\u0131", "/\u0130"}, {"/\xff", "/\xfe"}, {"/a.b", "/A.B.c"}, {"/files/{p...}", "/FILES.json"}} {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, tmpl, rest string) {
@@ -193,7 +202,7 @@ func matchTemplateReference(tmpl, segs []string) (int, match) {
 		s := segs[i]
 		switch {
 		case t == s:
-		case strings.EqualFold(t, s):
+		case foldEqualReference(t, s):
 			m = matchLoose
 		case i == len(segs)-1 && suffixedReference(s, t):
 			m = matchLoose
@@ -213,11 +222,43 @@ func matchTemplateReference(tmpl, segs []string) (int, match) {
 func suffixedReference(s, t string) bool {
 	parts := strings.Split(s, ".")
 	for n := 1; n < len(parts); n++ {
-		if strings.EqualFold(strings.Join(parts[:n], "."), t) {
+		if foldEqualReference(strings.Join(parts[:n], "."), t) {
 			return true
 		}
 	}
 	return false
+}
+
+// foldEqualReference: a and b, cut into runes (a byte that is not UTF-8
+// is a unit of its own, equal only to itself), pair up so that each pair
+// is equal under Unicode folding or under Java's equalsIgnoreCase.
+func foldEqualReference(a, b string) bool {
+	units := func(s string) (out []string) {
+		for s != "" {
+			_, n := utf8.DecodeRuneInString(s)
+			out, s = append(out, s[:n]), s[n:]
+		}
+		return out
+	}
+	ua, ub := units(a), units(b)
+	if len(ua) != len(ub) {
+		return false
+	}
+	for i := range ua {
+		x, y := ua[i], ub[i]
+		rx, _ := utf8.DecodeRuneInString(x)
+		ry, _ := utf8.DecodeRuneInString(y)
+		switch {
+		case x == y:
+		case rx == utf8.RuneError || ry == utf8.RuneError:
+			return false
+		case strings.EqualFold(x, y), unicode.ToUpper(rx) == unicode.ToUpper(ry),
+			unicode.ToLower(unicode.ToUpper(rx)) == unicode.ToLower(unicode.ToUpper(ry)):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // BenchmarkMatchEndpoint prices the policy lookup plugboard_route does on

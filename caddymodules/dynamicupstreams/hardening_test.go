@@ -304,22 +304,26 @@ func TestGatewayHardening(t *testing.T) {
 	t.Run("ConnectionCannotStripGatewayHeaders", func(t *testing.T) {
 		rec := newRecorder(t)
 		s.registerRecorder("hop", rec, "")
-		conn, rd, status := s.raw(t, "GET /api/hop/x HTTP/1.1\r\nHost: "+gwHost+"\r\n"+
-			"Connection: keep-alive, X-Plugboard-Signature, X-Plugboard-User-Id, x-plugboard-service, X-Request-Id, X-Forwarded-For, Via, X-Custom\r\n"+
-			"X-Custom: hop\r\n\r\n")
-		readRest(rd)
-		conn.Close()
-		if !strings.Contains(status, "200") {
-			t.Fatalf("status %q", status)
-		}
-		got := rec.last(t).Header
-		for _, k := range []string{"X-Plugboard-Service", "X-Request-Id", "X-Forwarded-For", "Via"} {
-			if got.Get(k) == "" {
-				t.Errorf("the client's Connection header stripped %s: %v", k, got)
+		for _, connection := range []string{
+			"Connection: keep-alive, X-Plugboard-Signature, X-Plugboard-User-Id, x-plugboard-service, X-Request-Id, X-Forwarded-For, Via, X-Custom\r\n",
+			// Several Connection lines, odd case and spacing.
+			"Connection: keep-alive\r\nconnection: X-CUSTOM ,x-PLUGBOARD-service\r\nCONNECTION:\tvia ,  X-Request-ID,x-forwarded-for\r\n",
+		} {
+			conn, rd, status := s.raw(t, "GET /api/hop/x HTTP/1.1\r\nHost: "+gwHost+"\r\n"+connection+"X-Custom: hop\r\n\r\n")
+			readRest(rd)
+			conn.Close()
+			if !strings.Contains(status, "200") {
+				t.Fatalf("status %q", status)
 			}
-		}
-		if got.Get("X-Custom") != "" {
-			t.Errorf("a client's own hop-by-hop header was forwarded")
+			got := rec.last(t).Header
+			for _, k := range []string{"X-Plugboard-Service", "X-Request-Id", "X-Forwarded-For", "Via"} {
+				if got.Get(k) == "" {
+					t.Errorf("the client's Connection header %q stripped %s: %v", connection, k, got)
+				}
+			}
+			if got.Get("X-Custom") != "" {
+				t.Errorf("a client's own hop-by-hop header was forwarded (%q)", connection)
+			}
 		}
 	})
 

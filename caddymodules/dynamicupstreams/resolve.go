@@ -7,9 +7,9 @@ import (
 	"unicode"
 )
 
-// validService reports whether s is what the registry accepts as a service
+// ValidService reports whether s is what the registry accepts as a service
 // name: ^[a-z0-9][a-z0-9_-]{0,62}$ (checked by hand: it runs per request).
-func validService(s string) bool {
+func ValidService(s string) bool {
 	if len(s) == 0 || len(s) > 63 {
 		return false
 	}
@@ -83,7 +83,7 @@ func Resolve(prefix, escapedPath string) (service, rest string, err error) {
 		return "", "", errNotAPI
 	}
 	service = tail[svcStart:svcEnd]
-	if !validService(service) {
+	if !ValidService(service) {
 		return "", "", errNotAPI
 	}
 	if !empty { // the path as sent, from the slash after the service

@@ -62,7 +62,7 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-// servicePattern is the registry's rule for names, which validService
+// servicePattern is the registry's rule for names, which ValidService
 // implements by hand.
 var servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -146,7 +146,7 @@ func resolveReference(prefix, escapedPath string) (service, rest string, err err
 		return "", "", errNotAPI
 	}
 	service = segs[0]
-	if !validService(service) {
+	if !ValidService(service) {
 		return "", "", errNotAPI
 	}
 	rest = "/" + strings.Join(segs[1:], "/")

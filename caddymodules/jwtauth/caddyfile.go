@@ -5,6 +5,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 )
 
 func init() {
@@ -48,7 +50,7 @@ func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, name := range names {
-				if !validServiceName(name) {
+				if !dynamicupstreams.ValidService(name) {
 					return d.Errf("forward_authorization: %q is not a service name", name)
 				}
 			}

@@ -285,28 +285,11 @@ func (h *JWTAuth) Validate() error {
 		return fmt.Errorf("jwt_auth: default_policy %q is neither %s nor %s", h.DefaultPolicy, PolicyAuthenticated, PolicyPublic)
 	}
 	for _, name := range h.ForwardAuthorization {
-		if !validServiceName(name) {
+		if !dynamicupstreams.ValidService(name) {
 			return fmt.Errorf("jwt_auth: forward_authorization %q is not a service name", name)
 		}
 	}
 	return nil
-}
-
-// validServiceName reports whether s is what the registry accepts as a
-// service name: ^[a-z0-9][a-z0-9_-]{0,62}$.
-func validServiceName(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case (c == '-' || c == '_') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Cleanup stops the refresher and closes idle connections to core.
@@ -383,7 +366,9 @@ func (h *JWTAuth) forwardsAuthorization(service string, authz []string) bool {
 		return false
 	}
 	for _, a := range authz {
-		if len(a) >= 7 && strings.EqualFold(a[:7], "ApiKey ") {
+		// Whatever follows the scheme: "ApiKey\t<key>" is refused as a
+		// credential but still carries the key.
+		if len(a) >= 6 && strings.EqualFold(a[:6], "ApiKey") {
 			return false
 		}
 	}

@@ -845,6 +845,7 @@ func TestAuthorizationIsNotForwarded(t *testing.T) {
 		{name: "basic auth to a named service's public endpoint", call: call{service: "billing", endpoint: epPublic, headers: map[string]string{"Authorization": "Basic dTpw"}}, forward: "Basic dTpw"},
 		{name: "API key to a named service", call: call{service: "billing", endpoint: epItems, headers: map[string]string{"Authorization": "ApiKey " + userKey}}},
 		{name: "API key to a named service's public endpoint", call: call{service: "billing", endpoint: epPublic, headers: map[string]string{"Authorization": "apikey " + userKey}}},
+		{name: "API key with a tab to a named service's public endpoint", call: call{service: "billing", endpoint: epPublic, headers: map[string]string{"Authorization": "ApiKey\t" + userKey}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := f.do(tc.call)

@@ -33,7 +33,7 @@ type Config struct {
 	RegistryURL     string        `env:"REGISTRY_URL" envDefault:"http://127.0.0.1:8081" doc:"Where the gateway (and the launcher) reach the registry: its API and change feed." doczh:"网关（及启动器）访问注册中心的地址：其 API 与变更推送。"`
 	CoreListen      string        `env:"CORE_LISTEN" envDefault:"127.0.0.1:8082" doc:"Address the core service listens on (host:port)." doczh:"核心服务的监听地址（host:port）。"`
 	GatewaySite     string        `env:"GATEWAY_SITE" envDefault:"http://:8080" doc:"The gateway's Caddy site address: http://:8080 (plain HTTP), a domain such as gateway.example.com (automatic HTTPS), or https://localhost:8443 (local HTTPS from Caddy's internal CA)." doczh:"网关的 Caddy 站点地址：http://:8080（纯 HTTP）、域名如 gateway.example.com（自动 HTTPS），或 https://localhost:8443（由 Caddy 内置 CA 签发的本地 HTTPS）。"`
-	GatewayListen   string        `env:"GATEWAY_LISTEN" doc:"Shorthand for PLUGBOARD_GATEWAY_SITE=http://<host:port> when SITE is unset." doczh:"未设置 PLUGBOARD_GATEWAY_SITE 时的简写，等同于 http://<host:port>。"`
+	GatewayListen   string        `env:"GATEWAY_LISTEN" doc:"A bind address host:port, when SITE is unset: the site http://:<port> bound to <host> (PLUGBOARD_GATEWAY_BIND)." doczh:"未设置 PLUGBOARD_GATEWAY_SITE 时使用的绑定地址 host:port：站点 http://:<port>，绑定到 <host>（PLUGBOARD_GATEWAY_BIND）。"`
 	GatewayAdmin    string        `env:"GATEWAY_ADMIN" envDefault:"127.0.0.1:2019" doc:"Caddy's admin API address (keep it on loopback), or off." doczh:"Caddy 管理 API 的地址（请只绑定回环地址），或 off 关闭。"`
 	MaxBody         int64         `env:"REGISTRY_MAX_BODY" envDefault:"1048576" doc:"Largest request body accepted, in bytes." doczh:"允许的最大请求体（字节）。"`
 	EventsKept      int           `env:"REGISTRY_EVENTS_KEPT" envDefault:"10000" doc:"Change-feed events kept for watchers that reconnect; older ones get a snapshot." doczh:"为重连的订阅者保留的变更事件数；更早的订阅者会收到全量快照。"`
@@ -149,7 +149,10 @@ func (c *Config) protected() ([]httpapi.Listener, error) {
 		return nil, err
 	}
 	if a := strings.TrimSpace(c.GatewayAdmin); a != "" && a != "off" && !strings.HasPrefix(a, "unix/") {
-		if err := add("the gateway's admin API", "GATEWAY_ADMIN", strings.TrimPrefix(strings.TrimPrefix(a, "tcp/"), "tcp4/")); err != nil {
+		for _, network := range []string{"tcp/", "tcp4/", "tcp6/"} { // Caddy's network prefixes
+			a = strings.TrimPrefix(a, network)
+		}
+		if err := add("the gateway's admin API", "GATEWAY_ADMIN", a); err != nil {
 			return nil, err
 		}
 	}

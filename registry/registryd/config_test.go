@@ -23,7 +23,7 @@ func TestConfigRefusesBadListenerAddresses(t *testing.T) {
 			t.Errorf("%s=%s: %v, want an error naming %s", tc.name, tc.value, err, tc.want)
 		}
 	}
-	for _, v := range []string{"off", "unix//run/caddy-admin.sock", "", "[::1]:2019"} {
+	for _, v := range []string{"off", "unix//run/caddy-admin.sock", "", "[::1]:2019", "tcp/127.0.0.1:2019", "tcp4/127.0.0.1:2019", "tcp6/[::1]:2019"} {
 		if _, err := envconfig.Parse[registryd.Config](map[string]string{"PLUGBOARD_GATEWAY_ADMIN": v}); err != nil {
 			t.Errorf("PLUGBOARD_GATEWAY_ADMIN=%q: %v", v, err)
 		}
