@@ -52,6 +52,14 @@ type App struct {
 	// that reverse_proxy retried elsewhere) is left out of every service's
 	// rotation, unless it is the last one. Default: 10s.
 	EjectFor caddy.Duration `json:"eject_for,omitempty"`
+	// SlowFactor and SlowFloor say when an instance that answers is too
+	// slow: its response time (to the response headers, a moving average of
+	// its recent requests) is above SlowFloor and more than SlowFactor times
+	// that of the service's fastest instance. It is then ejected for
+	// EjectFor, unless no other instance of the service is in rotation, and
+	// measured afresh when it returns. Defaults: 5 and 500ms.
+	SlowFactor float64        `json:"slow_factor,omitempty"`
+	SlowFloor  caddy.Duration `json:"slow_floor,omitempty"`
 
 	holder *holder
 	client *client.Client
@@ -70,7 +78,63 @@ type appRun struct {
 	connected atomic.Bool
 
 	mu      sync.Mutex
-	ejected map[string]time.Time // dial → until
+	ejected map[string]time.Time     // dial → until
+	latency map[string]*latencyStats // dial → recent response times
+}
+
+// latencyStats is an instance's recent response time.
+type latencyStats struct {
+	avg float64 // exponential moving average, nanoseconds
+	n   int     // responses measured
+}
+
+// Outlier detection needs this many responses of an instance (and of the
+// instance it is compared with) and weighs each new one this much.
+const (
+	slowMinSamples = 5
+	slowWeight     = 0.2
+)
+
+// observe records that dial of svc answered in d, and ejects it for
+// EjectFor when it has become a slow outlier (see SlowFactor).
+func (a *App) observe(svc *Service, dial string, d time.Duration) {
+	a.run.mu.Lock()
+	defer a.run.mu.Unlock()
+	st := a.run.latency[dial]
+	if st == nil {
+		st = &latencyStats{}
+		a.run.latency[dial] = st
+	}
+	if st.n++; st.n == 1 {
+		st.avg = float64(d)
+	} else {
+		st.avg += slowWeight * (float64(d) - st.avg)
+	}
+	if st.n < slowMinSamples || st.avg <= float64(a.SlowFloor) {
+		return
+	}
+	now := time.Now()
+	fastest, inRotation := -1.0, 0
+	for _, other := range svc.Dials {
+		if other == dial {
+			continue
+		}
+		if until, ok := a.run.ejected[other]; ok && now.Before(until) {
+			continue
+		}
+		inRotation++
+		if o := a.run.latency[other]; o != nil && o.n >= slowMinSamples && (fastest < 0 || o.avg < fastest) {
+			fastest = o.avg
+		}
+	}
+	if inRotation == 0 || fastest < 0 || st.avg <= a.SlowFactor*fastest {
+		return
+	}
+	a.run.ejected[dial] = now.Add(time.Duration(a.EjectFor))
+	delete(a.run.latency, dial) // measured afresh when it returns
+	a.logger.Warn("ejected a slow instance", slog.String("service", svc.Name), slog.String("instance", dial),
+		slog.Duration("response_time", time.Duration(st.avg)), slog.Duration("fastest", time.Duration(fastest)),
+		slog.Duration("for", time.Duration(a.EjectFor)))
 }
 
 // eject leaves dial out of rotation for EjectFor.
@@ -132,7 +196,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.EjectFor <= 0 {
 		a.EjectFor = caddy.Duration(10 * time.Second)
 	}
-	a.run = &appRun{ejected: map[string]time.Time{}}
+	if a.SlowFactor <= 0 {
+		a.SlowFactor = 5
+	}
+	if a.SlowFloor <= 0 {
+		a.SlowFloor = caddy.Duration(500 * time.Millisecond)
+	}
+	a.run = &appRun{ejected: map[string]time.Time{}, latency: map[string]*latencyStats{}}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "plugboard", Subsystem: "gateway", Name: "registry_staleness_seconds",

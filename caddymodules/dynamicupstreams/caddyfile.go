@@ -2,6 +2,7 @@ package dynamicupstreams
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -25,6 +26,8 @@ func init() {
 //		resync  <duration>   # full reload under the change feed; default 5m
 //		timeout <duration>   # bound of the start-up load and each reload; default 5s
 //		eject_for <duration> # how long a failed instance leaves the rotation; default 10s
+//		slow_floor <duration> # an instance slower than this …; default 500ms
+//		slow_factor <number>  # … and than this many times the fastest is ejected; default 5
 //	}
 func parseApp(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -45,7 +48,19 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		switch d.Val() {
-		case "resync", "timeout", "eject_for":
+		case "slow_factor":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			f, err := strconv.ParseFloat(d.Val(), 64)
+			if err != nil || f < 1 {
+				return d.Errf("slow_factor must be a number of at least 1, not %q", d.Val())
+			}
+			a.SlowFactor = f
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "resync", "timeout", "eject_for", "slow_floor":
 			opt := d.Val()
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -62,6 +77,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Resync = caddy.Duration(dur)
 			case "timeout":
 				a.Timeout = caddy.Duration(dur)
+			case "slow_floor":
+				a.SlowFloor = caddy.Duration(dur)
 			default:
 				a.EjectFor = caddy.Duration(dur)
 			}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -156,12 +157,15 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	// (request_body has wrapped even an empty body: ContentLength tells.)
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return next.ServeHTTP(w, r)
+		err = next.ServeHTTP(w, r)
+		h.observe(r, svc, err)
+		return err
 	}
 	body := &clientBody{ReadCloser: r.Body}
 	r.Body = body
 	bw := &bodyFailWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, body: body}
 	err = next.ServeHTTP(bw, r)
+	h.observe(r, svc, err)
 	if bw.swallowed {
 		var tooLarge *http.MaxBytesError
 		if errors.As(body.failed.Load(), &tooLarge) {
@@ -170,6 +174,26 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return caddyhttp.Error(http.StatusBadRequest, PublicError{"The request body could not be read: broken chunked framing, or the upload was interrupted."})
 	}
 	return err
+}
+
+// observe hands the app the response time of the instance that answered,
+// for slow-outlier ejection; a request that failed is not a measure.
+func (h *Route) observe(r *http.Request, svc *Service, err error) {
+	if err != nil {
+		return
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	v, _ := repl.Get("http.reverse_proxy.upstream.latency")
+	d, ok := v.(time.Duration)
+	if !ok {
+		return
+	}
+	if dial, _ := repl.GetString("http.reverse_proxy.upstream.hostport"); dial != "" {
+		h.app.observe(svc, dial, d)
+	}
 }
 
 // sanitizeHops takes away what a client could use to reach a plugin
