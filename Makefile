@@ -62,8 +62,8 @@ OPENAPI_DOCS := registry/httpapi/openapi.json core/httpapi/openapi.json
 
 lint-openapi:
 	@test -x web/node_modules/.bin/redocly -a -x web/node_modules/.bin/spectral || npm ci --prefix web --no-audit --no-fund --loglevel=error
-	web/node_modules/.bin/redocly lint --config redocly.yaml --format summary $(OPENAPI_DOCS)
-	web/node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity error --display-only-failures $(OPENAPI_DOCS)
+	web/node_modules/.bin/redocly lint --config web/redocly.yaml --format summary $(OPENAPI_DOCS)
+	web/node_modules/.bin/spectral lint --ruleset web/.spectral.yaml --fail-severity error --display-only-failures $(OPENAPI_DOCS)
 
 clean:
 	rm -rf $(BIN)
