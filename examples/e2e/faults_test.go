@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -79,9 +80,12 @@ func TestFaults(t *testing.T) {
 	for _, a := range []string{regAddr, coreAddr, gwAddr} {
 		waitTCP(t, a)
 	}
-	helloAddr := freeAddr(t)
-	startProc(t, "hello-go", filepath.Join(bin, "hello-go"), append(append([]string{}, env...),
-		"PLUGBOARD_SERVICE_PORT="+port(helloAddr), "PLUGBOARD_HEARTBEAT_INTERVAL=1s"))
+	startHello := func() *proc {
+		return startProc(t, "hello-go", filepath.Join(bin, "hello-go"), append(append([]string{}, env...),
+			"PLUGBOARD_SERVICE_PORT="+port(freeAddr(t)), "PLUGBOARD_HEARTBEAT_INTERVAL=1s"))
+	}
+	startHello()
+	second := startHello()
 
 	gw := "http://" + gwAddr
 	c := &client{base: gw}
@@ -112,6 +116,13 @@ func TestFaults(t *testing.T) {
 	if userTok.AccessToken == "" || key.Key == "" {
 		t.Fatalf("setup: token %q key %q", userTok.AccessToken, key.Key)
 	}
+
+	// A configuration watcher, as a plugin keeps one: it follows the
+	// stream, reconnecting whenever it ends, and keeps the latest values.
+	watch := newConfigWatcher(gw, userTok.AccessToken, "faults")
+	t.Cleanup(watch.stop)
+	c.json(t, "PUT", "/api/config/faults/flag", map[string]any{"value": "steady"}, admin.AccessToken, nil)
+	within(t, 10*time.Second, func() bool { return watch.get("flag") == `"steady"` }, "the watcher never saw the first value")
 
 	streams := []stream{
 		{name: "public", method: "GET", path: "/api/hello/hello"},
@@ -151,10 +162,20 @@ func TestFaults(t *testing.T) {
 	}, true)
 	phase("redis killed 5 s", func() {
 		redis.kill()
-		time.Sleep(5 * time.Second)
+		time.Sleep(time.Second)
+		// A change written while Redis is down reaches the watcher anyway.
+		c.json(t, "PUT", "/api/config/faults/flag", map[string]any{"value": "written-without-redis"}, admin.AccessToken, nil)
+		time.Sleep(4 * time.Second)
 		redis = startProc(t, "redis", "redis-server", nil, "--bind", "127.0.0.1", "--port", port(redisAddr), "--save", "", "--appendonly", "no")
 		waitTCP(t, redisAddr)
 		time.Sleep(2 * time.Second)
+	}, true)
+	within(t, 15*time.Second, func() bool { return watch.get("flag") == `"written-without-redis"` },
+		"a configuration change written while Redis was down never reached the open watch")
+	phase("an instance killed", func() {
+		time.Sleep(time.Second)
+		second.kill() // in-flight and later requests move to the other instance
+		time.Sleep(3 * time.Second)
 	}, true)
 	phase("core killed 8 s", func() {
 		core.kill()
@@ -166,6 +187,103 @@ func TestFaults(t *testing.T) {
 	// After everything, the user logs in: no outage locked them out.
 	if code := c.status("POST", "/api/auth/login", nil, `{"username":"worker","password":"worker-password-1"}`); code != 200 {
 		t.Errorf("login after the faults: %d", code)
+	}
+}
+
+// configWatcher follows GET /api/config/watch for one service, reconnecting
+// whenever the stream ends (a reconnect event, an outage), and keeps each
+// key's latest value as JSON text.
+type configWatcher struct {
+	mu     sync.Mutex
+	values map[string]string
+	done   chan struct{}
+}
+
+func newConfigWatcher(base, token, service string) *configWatcher {
+	w := &configWatcher{values: map[string]string{}, done: make(chan struct{})}
+	go func() {
+		for {
+			select {
+			case <-w.done:
+				return
+			default:
+			}
+			w.follow(base, token, service)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	return w
+}
+
+func (w *configWatcher) stop() { close(w.done) }
+
+func (w *configWatcher) get(key string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.values[key]
+}
+
+func (w *configWatcher) follow(base, token, service string) {
+	req, _ := http.NewRequest("GET", base+"/api/config/watch?service="+service, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return
+	}
+	go func() { <-w.done; resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var event string
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, strings.TrimPrefix(line, "data: "))
+		case line == "" && event != "":
+			w.apply(event, strings.Join(data, "\n"))
+			if event == "reconnect" {
+				return
+			}
+			event, data = "", nil
+		}
+	}
+}
+
+func (w *configWatcher) apply(event, data string) {
+	type entry struct {
+		Key     string          `json:"key"`
+		Deleted bool            `json:"deleted"`
+		Value   json.RawMessage `json:"value"`
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch event {
+	case "snapshot":
+		var snap struct {
+			Entries []entry `json:"entries"`
+		}
+		if json.Unmarshal([]byte(data), &snap) == nil {
+			w.values = map[string]string{}
+			for _, e := range snap.Entries {
+				w.values[e.Key] = string(e.Value)
+			}
+		}
+	case "change":
+		var e entry
+		if json.Unmarshal([]byte(data), &e) == nil {
+			if e.Deleted {
+				delete(w.values, e.Key)
+			} else {
+				w.values[e.Key] = string(e.Value)
+			}
+		}
 	}
 }
 
