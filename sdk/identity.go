@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plugboard/plugboard/core/platform/httpx"
 )
 
 // The identity headers the gateway's jwt_auth sets (client-sent ones are
@@ -144,7 +146,7 @@ func Problem(w http.ResponseWriter, r *http.Request, status int, detail string) 
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"type":  "/problems/" + strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"),
+		"type":  httpx.ProblemType(status),
 		"title": http.StatusText(status), "status": status, "detail": detail, "instance": r.URL.Path,
 	})
 }

@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/plugboard/plugboard/core/platform/httpx"
 )
 
 func init() {
@@ -28,13 +29,6 @@ type Problem struct{}
 // CaddyModule returns the Caddy module information.
 func (Problem) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.plugboard_problem", New: func() caddy.Module { return new(Problem) }}
-}
-
-// problemCodes names the problem type of each status, as the services do.
-var problemCodes = map[int]string{
-	400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-	408: "timeout", 409: "conflict", 413: "too_large", 429: "rate_limited",
-	500: "internal", 502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout",
 }
 
 // genericDetails are shown for errors without a public message.
@@ -76,10 +70,7 @@ func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	if detail == "" {
 		detail = genericDetails[status]
 	}
-	code := problemCodes[status]
-	if code == "" {
-		code = strconv.Itoa(status)
-	}
+
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -95,7 +86,7 @@ func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	}
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(map[string]any{
-		"type": "/problems/" + code, "title": http.StatusText(status), "status": status,
+		"type": httpx.ProblemType(status), "title": http.StatusText(status), "status": status,
 		"detail": detail, "instance": instance,
 	})
 }

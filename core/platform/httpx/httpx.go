@@ -38,6 +38,52 @@ var statuses = map[string]int{
 	fault.Internal:     http.StatusInternalServerError,
 }
 
+// problemTypes names the problem type (/problems/<name>) of each status a
+// Plugboard component answers: the fault codes' statuses above, and the
+// statuses that only HTTP layers produce. The gateway's problem renderer,
+// the Go SDK and (pinned by a test) the Python SDK use it.
+var problemTypes = map[int]string{
+	http.StatusBadRequest:            fault.Invalid,
+	http.StatusUnauthorized:          fault.Unauthorized,
+	http.StatusForbidden:             fault.Forbidden,
+	http.StatusNotFound:              fault.NotFound,
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusRequestTimeout:        "timeout",
+	http.StatusConflict:              fault.Conflict,
+	http.StatusPreconditionFailed:    fault.Precondition,
+	http.StatusRequestEntityTooLarge: fault.TooLarge,
+	http.StatusUnsupportedMediaType:  fault.Invalid,
+	http.StatusUnprocessableEntity:   fault.Invalid,
+	http.StatusTooManyRequests:       fault.RateLimited,
+	http.StatusInternalServerError:   fault.Internal,
+	http.StatusBadGateway:            "bad_gateway",
+	http.StatusServiceUnavailable:    fault.Unavailable,
+	http.StatusGatewayTimeout:        "gateway_timeout",
+}
+
+// ProblemType returns the problem type of status, such as
+// "/problems/not_found": the name in the one table, else "internal" for a
+// 5xx and "invalid" for any other status.
+func ProblemType(status int) string {
+	if name, ok := problemTypes[status]; ok {
+		return "/problems/" + name
+	}
+	if status >= 500 {
+		return "/problems/" + fault.Internal
+	}
+	return "/problems/" + fault.Invalid
+}
+
+// ProblemTypes returns a copy of the status → problem-type name table, for
+// tests that pin its copies in other languages.
+func ProblemTypes() map[int]string {
+	out := make(map[int]string, len(problemTypes))
+	for k, v := range problemTypes {
+		out[k] = v
+	}
+	return out
+}
+
 // Status returns the HTTP status of a fault code.
 func Status(code string) int {
 	if s, ok := statuses[code]; ok {

@@ -257,13 +257,16 @@ def identity_from_handler(handler: Any, secret: str | bytes | None = None,
 
 # Problems -------------------------------------------------------------------
 
+# The platform's problem types by status: a copy of the Go table in
+# core/platform/httpx problemTypes, pinned by sdk/problem_test.go.
 _CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 412: "precondition", 413: "too_large", 415: "invalid", 422: "invalid",
-          429: "rate_limited", 500: "internal", 503: "unavailable"}
+          408: "timeout", 409: "conflict", 412: "precondition", 413: "too_large", 415: "invalid", 422: "invalid",
+          429: "rate_limited", 500: "internal", 502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout"}
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed", 413: "Content Too Large",
-           415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+           405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed",
+           413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+           503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 def problem(status: int, detail: str = "", *, instance: str | None = None, type: str | None = None,
