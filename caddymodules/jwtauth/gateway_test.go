@@ -76,28 +76,10 @@ func TestGateway(t *testing.T) {
 
 	gateway := "http://" + freePort(t)
 	accessLog := filepath.Join(t.TempDir(), "access.log")
-	for k, v := range map[string]string{
-		"PLUGBOARD_GATEWAY_ACCESS_LOG":     "file " + accessLog,
-		"PLUGBOARD_GATEWAY_SITE":           gateway,
-		"PLUGBOARD_REGISTRY_URL":           regURL,
-		"PLUGBOARD_CORE_URL":               core.URL,
-		"PLUGBOARD_GATEWAY_SIGNING_SECRET": secret,
-		"XDG_DATA_HOME":                    t.TempDir(),
-		"XDG_CONFIG_HOME":                  t.TempDir(),
-	} {
-		t.Setenv(k, v)
-	}
-	loadCaddyfile(t, "testdata/gateway.caddyfile")
+	t.Setenv("PLUGBOARD_GATEWAY_ACCESS_LOG", "file "+accessLog)
+	startGateway(t, "testdata/gateway.caddyfile", gateway, regURL, core.URL, secret)
 
-	token := func(roles ...string) string {
-		tok, _, err := auth.Issuer{Issuer: "plugboard", Audience: "plugboard"}.Sign(key, auth.Claims{
-			RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, TenantID: "t1", Roles: roles,
-		}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	token := func(roles ...string) string { return signToken(t, key, roles...) }
 	get := func(method, path string, header http.Header) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, gateway+path, nil)
@@ -233,6 +215,35 @@ func freePort(t *testing.T) string {
 }
 
 // loadCaddyfile runs Caddy from a Caddyfile, logging nowhere.
+// startGateway points the gateway's environment at gateway (its site),
+// the registry, core and an identity-signing secret, and loads caddyfile.
+func startGateway(t *testing.T, caddyfile, gateway, registryURL, coreURL, secret string) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"PLUGBOARD_GATEWAY_SITE":           gateway,
+		"PLUGBOARD_REGISTRY_URL":           registryURL,
+		"PLUGBOARD_CORE_URL":               coreURL,
+		"PLUGBOARD_GATEWAY_SIGNING_SECRET": secret,
+		"XDG_DATA_HOME":                    t.TempDir(),
+		"XDG_CONFIG_HOME":                  t.TempDir(),
+	} {
+		t.Setenv(k, v)
+	}
+	loadCaddyfile(t, caddyfile)
+}
+
+// signToken signs an access token for user u1 of tenant t1 with roles.
+func signToken(t *testing.T, key *auth.Key, roles ...string) string {
+	t.Helper()
+	tok, _, err := auth.Issuer{Issuer: "plugboard", Audience: "plugboard"}.Sign(key, auth.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, TenantID: "t1", Roles: roles,
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 func loadCaddyfile(t *testing.T, path string) {
 	t.Helper()
 	body, err := os.ReadFile(path)

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/registry"
 )
@@ -90,27 +88,9 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	t.Cleanup(func() { reg.CloseClientConnections(); reg.Close() })
 
 	gateway := "http://" + freePort(t)
-	for k, v := range map[string]string{
-		"PLUGBOARD_GATEWAY_SITE":           gateway,
-		"PLUGBOARD_REGISTRY_URL":           reg.URL,
-		"PLUGBOARD_CORE_URL":               core.URL,
-		"PLUGBOARD_GATEWAY_SIGNING_SECRET": "policy-test-signing-secret-0123456789",
-		"XDG_DATA_HOME":                    t.TempDir(),
-		"XDG_CONFIG_HOME":                  t.TempDir(),
-	} {
-		t.Setenv(k, v)
-	}
-	loadCaddyfile(t, "testdata/policy.caddyfile")
+	startGateway(t, "testdata/policy.caddyfile", gateway, reg.URL, core.URL, "policy-test-signing-secret-0123456789")
 
-	token := func(roles ...string) string {
-		tok, _, err := auth.Issuer{Issuer: "plugboard", Audience: "plugboard"}.Sign(key, auth.Claims{
-			RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, TenantID: "t1", Roles: roles,
-		}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	token := func(roles ...string) string { return signToken(t, key, roles...) }
 	user, tenantAdmin := token("user"), token("tenant_admin")
 	send := func(method, path string, header http.Header) (int, string) {
 		t.Helper()

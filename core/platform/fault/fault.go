@@ -103,10 +103,9 @@ const unavailableMessage = "A service this request needs is unavailable; try aga
 // database) are mapped by the storage layer. Such failures are answered 503
 // with Retry-After, never 500 and never as a verdict on a credential.
 func Infrastructure(err error) bool {
-	var netErr net.Error
-	var opErr *net.OpError
+	var netErr net.Error // *net.OpError, timeouts, DNS errors
 	switch {
-	case errors.As(err, &opErr), errors.As(err, &netErr),
+	case errors.As(err, &netErr),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),

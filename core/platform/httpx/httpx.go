@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -76,13 +77,7 @@ func ProblemType(status int) string {
 
 // ProblemTypes returns a copy of the status → problem-type name table, for
 // tests that pin its copies in other languages.
-func ProblemTypes() map[int]string {
-	out := make(map[int]string, len(problemTypes))
-	for k, v := range problemTypes {
-		out[k] = v
-	}
-	return out
-}
+func ProblemTypes() map[int]string { return maps.Clone(problemTypes) }
 
 // Status returns the HTTP status of a fault code.
 func Status(code string) int {
