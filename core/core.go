@@ -17,7 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 )
 
 // maxNameLen caps names, usernames and other short identifiers, in bytes.

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry/registryd"
 )
 

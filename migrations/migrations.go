@@ -5,16 +5,16 @@
 //
 // Both dialects of a service use the same version numbers; where a step has
 // nothing to do in one dialect, it keeps a file saying why. Services apply
-// their set at start-up through Open.
+// their set at start-up through storage.OpenService.
+//
+// The package is a leaf: it holds the files and nothing that opens a
+// database, so nothing it imports runs back up the tree.
 package migrations
 
 import (
-	"context"
 	"embed"
 	"fmt"
 	"io/fs"
-
-	"github.com/plugboard/plugboard/core/platform/storage"
 )
 
 //go:embed */*/*.sql
@@ -28,26 +28,4 @@ func FS(service, dialect string) (fs.FS, error) {
 		return nil, fmt.Errorf("migrations for %s on %s: %w", service, dialect, err)
 	}
 	return fs.Sub(files, dir)
-}
-
-// Open opens the database opts names (opts.Name defaults to service) and
-// applies service's migrations for its dialect, recording them in the table
-// <service>_schema_migrations. Close the DB when done.
-func Open(ctx context.Context, service string, opts storage.Options) (*storage.DB, error) {
-	if opts.Name == "" {
-		opts.Name = service
-	}
-	db, err := storage.Open(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	fsys, err := FS(service, string(db.Dialect))
-	if err == nil {
-		_, err = db.Migrate(ctx, fsys, service+"_schema_migrations")
-	}
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
 }

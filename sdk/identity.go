@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 // The identity headers the gateway's jwt_auth sets (client-sent ones are

@@ -9,12 +9,12 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/sdk"
 )
 
 // The SDKs answer the platform's problem types: the Go SDK from the one
-// table (core/platform/httpx), the Python SDK from a copy pinned here.
+// table (internal/httpx), the Python SDK from a copy pinned here.
 func TestProblemTypesMatchThePlatform(t *testing.T) {
 	for status, name := range httpx.ProblemTypes() {
 		w := httptest.NewRecorder()

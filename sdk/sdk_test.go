@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/caddymodules/jwtauth"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 	"github.com/plugboard/plugboard/registry/registryd"

@@ -23,7 +23,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 	"github.com/plugboard/plugboard/registry/registryd"

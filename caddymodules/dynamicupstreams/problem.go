@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 func init() {

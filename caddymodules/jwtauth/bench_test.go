@@ -23,7 +23,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 	"github.com/plugboard/plugboard/registry/registryd"

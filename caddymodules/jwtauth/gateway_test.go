@@ -25,7 +25,7 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules"
 	"github.com/plugboard/plugboard/caddymodules/jwtauth"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 	"github.com/plugboard/plugboard/registry/registryd"

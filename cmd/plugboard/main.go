@@ -25,7 +25,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry/registryd"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 )
 
 // PasswordCost is the bcrypt cost of HashPassword (about 250 ms on one core

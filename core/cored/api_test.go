@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 func TestBootstrapPrintsAGeneratedPasswordOnce(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 )
 
 // Config is the core process's configuration, read from PLUGBOARD_*

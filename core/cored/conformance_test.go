@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/openapitest"
+	"github.com/plugboard/plugboard/internal/openapitest"
 )
 
 // conformance is a core and its own published document, with a client

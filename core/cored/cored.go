@@ -24,13 +24,13 @@ import (
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/httpapi"
 	"github.com/plugboard/plugboard/core/identity"
-	"github.com/plugboard/plugboard/core/platform/daemon"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/httpx"
-	"github.com/plugboard/plugboard/core/platform/storage"
 	"github.com/plugboard/plugboard/core/sqlstore"
+	"github.com/plugboard/plugboard/internal/daemon"
+	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/httpx"
+	"github.com/plugboard/plugboard/internal/storage"
 )
 
 // Server is a running core service replica.

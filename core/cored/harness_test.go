@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 const adminPassword = "admin-password-1"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // faultProxy forwards TCP connections to a server until Down, which breaks

@@ -15,10 +15,10 @@ import (
 
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/core/identity"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
-	"github.com/plugboard/plugboard/core/platform/storage"
 	"github.com/plugboard/plugboard/core/sqlstore"
+	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/storage"
 )
 
 // openStore opens the core database an environment names.

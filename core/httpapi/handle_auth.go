@@ -12,8 +12,8 @@ import (
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 // handleLogin accepts JSON {username, password, tenant} or the OAuth2

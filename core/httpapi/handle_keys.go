@@ -10,9 +10,9 @@ import (
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/httpx"
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 // scopePattern is what an API key scope looks like: registry:write,

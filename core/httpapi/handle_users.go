@@ -7,9 +7,9 @@ import (
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/httpx"
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 // scopeTenant returns the tenant a list or create request acts on: the

@@ -20,10 +20,10 @@ import (
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/httpx"
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 // Store is the part of the core store the API uses directly.

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/fault"
 )
 
 // Login throttling (docs/decisions.md, "Login throttling"). Every key lives

@@ -11,11 +11,11 @@ import (
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/storage"
-	"github.com/plugboard/plugboard/core/platform/testenv"
 	"github.com/plugboard/plugboard/core/sqlstore"
+	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // states are the two ephemeral stores throttling must work on.

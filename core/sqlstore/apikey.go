@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/storage"
 )
 
 const apiKeyColumns = `id, tenant_id, user_id, name, prefix, key_hash, scopes, expires_at, last_used, revoked_at, created_at`

@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/storage"
 )
 
 // deletedValue is the value of a deleted entry and of a deleting version.

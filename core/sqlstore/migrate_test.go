@@ -9,9 +9,9 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/plugboard/plugboard/core/platform/storage"
-	"github.com/plugboard/plugboard/core/platform/testenv"
 	"github.com/plugboard/plugboard/core/sqlstore"
+	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/migrations"
 )
 

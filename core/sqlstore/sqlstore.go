@@ -20,9 +20,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/storage"
-	"github.com/plugboard/plugboard/migrations"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/storage"
 )
 
 // Store is a core.Store on a SQL database. It is safe for concurrent use.
@@ -37,7 +36,7 @@ type Store struct {
 // Open opens the database opts names, applies the core service's migrations
 // and returns a Store on it. Close the Store to close the database.
 func Open(ctx context.Context, opts storage.Options) (*Store, error) {
-	db, err := migrations.Open(ctx, "core", opts)
+	db, err := storage.OpenService(ctx, "core", opts)
 	if err != nil {
 		return nil, err
 	}

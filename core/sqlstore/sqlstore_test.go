@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/storage"
-	"github.com/plugboard/plugboard/core/platform/testenv"
 	"github.com/plugboard/plugboard/core/sqlstore"
 	"github.com/plugboard/plugboard/core/storetest"
+	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 func TestStore(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/storage"
 )
 
 const tenantColumns = `id, name, display_name, config, enabled_services, is_active, created_at, updated_at`

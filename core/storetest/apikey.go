@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 )
 
 func testAPIKeys(t *testing.T, open func(t *testing.T) core.Store) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 )
 
 // race runs fn(0) … fn(n-1) at once and returns their errors by index.

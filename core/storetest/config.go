@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 )
 
 var (

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 func testTenants(t *testing.T, open func(t *testing.T) core.Store) {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
-	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/storage"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/feed"
 	"github.com/plugboard/plugboard/registry/sqlstore"

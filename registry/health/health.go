@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/registry"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/plugboard/plugboard/core/platform/openapitest"
+	"github.com/plugboard/plugboard/internal/openapitest"
 )
 
 // mountedElsewhere are documented paths that the registry's router (not

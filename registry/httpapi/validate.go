@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/registry"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/registry"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry/httpapi"
 )
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry/registryd"
 )
 

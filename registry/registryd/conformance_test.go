@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/openapitest"
+	"github.com/plugboard/plugboard/internal/openapitest"
 )
 
 // conformance is a registry and its own published document, with a client

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/envconfig"
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry/registryd"
 )
 

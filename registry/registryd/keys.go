@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/registry/httpapi"
 )
 

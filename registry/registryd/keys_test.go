@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 )
 
 // TestAPIKeysRegister registers with core API keys instead of the registry

@@ -14,9 +14,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/storage"
-	"github.com/plugboard/plugboard/migrations"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/storage"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -29,7 +28,7 @@ type Store struct {
 // Open opens the database opts names, applies the registry's migrations and
 // returns a Store on it. Close the Store to close the database.
 func Open(ctx context.Context, opts storage.Options) (*Store, error) {
-	db, err := migrations.Open(ctx, "registry", opts)
+	db, err := storage.OpenService(ctx, "registry", opts)
 	if err != nil {
 		return nil, err
 	}

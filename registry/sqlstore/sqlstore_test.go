@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/storage"
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/sqlstore"
 	"github.com/plugboard/plugboard/registry/storetest"

@@ -258,7 +258,7 @@ def identity_from_handler(handler: Any, secret: str | bytes | None = None,
 # Problems -------------------------------------------------------------------
 
 # The platform's problem types by status: a copy of the Go table in
-# core/platform/httpx problemTypes, pinned by sdk/problem_test.go.
+# internal/httpx problemTypes, pinned by sdk/problem_test.go.
 _CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           408: "timeout", 409: "conflict", 412: "precondition", 413: "too_large", 415: "invalid", 422: "invalid",
           429: "rate_limited", 500: "internal", 502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout"}

@@ -11,8 +11,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/storage"
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // engines opens one fresh database per engine for the calling test.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 // /readyz separates hard dependencies from degraded ones: a Redis blip must

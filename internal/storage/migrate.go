@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+
+	"github.com/plugboard/plugboard/migrations"
 )
 
 // migrationName is NNNNN_description.sql.
@@ -102,4 +104,27 @@ func (db *DB) Migrate(ctx context.Context, fsys fs.FS, table string) ([]int, err
 		return nil, fmt.Errorf("migrate %s: %w", db.Location, err)
 	}
 	return applied, nil
+}
+
+// OpenService opens the database opts names (opts.Name defaults to service)
+// and applies service's embedded migrations (migrations.FS) for its dialect,
+// recording them in the table <service>_schema_migrations. Close the DB when
+// done.
+func OpenService(ctx context.Context, service string, opts Options) (*DB, error) {
+	if opts.Name == "" {
+		opts.Name = service
+	}
+	db, err := Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := migrations.FS(service, string(db.Dialect))
+	if err == nil {
+		_, err = db.Migrate(ctx, fsys, service+"_schema_migrations")
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }

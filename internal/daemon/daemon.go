@@ -12,8 +12,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/envconfig"
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 // Service is a process's opened state and HTTP API.

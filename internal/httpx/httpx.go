@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 )
 
 // statuses maps fault codes to HTTP statuses: the one table of it.

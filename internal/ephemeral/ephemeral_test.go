@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
-	"github.com/plugboard/plugboard/core/platform/ephemeral/ephemeraltest"
-	"github.com/plugboard/plugboard/core/platform/testenv"
+	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/ephemeral/ephemeraltest"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 func TestStore(t *testing.T) {

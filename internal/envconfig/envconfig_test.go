@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/envconfig"
 )
 
 type testConfig struct {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/ephemeral"
+	"github.com/plugboard/plugboard/internal/ephemeral"
 )
 
 // Run exercises the Store that open returns; open is called once per subtest

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
-	"github.com/plugboard/plugboard/core/platform/httpx"
+	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 func TestWriteError(t *testing.T) {

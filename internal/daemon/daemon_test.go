@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/platform/daemon"
-	"github.com/plugboard/plugboard/core/platform/envconfig"
+	"github.com/plugboard/plugboard/internal/daemon"
+	"github.com/plugboard/plugboard/internal/envconfig"
 )
 
 type config struct {

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/storage"
+	"github.com/plugboard/plugboard/internal/storage"
 )
 
 // TestSQLiteFilesArePrivate performs issue 11 finding 17 on the files: with

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/platform/openapitest"
+	"github.com/plugboard/plugboard/internal/openapitest"
 )
 
 const doc = `{

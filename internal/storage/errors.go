@@ -5,7 +5,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/plugboard/plugboard/core/platform/fault"
+	"github.com/plugboard/plugboard/internal/fault"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
