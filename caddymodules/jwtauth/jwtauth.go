@@ -34,9 +34,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +57,7 @@ import (
 	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -425,24 +424,11 @@ func dataDirSecret(logger *slog.Logger) (string, error) {
 		dir = "data"
 	}
 	path := filepath.Join(dir, "gateway.secret")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
-	}
-	secret := hex.EncodeToString(buf)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	if logger != nil {
+	secret, created, err := secretfile.LoadOrCreate(path, "")
+	if created && logger != nil {
 		logger.Warn("PLUGBOARD_GATEWAY_SIGNING_SECRET is unset: generated a signing secret", "path", path)
 	}
-	return secret, nil
+	return secret, err
 }
 
 // signedPath is the request target the signature covers: the path and

@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry/registryd"
 )
 
@@ -233,21 +232,8 @@ func demoPlugins(binDir string, regCfg registryd.Config, environ map[string]stri
 // loadOrCreateSecret returns the secret kept in path, creating a random one
 // (mode 0600) when the file does not exist.
 func loadOrCreateSecret(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
-	}
-	secret := hex.EncodeToString(buf)
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return "", fmt.Errorf("keep the gateway signing secret: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("keep the gateway signing secret: %w", err)
-	}
-	return secret, nil
+	secret, _, err := secretfile.LoadOrCreate(path, "")
+	return secret, err
 }
 
 // gatewayURL is where the launcher reaches a gateway serving site (the

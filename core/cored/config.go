@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/plugboard/plugboard/internal/envconfig"
@@ -67,16 +66,5 @@ func (c *Config) Validate() error {
 
 // trusted parses TrustedProxies.
 func (c *Config) trusted() ([]netip.Prefix, error) {
-	out := []netip.Prefix{}
-	for _, s := range c.TrustedProxies {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("%sCORE_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8", envconfig.Prefix, s)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
+	return envconfig.CIDRs("CORE_TRUSTED_PROXIES", c.TrustedProxies)
 }

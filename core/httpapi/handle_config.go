@@ -18,6 +18,7 @@ import (
 	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
+	"github.com/plugboard/plugboard/internal/sse"
 )
 
 const (
@@ -477,16 +478,11 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 	snap.field("service", service)
 	snap.raw("entries", jsonArray(items))
 
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
+	stream, err := sse.Start(w, time.Second)
+	if err != nil {
 		return
 	}
-	if writeSSE(w, "snapshot", snap.bytes()) != nil || rc.Flush() != nil {
+	if stream.Event("", "snapshot", snap.bytes()) != nil || stream.Flush() != nil {
 		return
 	}
 	keepAlive := time.NewTicker(configKeepAlive)
@@ -503,8 +499,7 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 			return
 		case payload, ok := <-messages:
 			if !ok {
-				_, _ = fmt.Fprint(w, "event: reconnect\ndata: {}\n\n")
-				_ = rc.Flush()
+				_ = stream.Reconnect([]byte("{}"))
 				return
 			}
 			var ch configChange
@@ -518,7 +513,7 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 			}
 			seen[id] = ch.Version
 			deleted[id] = ch.Deleted
-			if writeSSE(w, "change", ch.view()) != nil || rc.Flush() != nil {
+			if stream.Event("", "change", ch.view()) != nil || stream.Flush() != nil {
 				return
 			}
 		case <-resync.C:
@@ -527,12 +522,11 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 			// with the database; on any difference, ask the client to
 			// reconnect (it re-reads a snapshot).
 			if s.missedChange(r.Context(), filter, seen, deleted) {
-				_, _ = fmt.Fprint(w, "event: reconnect\ndata: {}\n\n")
-				_ = rc.Flush()
+				_ = stream.Reconnect([]byte("{}"))
 				return
 			}
 		case <-keepAlive.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+			if stream.KeepAlive() != nil {
 				return
 			}
 		}
@@ -563,20 +557,6 @@ func (s *Server) missedChange(ctx context.Context, filter core.ConfigFilter, see
 		}
 	}
 	return false
-}
-
-// writeSSE writes one event. A value stored with line breaks spans several
-// data lines, which the client joins with "\n".
-func writeSSE(w http.ResponseWriter, event string, data []byte) error {
-	var b bytes.Buffer
-	b.WriteString("event: " + event + "\n")
-	lines := strings.Split(strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data)), "\n")
-	for _, line := range lines {
-		b.WriteString("data: " + line + "\n")
-	}
-	b.WriteString("\n")
-	_, err := w.Write(b.Bytes())
-	return err
 }
 
 // expectedVersion reads a write's precondition: If-Match with one version

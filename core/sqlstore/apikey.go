@@ -27,7 +27,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *core.APIKey) error {
 		var tenantID string
 		err := s.db.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = $1`, k.UserID).Scan(&tenantID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return interpret(err, "API key")
+			return storage.Fault(err, "API key")
 		}
 		if tenantID != k.TenantID {
 			return userNotInTenant(err, k.UserID)
@@ -103,7 +103,7 @@ func (s *Store) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time)
 			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used = $1
 WHERE id = $2 AND (last_used IS NULL OR last_used < $1)`, storage.Time(lastUsed[id]), id)
 			if err != nil {
-				return interpret(err, "API key")
+				return storage.Fault(err, "API key")
 			}
 		}
 		return nil
@@ -127,7 +127,7 @@ func apiKeyError(err error, k *core.APIKey) error {
 	case errors.Is(err, storage.ErrForeignKey):
 		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("Tenant %q not found.", k.TenantID))
 	}
-	return interpret(err, "API key")
+	return storage.Fault(err, "API key")
 }
 
 // userNotInTenant is the error for a key whose user is missing or belongs to
@@ -151,7 +151,7 @@ func scanAPIKey(row rowScanner) (*core.APIKey, error) {
 		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
-		return nil, interpret(err, "API key")
+		return nil, storage.Fault(err, "API key")
 	}
 	k.UserID = userID.V
 	if k.Scopes, err = decodeList(scopes, "scopes of API key "+k.ID); err != nil {

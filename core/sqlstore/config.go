@@ -85,7 +85,7 @@ VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8) ON CONFLICT (scope, service, key)
 				continue // a concurrent writer created it first: write after it
 			}
 			if err != nil {
-				return interpret(err, "configuration entry")
+				return storage.Fault(err, "configuration entry")
 			}
 			out.Version, out.Created = 1, true
 			return s.addConfigVersion(ctx, tx, id, 1, string(e.Value), false, author, comment, now)
@@ -137,7 +137,7 @@ func (s *Store) checkScope(ctx context.Context, tx *sql.Tx, scope string) error 
 	if errors.Is(err, sql.ErrNoRows) {
 		return fault.Errorf(fault.NotFound, "Tenant %q not found.", scope)
 	}
-	return interpretOrNil(err, "tenant")
+	return storage.Fault(err, "tenant")
 }
 
 // lockConfig returns the entry row at an address, locked for the rest of
@@ -151,7 +151,7 @@ WHERE scope = $1 AND service = $2 AND key = $3`+s.forUpdate(), scope, service, k
 		return nil, nil
 	}
 	if err != nil {
-		return nil, interpret(err, "configuration entry")
+		return nil, storage.Fault(err, "configuration entry")
 	}
 	return &r, nil
 }
@@ -182,7 +182,7 @@ func (s *Store) updateConfig(ctx context.Context, tx *sql.Tx, cur *configRow, ou
 SET value = $1, version = $2, deleted = $3, created_at = $4, updated_at = $5, updated_by = $6 WHERE id = $7 AND version = $8`,
 		value, out.Version, deleted, storage.Time(out.CreatedAt), storage.Time(out.UpdatedAt), out.UpdatedBy.ID, cur.id, cur.version)
 	if err != nil {
-		return interpret(err, "configuration entry")
+		return storage.Fault(err, "configuration entry")
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("update configuration entry: rows affected: %w", err)
@@ -197,7 +197,7 @@ func (s *Store) addConfigVersion(ctx context.Context, tx *sql.Tx, entryID string
 	_, err := tx.ExecContext(ctx, `INSERT INTO config_versions
 (entry_id, version, value, deleted, author_id, author_name, comment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		entryID, version, value, deleted, author.ID, author.Name, comment, storage.Time(at))
-	return interpretOrNil(err, "configuration version")
+	return storage.Fault(err, "configuration version")
 }
 
 // GetConfig implements core.ConfigStore.
@@ -271,7 +271,7 @@ func scanConfigEntry(row rowScanner) (*core.ConfigEntry, error) {
 		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
-		return nil, interpret(err, "configuration entry")
+		return nil, storage.Fault(err, "configuration entry")
 	}
 	e.Value = json.RawMessage(value)
 	return &e, nil
@@ -288,7 +288,7 @@ func scanConfigVersion(row rowScanner) (*core.ConfigVersion, error) {
 		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
-		return nil, interpret(err, "configuration version")
+		return nil, storage.Fault(err, "configuration version")
 	}
 	v.Value = json.RawMessage(value)
 	return &v, nil

@@ -19,7 +19,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *core.SigningKey) error 
 VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.ID, k.Algorithm, k.PrivateKey, k.PublicKey,
 		storage.Time(k.CreatedAt), storage.Time(k.SignUntil), storage.Time(k.RetireAt))
 	if err != nil {
-		return interpret(err, "signing key")
+		return storage.Fault(err, "signing key")
 	}
 	return nil
 }
@@ -41,7 +41,7 @@ WHERE retire_at > $1 ORDER BY created_at DESC, id`, storage.Time(now))
 func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id, from, to string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE signing_keys SET private_key = $1 WHERE id = $2 AND private_key = $3`, to, id, from)
 	if err != nil {
-		return interpret(err, "signing key")
+		return storage.Fault(err, "signing key")
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("replace signing key: %w", err)
@@ -62,7 +62,7 @@ VALUES ($1, $2, $3, $4, $5, $6)`, t.ID, t.FamilyID, t.UserID, t.TokenHash, stora
 		if errors.Is(storage.Interpret(err), storage.ErrForeignKey) {
 			return fault.Errorf(fault.NotFound, "User %q not found.", t.UserID)
 		}
-		return interpret(err, "refresh token")
+		return storage.Fault(err, "refresh token")
 	}
 	return nil
 }
@@ -78,11 +78,11 @@ FROM refresh_tokens WHERE token_hash = $1`+s.forUpdate(), hash).Scan(&t.ID, &t.F
 			return fault.Errorf(fault.NotFound, "Unknown refresh token.")
 		}
 		if err != nil {
-			return interpret(err, "refresh token")
+			return storage.Fault(err, "refresh token")
 		}
 		if t.UsedAt == nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE id = $2`, storage.Time(now), t.ID); err != nil {
-				return interpret(err, "refresh token")
+				return storage.Fault(err, "refresh token")
 			}
 		}
 		return nil
@@ -107,21 +107,14 @@ func (s *Store) forUpdate() string {
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`,
 		storage.Time(now), familyID)
-	return interpretOrNil(err, "refresh token")
+	return storage.Fault(err, "refresh token")
 }
 
 // RevokeUserSessions implements core.SessionStore.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`,
 		storage.Time(now), userID)
-	return interpretOrNil(err, "refresh token")
-}
-
-func interpretOrNil(err error, what string) error {
-	if err != nil {
-		return interpret(err, what)
-	}
-	return nil
+	return storage.Fault(err, "refresh token")
 }
 
 // AppendAudit implements core.AuditStore.
@@ -135,7 +128,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *core.AuditEntry) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_log (id, tenant_id, actor_id, actor_name, action, object_type, object_id,
 	details, remote_addr, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		e.ID, e.TenantID, e.ActorID, e.ActorName, e.Action, e.ObjectType, e.ObjectID, details, e.RemoteAddr, e.RequestID, storage.Time(e.CreatedAt))
-	return interpretOrNil(err, "audit entry")
+	return storage.Fault(err, "audit entry")
 }
 
 // ListAudit implements core.AuditStore.

@@ -66,7 +66,7 @@ type rowScanner interface {
 func scanAll[T any](ctx context.Context, q querier, what string, scan func(rowScanner) (*T, error), query string, args ...any) ([]*T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, interpret(err, what)
+		return nil, storage.Fault(err, what)
 	}
 	defer rows.Close()
 	list := []*T{}
@@ -111,7 +111,7 @@ func (u *setter) arg(v any) string {
 // not_found with message.
 func checkRows(res sql.Result, err error, what, message string) error {
 	if err != nil {
-		return interpret(err, what)
+		return storage.Fault(err, what)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("%s: rows affected: %w", what, err)
@@ -163,24 +163,6 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // index name: both engines name them in the message).
 func violated(err, kind error, constraint string) bool {
 	return errors.Is(err, kind) && strings.Contains(err.Error(), constraint)
-}
-
-// interpret turns storage errors into fault errors about what. Callers that
-// can say more (which name is taken, which reference is missing) check the
-// storage sentinels themselves first.
-func interpret(err error, what string) error {
-	err = storage.Interpret(err)
-	switch {
-	case errors.Is(err, storage.ErrUnique):
-		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("This %s already exists.", what))
-	case errors.Is(err, storage.ErrCheck):
-		return fault.Wrap(err, fault.Invalid, fmt.Sprintf("The %s has an invalid value.", what))
-	case errors.Is(err, storage.ErrForeignKey):
-		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("The %s refers to something that does not exist.", what))
-	case errors.Is(err, storage.ErrNotFound):
-		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("The %s was not found.", what))
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 var _ core.Store = (*Store)(nil)

@@ -106,7 +106,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE tenant_id = $1`, id).Scan(&n); err != nil {
-			return interpret(err, "tenant")
+			return storage.Fault(err, "tenant")
 		}
 		if n > 0 {
 			return hasUsers(nil)
@@ -130,7 +130,7 @@ func tenantError(err error, name string) error {
 		return &fault.Error{Code: fault.Invalid, Message: "Invalid tenant.",
 			Fields: map[string]string{"config": "must be a JSON object"}, Err: err}
 	}
-	return interpret(err, "tenant")
+	return storage.Fault(err, "tenant")
 }
 
 // scanTenant reads one tenant row. It returns an error wrapping
@@ -144,7 +144,7 @@ func scanTenant(row rowScanner) (*core.Tenant, error) {
 		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
-		return nil, interpret(err, "tenant")
+		return nil, storage.Fault(err, "tenant")
 	}
 	t.Config = json.RawMessage(config)
 	if t.EnabledServices, err = decodeList(services, "enabled_services of tenant "+t.ID); err != nil {

@@ -153,11 +153,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.Errorf(fault.NotFound, "User %q not found.", id)
 		} else if err != nil {
-			return interpret(err, "user")
+			return storage.Fault(err, "user")
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`,
 			storage.Time(s.now()), id); err != nil {
-			return interpret(err, "API key")
+			return storage.Fault(err, "API key")
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)
 		return checkRows(res, err, "user", fmt.Sprintf("User %q not found.", id))
@@ -168,7 +168,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
-		return 0, interpret(err, "user")
+		return 0, storage.Fault(err, "user")
 	}
 	return n, nil
 }
@@ -185,7 +185,7 @@ func userError(err error, tenantID, username, email string) error {
 	case tenantID != "" && errors.Is(err, storage.ErrForeignKey):
 		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("Tenant %q not found.", tenantID))
 	}
-	return interpret(err, "user")
+	return storage.Fault(err, "user")
 }
 
 // scanUser reads one user row. It returns an error wrapping
@@ -199,7 +199,7 @@ func scanUser(row rowScanner) (*core.User, error) {
 		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
-		return nil, interpret(err, "user")
+		return nil, storage.Fault(err, "user")
 	}
 	u.Role = core.Role(role)
 	return &u, nil

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"strings"
 
@@ -174,4 +175,22 @@ func (s Storage) Validate() error {
 		return fmt.Errorf("%sDATA_DIR: must not be empty when %sDATABASE_URL is unset", Prefix, Prefix)
 	}
 	return nil
+}
+
+// CIDRs parses a list variable of address ranges (10.0.0.0/8, fd00::/8),
+// skipping empty items; a bad item is an error that names the variable
+// (without Prefix: "CORE_TRUSTED_PROXIES").
+func CIDRs(variable string, values []string) ([]netip.Prefix, error) {
+	out := []netip.Prefix{}
+	for _, s := range values {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s%s: %q is not a CIDR such as 10.0.0.0/8", Prefix, variable, s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

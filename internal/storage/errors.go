@@ -3,6 +3,7 @@ package storage
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/plugboard/plugboard/internal/fault"
@@ -71,4 +72,28 @@ func Interpret(err error) error {
 		}
 	}
 	return err
+}
+
+// Fault is what a store returns for err from an operation on what (a noun:
+// "tenant", "service instance"): the sentinels above become fault errors
+// with a message about what (conflict, invalid, not found); other errors are
+// wrapped with what failed. A nil err stays nil. Stores that can say more
+// (which name is taken, which reference is missing) check the sentinels
+// themselves first.
+func Fault(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	err = Interpret(err)
+	switch {
+	case errors.Is(err, ErrUnique):
+		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("This %s already exists.", what))
+	case errors.Is(err, ErrCheck):
+		return fault.Wrap(err, fault.Invalid, fmt.Sprintf("The %s has an invalid value.", what))
+	case errors.Is(err, ErrForeignKey):
+		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("The %s refers to something that does not exist.", what))
+	case errors.Is(err, ErrNotFound):
+		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("The %s was not found.", what))
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

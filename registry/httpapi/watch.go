@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
+	"github.com/plugboard/plugboard/internal/sse"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -52,7 +52,6 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 		}
 		from = n
 	}
-	rc := http.NewResponseController(w)
 	sub, _ := s.feed.Subscribe()
 	defer sub.Close()
 
@@ -97,26 +96,22 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 		snap, sent = &snapshot{Revision: rev, Instances: list}, rev
 	}
 
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
+	stream, err := sse.Start(w, time.Second)
+	if err != nil {
 		return
 	}
 	if snap != nil {
-		if writeEvent(w, snap.Revision, "snapshot", snap) != nil {
+		if stream.JSON(snap.Revision, "snapshot", snap) != nil {
 			return
 		}
 	}
 	for _, ev := range backlog {
-		if writeEvent(w, ev.Revision, string(ev.Type), ev) != nil {
+		if stream.JSON(ev.Revision, string(ev.Type), ev) != nil {
 			return
 		}
 		sent = ev.Revision
 	}
-	if rc.Flush() != nil {
+	if stream.Flush() != nil {
 		return
 	}
 	keepAlive := time.NewTicker(s.opt.KeepAlive)
@@ -134,37 +129,26 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-recheck:
-			_, _ = fmt.Fprintf(w, "event: reconnect\ndata: {\"revision\":%d}\n\n", sent)
-			_ = rc.Flush()
+			_ = stream.Reconnect(fmt.Appendf(nil, `{"revision":%d}`, sent))
 			return
 		case ev, ok := <-sub.Events():
 			if !ok {
-				_, _ = fmt.Fprintf(w, "event: reconnect\ndata: {\"revision\":%d}\n\n", sent)
-				_ = rc.Flush()
+				_ = stream.Reconnect(fmt.Appendf(nil, `{"revision":%d}`, sent))
 				return
 			}
 			if ev.Revision <= sent {
 				continue
 			}
-			if writeEvent(w, ev.Revision, string(ev.Type), ev) != nil || rc.Flush() != nil {
+			if stream.JSON(ev.Revision, string(ev.Type), ev) != nil || stream.Flush() != nil {
 				return
 			}
 			sent = ev.Revision
 		case <-keepAlive.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+			if stream.KeepAlive() != nil {
 				return
 			}
 		}
 	}
-}
-
-func writeEvent(w http.ResponseWriter, id int64, event string, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, event, body)
-	return err
 }
 
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }

@@ -83,18 +83,7 @@ func (c *Config) Validate() error {
 
 // allowed parses AllowedCIDRs.
 func (c *Config) allowed() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range c.AllowedCIDRs {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("%sREGISTRY_ALLOWED_CIDRS: %q is not a CIDR such as 10.0.0.0/8", envconfig.Prefix, s)
-		}
-		out = append(out, pfx.Masked())
-	}
-	return out, nil
+	return envconfig.CIDRs("REGISTRY_ALLOWED_CIDRS", c.AllowedCIDRs)
 }
 
 // protected returns the platform's own listeners, as the variables of

@@ -8,15 +8,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +21,7 @@ import (
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
+	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/internal/storage"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/feed"
@@ -172,22 +169,15 @@ func loadToken(cfg Config, logger *slog.Logger) (string, error) {
 		return cfg.Token, nil
 	}
 	path := filepath.Join(cfg.DataDir, TokenFile)
-	b, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+	token, created, err := secretfile.LoadOrCreate(path, "pbr_")
+	if err != nil {
+		return "", fmt.Errorf("registry token: %w", err)
+	}
+	if created {
+		logger.Warn("PLUGBOARD_REGISTRY_TOKEN is unset: generated a registry token", slog.String("path", path))
+	} else {
 		logger.Info("registry token read from file", slog.String("path", path))
-		return strings.TrimSpace(string(b)), nil
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read registry token: %w", err)
-	}
-	token := "pbr_" + newID() + newID()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("keep registry token: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("keep registry token: %w", err)
-	}
-	logger.Warn("PLUGBOARD_REGISTRY_TOKEN is unset: generated a registry token", slog.String("path", path))
 	return token, nil
 }
 

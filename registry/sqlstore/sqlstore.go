@@ -103,10 +103,10 @@ RETURNING id`,
 			in.HealthCheckURL, storage.Time(now), meta, tags, string(in.UndeclaredPaths),
 		).Scan(&id)
 		if err != nil {
-			return interpret(err, "service instance")
+			return storage.Fault(err, "service instance")
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM service_endpoints WHERE service_id = $1`, id); err != nil {
-			return interpret(err, "service instance")
+			return storage.Fault(err, "service instance")
 		}
 		for i, e := range in.Endpoints {
 			_, err := tx.ExecContext(ctx, `
@@ -118,7 +118,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 					return fault.InvalidFields("Duplicate endpoint.", map[string]string{
 						fmt.Sprintf("endpoints[%d]", i): fmt.Sprintf("%s %s is listed twice", e.Method, e.Path)})
 				}
-				return interpret(err, "endpoint")
+				return storage.Fault(err, "endpoint")
 			}
 		}
 		typ := registry.EventUpdated
@@ -234,7 +234,7 @@ func (s *Store) RecordHeartbeats(ctx context.Context, beats map[string]time.Time
 			t := storage.Time(beats[id])
 			if _, err := tx.ExecContext(ctx, `UPDATE services SET last_heartbeat = $1
 WHERE id = $2 AND is_active = TRUE AND last_heartbeat < $1`, t, id); err != nil {
-				return interpret(err, "heartbeat")
+				return storage.Fault(err, "heartbeat")
 			}
 		}
 		return nil
@@ -249,7 +249,7 @@ func (s *Store) Expire(ctx context.Context, cutoff time.Time) ([]registry.Event,
 		rows, err := tx.QueryContext(ctx, `UPDATE services SET is_active = FALSE, updated_at = $1
 WHERE is_active = TRUE AND last_heartbeat < $2 RETURNING id`, storage.Time(now), storage.Time(cutoff))
 		if err != nil {
-			return interpret(err, "service instance")
+			return storage.Fault(err, "service instance")
 		}
 		var ids []string
 		for rows.Next() {
@@ -291,13 +291,13 @@ func (s *Store) SetHealth(ctx context.Context, id string, h registry.Health) (re
 		now := s.now()
 		var current string
 		if err := tx.QueryRowContext(ctx, `SELECT health FROM services WHERE id = $1`, id).Scan(&current); err != nil {
-			return interpret(err, "service instance")
+			return storage.Fault(err, "service instance")
 		}
 		if current == string(h) {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE services SET health = $1, updated_at = $2 WHERE id = $3`, string(h), storage.Time(now), id); err != nil {
-			return interpret(err, "service instance")
+			return storage.Fault(err, "service instance")
 		}
 		changed = true
 		var err error
@@ -373,7 +373,7 @@ func (s *Store) PruneEvents(ctx context.Context, keep int) error {
 
 func affected(res sql.Result, err error, id string) error {
 	if err != nil {
-		return interpret(err, "service instance")
+		return storage.Fault(err, "service instance")
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("rows affected: %w", err)
@@ -387,7 +387,7 @@ func affected(res sql.Result, err error, id string) error {
 func (s *Store) query(ctx context.Context, q querier, query string, args ...any) ([]*registry.Instance, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, interpret(err, "service instance")
+		return nil, storage.Fault(err, "service instance")
 	}
 	defer rows.Close()
 	list := []*registry.Instance{}
@@ -431,7 +431,7 @@ func (s *Store) loadEndpoints(ctx context.Context, q querier, byID map[string]*r
 	rows, err := q.QueryContext(ctx, `SELECT service_id, path, method, description, required_roles, is_public, rate_limit
 FROM service_endpoints WHERE service_id IN (`+strings.Join(marks, ",")+`) ORDER BY service_id, position`, ids...)
 	if err != nil {
-		return interpret(err, "endpoint")
+		return storage.Fault(err, "endpoint")
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -475,21 +475,5 @@ func nonNil(s []string) []string {
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// interpret turns storage errors into fault errors about what.
-func interpret(err error, what string) error {
-	err = storage.Interpret(err)
-	switch {
-	case errors.Is(err, storage.ErrUnique):
-		return fault.Wrap(err, fault.Conflict, fmt.Sprintf("This %s already exists.", what))
-	case errors.Is(err, storage.ErrCheck):
-		return fault.Wrap(err, fault.Invalid, fmt.Sprintf("The %s has an invalid value.", what))
-	case errors.Is(err, storage.ErrForeignKey):
-		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("The %s refers to something that does not exist.", what))
-	case errors.Is(err, storage.ErrNotFound):
-		return fault.Wrap(err, fault.NotFound, fmt.Sprintf("The %s was not found.", what))
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
 
 var _ registry.Store = (*Store)(nil)
