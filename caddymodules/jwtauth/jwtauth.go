@@ -57,6 +57,7 @@ import (
 	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry"
 )
@@ -318,11 +319,11 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	public := !deny && h.isPublic(ep, meta)
 
-	kind, cred := credentials(r.Header)
+	kind, cred := credential.Parse(r.Header)
 	// Never forward a long-lived secret to a plugin, nor a user's token
 	// that it could replay against core, unless the operator allows it.
 	delete(r.Header, "X-Api-Key") // the canonical name: Del would allocate to canonicalize "X-API-Key"
-	if authz, ok := r.Header["Authorization"]; ok && (kind == credAPIKey || !h.forwardsAuthorization(service, authz)) {
+	if authz, ok := r.Header["Authorization"]; ok && (kind == credential.APIKey || !h.forwardsAuthorization(service, authz)) {
 		r.Header.Del("Authorization")
 	}
 	var (
@@ -330,13 +331,13 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		err error
 	)
 	switch kind {
-	case credNone:
+	case credential.None:
 		err = errNoCredentials
-	case credInvalid:
+	case credential.Invalid:
 		err = errBadCredentials
-	case credBearer:
+	case credential.Bearer:
 		id, err = h.verifyToken(ctx, cred)
-	case credAPIKey:
+	case credential.APIKey:
 		id, err = h.verifyAPIKey(ctx, r.Header.Get("X-Request-Id"), cred)
 	}
 	if public {
@@ -392,7 +393,7 @@ func (h *JWTAuth) isPublic(ep *registry.Endpoint, meta json.RawMessage) bool {
 
 // authorize enforces the endpoint's required roles and the tenant's
 // enabled services; a super_admin passes both.
-func (h *JWTAuth) authorize(ctx context.Context, reqID string, kind credKind, cred string, id *identity, ep *registry.Endpoint) error {
+func (h *JWTAuth) authorize(ctx context.Context, reqID string, kind credential.Kind, cred string, id *identity, ep *registry.Endpoint) error {
 	if id.super {
 		return nil
 	}
@@ -404,7 +405,7 @@ func (h *JWTAuth) authorize(ctx context.Context, reqID string, kind credKind, cr
 		return nil
 	}
 	services := id.services
-	if kind == credBearer {
+	if kind == credential.Bearer {
 		var err error
 		if services, err = h.tenantServices(ctx, reqID, cred, id); err != nil {
 			return err
@@ -470,42 +471,6 @@ func stripIdentityHeaders(hd http.Header) {
 	}
 }
 
-type credKind int
-
-const (
-	credNone    credKind = iota
-	credBearer           // Authorization: Bearer <token>
-	credAPIKey           // X-API-Key: <key> or Authorization: ApiKey <key>
-	credInvalid          // another scheme, an empty value, or more than one credential
-)
-
-// credentials finds the request's credential.
-func credentials(hd http.Header) (credKind, string) {
-	authz, keys := hd.Values("Authorization"), hd.Values("X-API-Key")
-	switch {
-	case len(authz) == 0 && len(keys) == 0:
-		return credNone, ""
-	case len(authz)+len(keys) > 1:
-		return credInvalid, ""
-	case len(keys) == 1:
-		if k := strings.TrimSpace(keys[0]); k != "" {
-			return credAPIKey, k
-		}
-		return credInvalid, ""
-	}
-	scheme, value, _ := strings.Cut(authz[0], " ")
-	value = strings.TrimSpace(value)
-	switch {
-	case value == "":
-		return credInvalid, ""
-	case strings.EqualFold(scheme, "Bearer"):
-		return credBearer, value
-	case strings.EqualFold(scheme, "ApiKey"):
-		return credAPIKey, value
-	}
-	return credInvalid, ""
-}
-
 // refusal is a refused request: its status and a message safe to show.
 // presented says whether a credential was sent (a 401 then carries
 // error="invalid_token").
@@ -518,8 +483,8 @@ type refusal struct {
 func (e *refusal) Error() string { return e.msg }
 
 var (
-	errNoCredentials  = &refusal{http.StatusUnauthorized, "Credentials are required: send Authorization: Bearer <access token> or X-API-Key: <key>.", false}
-	errBadCredentials = &refusal{http.StatusUnauthorized, "Send one credential: Authorization: Bearer <access token>, Authorization: ApiKey <key> or X-API-Key: <key>.", true}
+	errNoCredentials  = &refusal{http.StatusUnauthorized, credential.MissingMessage, false}
+	errBadCredentials = &refusal{http.StatusUnauthorized, credential.InvalidMessage, true}
 	errBadToken       = &refusal{http.StatusUnauthorized, "The access token is invalid.", true}
 	errExpiredToken   = &refusal{http.StatusUnauthorized, "The access token has expired.", true}
 	errBadKey         = &refusal{http.StatusUnauthorized, "The API key is invalid, expired or revoked.", true}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/testenv"
 )
 
@@ -711,4 +712,40 @@ func TestLookAlikeUsernames(t *testing.T) {
 			t.Fatalf("tenant Acme beside acme: %d %s", r.Status, r.Body)
 		}
 	})
+}
+
+// TestTwoCredentialsAreRefused: a request carrying two valid credentials (a
+// super_admin's token and another tenant's key) is refused with 401, as
+// jwt_auth refuses it, rather than silently acting as one of them
+// (credential.Parse is the one reading of credentials).
+func TestTwoCredentialsAreRefused(t *testing.T) {
+	s := start(t, backends[0].env(t))
+	w := setup(t, s)
+	for _, tc := range []struct {
+		method, path string
+		headers      [][2]string
+	}{
+		{"GET", "/api/auth/me", [][2]string{{"Authorization", "Bearer " + w.super}, {"X-API-Key", w.bKey}}},
+		{"GET", "/api/users", [][2]string{{"Authorization", "Bearer " + w.bAdmin}, {"X-API-Key", w.bKey}}},
+		{"POST", "/api/auth/verify", [][2]string{{"Authorization", "Bearer " + w.super}, {"X-API-Key", w.bKey}}},
+		{"POST", "/api/auth/verify", [][2]string{{"X-API-Key", w.bKey}, {"X-API-Key", w.bKey}}},
+		{"GET", "/api/auth/me", [][2]string{{"Authorization", "Basic YWRtaW46eA=="}}},
+	} {
+		req, _ := http.NewRequest(tc.method, s.URL+tc.path, nil)
+		for _, h := range tc.headers {
+			req.Header.Add(h[0], h[1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := testenv.Read(t, resp)
+		if r.Status != http.StatusUnauthorized {
+			t.Errorf("%s %s with %v: %d %s", tc.method, tc.path, tc.headers, r.Status, r.Body)
+			continue
+		}
+		if p := r.Problem(t); p.Detail != credential.InvalidMessage {
+			t.Errorf("%s %s: detail %q", tc.method, tc.path, p.Detail)
+		}
+	}
 }

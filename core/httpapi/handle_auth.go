@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
+	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
 )
@@ -111,7 +111,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	session := ""
-	if scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") && token != "" {
+	if kind, token := credential.Parse(r.Header); kind == credential.Bearer {
 		if claims, err := s.id.Authenticate(r.Context(), token); err == nil {
 			session = claims.SessionID
 		}
@@ -191,21 +191,17 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 // handleVerify tells the gateway who a credential speaks for: an API key
 // (X-API-Key or Authorization: ApiKey …) or an access token (Bearer).
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("X-API-Key")
-	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if key == "" && strings.EqualFold(scheme, "ApiKey") {
-		key = strings.TrimSpace(cred)
-	}
+	kind, cred := credential.Parse(r.Header)
 	var err error
-	switch {
-	case key != "":
+	switch kind {
+	case credential.APIKey:
 		var id any
-		if id, err = s.id.VerifyAPIKey(r.Context(), key); err == nil {
+		if id, err = s.id.VerifyAPIKey(r.Context(), cred); err == nil {
 			httpx.WriteJSON(w, http.StatusOK, id)
 			return
 		}
-	case strings.EqualFold(scheme, "Bearer") && cred != "":
-		claims, aerr := s.id.Authenticate(r.Context(), strings.TrimSpace(cred))
+	case credential.Bearer:
+		claims, aerr := s.id.Authenticate(r.Context(), cred)
 		if err = aerr; err == nil {
 			id, ierr := s.id.IdentityOf(r.Context(), claims)
 			if err = ierr; err == nil {
@@ -213,8 +209,10 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	case credential.Invalid:
+		err = fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage)
 	default:
-		err = fault.Errorf(fault.Unauthorized, "No credential: send X-API-Key or Authorization: Bearer.")
+		err = fault.Errorf(fault.Unauthorized, "%s", credential.MissingMessage)
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard"`)
 	s.fail(w, r, err)

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -21,6 +20,7 @@ import (
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
@@ -169,15 +169,11 @@ func CallerOf(ctx context.Context) *Caller {
 // configuration but manage nothing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		key := r.Header.Get("X-API-Key")
-		if key == "" && strings.EqualFold(scheme, "ApiKey") {
-			key = strings.TrimSpace(token)
-		}
+		kind, cred := credential.Parse(r.Header)
 		var c *Caller
 		switch {
-		case key != "":
-			id, err := s.id.VerifyAPIKey(r.Context(), key)
+		case kind == credential.APIKey:
+			id, err := s.id.VerifyAPIKey(r.Context(), cred)
 			if err != nil {
 				httpx.WriteError(w, r, s.logger, err)
 				return
@@ -189,8 +185,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				// tenant's configuration and manages nothing.
 				c.Roles = nil
 			}
-		case strings.EqualFold(scheme, "Bearer") && token != "":
-			claims, err := s.id.Authenticate(r.Context(), strings.TrimSpace(token))
+		case kind == credential.Bearer:
+			claims, err := s.id.Authenticate(r.Context(), cred)
 			if err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_token"`)
 				httpx.WriteError(w, r, s.logger, err)
@@ -198,9 +194,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			c = &Caller{Subject: rbac.Subject{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles},
 				Username: claims.Username, SessionID: claims.SessionID}
+		case kind == credential.Invalid:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_request"`)
+			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage))
+			return
 		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard"`)
-			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "An access token (Authorization: Bearer <token>) or an API key (X-API-Key) is required."))
+			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "%s", credential.MissingMessage))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, c)))

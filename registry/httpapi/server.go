@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/registry"
@@ -158,24 +159,21 @@ func (s *Server) requireCredential(write bool) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-			cred = strings.TrimSpace(cred)
-			key := r.Header.Get("X-API-Key")
-			if key == "" && strings.EqualFold(scheme, "ApiKey") {
-				key = cred
-			}
+			kind, cred := credential.Parse(r.Header)
 			var err error
 			verified := true // by core, so to be verified again now and then
 			switch {
-			case key != "" && s.opt.Keys != nil:
+			case kind == credential.Invalid:
+				err = fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage)
+			case kind == credential.APIKey && s.opt.Keys != nil:
 				var have []string
-				if have, err = s.opt.Keys.VerifyKey(r.Context(), key); err == nil &&
+				if have, err = s.opt.Keys.VerifyKey(r.Context(), cred); err == nil &&
 					!slices.ContainsFunc(scopes, func(sc string) bool { return slices.Contains(have, sc) }) {
 					err = fault.Errorf(fault.Forbidden, "The API key lacks the %s scope.", strings.Join(scopes, " or "))
 				}
-			case strings.EqualFold(scheme, "Bearer") && s.isToken(cred):
+			case kind == credential.Bearer && s.isToken(cred):
 				verified = false
-			case strings.EqualFold(scheme, "Bearer") && !write && s.opt.Keys != nil && looksLikeJWT(cred):
+			case kind == credential.Bearer && !write && s.opt.Keys != nil && looksLikeJWT(cred):
 				var roles []string
 				if roles, err = s.opt.Keys.VerifyAccessToken(r.Context(), cred); err == nil &&
 					!slices.ContainsFunc(ReadRoles, func(role string) bool { return slices.Contains(roles, role) }) {

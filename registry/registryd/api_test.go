@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/internal/credential"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 func TestRegisterListGet(t *testing.T) {
@@ -678,5 +681,40 @@ func TestRefusedInstancesAreRetired(t *testing.T) {
 	rp.do("GET", "/api/registry/services/"+good.ID, nil, token).Decode(t, &got)
 	if !got.IsActive {
 		t.Fatal("an allowed instance was deregistered")
+	}
+}
+
+// TestTwoCredentialsAreRefused: the registry token beside an API key is
+// refused with 401, as jwt_auth and core refuse two credentials
+// (credential.Parse), rather than acting as whichever the server prefers.
+func TestTwoCredentialsAreRefused(t *testing.T) {
+	rp := start(t, backends[0].env(t))
+	for _, hdrs := range [][][2]string{
+		{{"Authorization", "Bearer " + token}, {"X-API-Key", "pb_live_whatever"}},
+		{{"Authorization", "Bearer " + token}, {"Authorization", "Bearer " + token}},
+		{{"Authorization", "Basic " + token}},
+	} {
+		for _, path := range []string{"/api/registry/services", "/api/registry/deregister/x"} {
+			method := "GET"
+			if strings.Contains(path, "deregister") {
+				method = "POST"
+			}
+			req, _ := http.NewRequest(method, rp.URL+path, nil)
+			for _, h := range hdrs {
+				req.Header.Add(h[0], h[1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := testenv.Read(t, resp)
+			if r.Status != http.StatusUnauthorized {
+				t.Errorf("%s %s with %v: %d %s", method, path, hdrs, r.Status, r.Body)
+				continue
+			}
+			if p := r.Problem(t); p.Detail != credential.InvalidMessage {
+				t.Errorf("%s %s: detail %q", method, path, p.Detail)
+			}
+		}
 	}
 }
