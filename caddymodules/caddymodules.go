@@ -3,14 +3,18 @@
 // the gateway with it: cmd/gateway imports it, and
 // `xcaddy build --with github.com/plugboard/plugboard/caddymodules` works too.
 //
-//   - dynamicupstreams: the plugboard_registry app, the plugboard_route and
-//     plugboard_problem handlers, and the dynamic_upstreams upstream source.
+//   - dynamicupstreams: the plugboard_registry app, the plugboard_route
+//     handler and the dynamic_upstreams upstream source.
+//   - problem: the plugboard_problem handler (errors as problem+json).
 //   - accesslog: the plugboard_access_log handler (buffered JSON access log).
 //   - pathguard: the plugboard_path_guard handler (no dot segments).
 //   - requestid: the plugboard_request_id handler (X-Request-Id on every
 //     request and response).
 //   - jwtauth: the jwt_auth handler (authentication, endpoint policy and
 //     identity headers).
+//
+// The modules import none of each other: what they share about a request
+// (variable names, the resolved route, PublicError) is in gatewayctx.
 package caddymodules
 
 import (
@@ -18,5 +22,6 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 	_ "github.com/plugboard/plugboard/caddymodules/jwtauth"
 	_ "github.com/plugboard/plugboard/caddymodules/pathguard"
+	_ "github.com/plugboard/plugboard/caddymodules/problem"
 	_ "github.com/plugboard/plugboard/caddymodules/requestid"
 )

@@ -16,8 +16,6 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption(AppName, parseApp)
 	httpcaddyfile.RegisterHandlerDirective("plugboard_route", parseRoute)
 	httpcaddyfile.RegisterDirectiveOrder("plugboard_route", httpcaddyfile.Before, "basic_auth")
-	httpcaddyfile.RegisterHandlerDirective("plugboard_problem", parseProblem)
-	httpcaddyfile.RegisterDirectiveOrder("plugboard_problem", httpcaddyfile.Before, "respond")
 }
 
 // parseApp sets up the app from the global option:
@@ -133,17 +131,6 @@ func (h *Route) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
-}
-
-// parseProblem sets up the problem renderer (no options):
-//
-//	plugboard_problem
-func parseProblem(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	h.Next()
-	if h.NextArg() {
-		return nil, h.ArgErr()
-	}
-	return Problem{}, nil
 }
 
 // UnmarshalCaddyfile implements caddyfile.Unmarshaler for

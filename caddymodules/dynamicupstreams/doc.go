@@ -1,5 +1,5 @@
 // Package dynamicupstreams routes the gateway's /api/{service}/{path}
-// requests to live instances from the Plugboard registry. It holds four
+// requests to live instances from the Plugboard registry. It holds three
 // Caddy modules:
 //
 //   - plugboard_registry (a caddy.App, configured as a global option): keeps
@@ -13,7 +13,9 @@
 //     unknown service and 503 when it has no live instance;
 //   - dynamic_upstreams (http.reverse_proxy.upstreams.dynamic_upstreams): the
 //     reverse_proxy upstream source that returns the service's instances from
-//     the snapshot, with no I/O on the request path;
-//   - plugboard_problem (http.handlers.plugboard_problem): renders errors as
-//     RFC 9457 problem+json inside handle_errors.
+//     the snapshot, with no I/O on the request path.
+//
+// What the modules share with the others (request variables, the resolved
+// route, PublicError) is in package gatewayctx; errors are rendered by
+// package problem's plugboard_problem.
 package dynamicupstreams

@@ -24,6 +24,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 	"github.com/plugboard/plugboard/registry/registryd"
@@ -737,4 +738,51 @@ func (w *wsEcho) hostPort() (string, int) {
 	var p int
 	fmt.Sscan(port, &p)
 	return host, p
+}
+
+// TestGatewayHeadersAndDetails runs the shipped Caddyfile with the real
+// registry and a core stand-in behind core's own request-ID middleware
+// (internal/httpx), and checks issue 13's two client-visible fixes:
+// plugboard_path_guard's refusal reaches the client with its own detail
+// (it used to be the generic "The request is malformed."), and a response
+// from the registry or core carries X-Request-Id once (plugboard_request_id
+// set it and the upstream's echo was added beside it).
+func TestGatewayHeadersAndDetails(t *testing.T) {
+	core := httptest.NewServer(httpx.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"keys":[]}`)
+	})))
+	t.Cleanup(core.Close)
+	s := startStack(t, "PLUGBOARD_CORE_URL", core.URL)
+
+	t.Run("PathGuardDetailReachesTheClient", func(t *testing.T) {
+		for _, p := range []string{"/api/a/%2e%2e/x", "/api/a/../x", "/web/..;/x"} {
+			a := s.get(p)
+			if a.status != 400 {
+				t.Fatalf("%s: %d %q", p, a.status, a.body)
+			}
+			typ, detail := a.problem(t)
+			if typ != httpx.ProblemType(400) || !strings.Contains(detail, `"." or ".." segment`) {
+				t.Errorf("%s: type %q, detail %q; want pathguard's message", p, typ, detail)
+			}
+		}
+	})
+	t.Run("OneRequestIdFromRegistryAndCore", func(t *testing.T) {
+		for _, tc := range []struct{ path, id string }{
+			{"/api/registry/services", "rid-registry-1"}, // the registry echoes it
+			{"/api/auth/jwks.json", "rid-core-1"},        // core's middleware echoes it
+			{"/api/registry/services", ""},               // the gateway's own ID
+			{"/", "rid-console-1"},                       // no upstream
+		} {
+			h := http.Header{"Authorization": {"Bearer " + token}}
+			if tc.id != "" {
+				h.Set("X-Request-Id", tc.id)
+			}
+			a := s.do("GET", tc.path, nil, h)
+			ids := a.header.Values("X-Request-Id")
+			if a.status != 200 || len(ids) != 1 || (tc.id != "" && ids[0] != tc.id) {
+				t.Errorf("%s: status %d, X-Request-Id %q; want one, %q", tc.path, a.status, ids, tc.id)
+			}
+		}
+	})
 }

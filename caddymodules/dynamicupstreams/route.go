@@ -2,7 +2,6 @@ package dynamicupstreams
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,59 +13,21 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 )
 
 func init() {
 	caddy.RegisterModule(Route{})
 }
 
-// Variables the route handler sets for the handlers after it; Caddyfiles
-// read {vars.pb_service} (a dot-free name, which the {vars.*} shorthand
-// needs). Few on purpose: Caddy keeps request variables in a map that
-// leaves its cheap small form past eight.
-const (
-	VarService = "pb_service" // the service name
-	// VarResolved holds the *Resolved route, for Go handlers (jwt_auth);
-	// read it with ResolvedFrom.
-	VarResolved = "pb_resolved"
-	// VarHost is the Host header a service in Route.PreserveHost receives
-	// (the client's); unset for every other service, whose instances
-	// receive their own host:port (dynamic_upstreams sets it; an empty Host
-	// makes Go's client send the dial address).
-	VarHost   = "pb_host"
-	varFailed = "pb_failed" // dials that failed during this request
-)
-
-// Resolved is what plugboard_route found for a request.
-type Resolved struct {
-	Service  string
-	BasePath string // the service's base path
-	Path     string // the path within the service, as sent
-	// Endpoint is the endpoint whose rule applies to the request (see
-	// MatchEndpoint); nil when none does.
-	Endpoint *registry.Endpoint
-	// Undeclared is true when no declared endpoint matches the request's
-	// method and path; Endpoint may still carry the strictest rule of the
-	// path's other methods.
-	Undeclared bool
-	// UndeclaredPaths is the service's policy for undeclared requests.
-	UndeclaredPaths registry.UndeclaredPaths
-	Metadata        json.RawMessage // the service's metadata
-}
-
-// ResolvedFrom returns the route plugboard_route resolved for the request
-// of ctx, or nil.
-func ResolvedFrom(ctx context.Context) *Resolved {
-	r, _ := caddyhttp.GetVar(ctx, VarResolved).(*Resolved)
-	return r
-}
+// varFailed holds the dials that failed during this request (the shared
+// variables are in gatewayctx).
+const varFailed = "pb_failed"
 
 // Route resolves /api/{service}/{path} against the registry snapshot,
 // rewrites the request's URI to {base_path}/{path}?{query} (as Caddy's uri
 // and rewrite handlers do: in place, the client's original kept for logs)
-// and sets VarService and VarResolved for reverse_proxy; or it fails with
+// and sets gatewayctx.VarService and gatewayctx.VarResolved for reverse_proxy; or it fails with
 // 404 (no such service), 503 (no live instance; Retry-After) or 400 (an
 // unsafe path).
 type Route struct {
@@ -109,40 +70,34 @@ func (h *Route) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// PublicError is an error whose message is safe to show clients; the
-// problem renderer shows it as the detail.
-type PublicError struct{ Message string }
-
-func (e PublicError) Error() string { return e.Message }
-
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	name, rest, err := Resolve(h.Prefix, r.URL.EscapedPath())
 	switch {
 	case errors.Is(err, errUnsafePath):
-		return caddyhttp.Error(http.StatusBadRequest, PublicError{"The path holds a dot segment, an encoded slash or backslash, a control character, a ; path parameter or a double-encoded character."})
+		return caddyhttp.Error(http.StatusBadRequest, gatewayctx.PublicError{Message: "The path holds a dot segment, an encoded slash or backslash, a control character, a ; path parameter or a double-encoded character."})
 	case err != nil:
-		return caddyhttp.Error(http.StatusNotFound, PublicError{"No service at this path; use " + h.Prefix + "{service}/{path}."})
+		return caddyhttp.Error(http.StatusNotFound, gatewayctx.PublicError{Message: "No service at this path; use " + h.Prefix + "{service}/{path}."})
 	}
 	var svc *Service
 	if snap := h.app.Snapshot(); snap != nil {
 		svc = snap.Services[name]
 	}
 	if svc == nil {
-		return caddyhttp.Error(http.StatusNotFound, PublicError{fmt.Sprintf("No service named %q is registered.", name)})
+		return caddyhttp.Error(http.StatusNotFound, gatewayctx.PublicError{Message: fmt.Sprintf("No service named %q is registered.", name)})
 	}
 	if len(svc.Dials) == 0 {
 		w.Header().Set("Retry-After", "1")
-		return caddyhttp.Error(http.StatusServiceUnavailable, PublicError{fmt.Sprintf("Service %q has no live instance right now.", name)})
+		return caddyhttp.Error(http.StatusServiceUnavailable, gatewayctx.PublicError{Message: fmt.Sprintf("Service %q has no live instance right now.", name)})
 	}
 	setPath(r, svc.BasePath+rest)
 	ctx := r.Context()
-	caddyhttp.SetVar(ctx, VarService, name)
-	res := &Resolved{Service: name, BasePath: svc.BasePath, Path: rest, UndeclaredPaths: svc.UndeclaredPaths, Metadata: svc.Metadata}
+	caddyhttp.SetVar(ctx, gatewayctx.VarService, name)
+	res := &gatewayctx.Resolved{Service: name, BasePath: svc.BasePath, Path: rest, UndeclaredPaths: svc.UndeclaredPaths, Metadata: svc.Metadata}
 	var declared bool
 	res.Endpoint, declared = MatchEndpoint(svc.Endpoints, r.Method, rest)
 	res.Undeclared = !declared
-	caddyhttp.SetVar(ctx, VarResolved, res)
+	caddyhttp.SetVar(ctx, gatewayctx.VarResolved, res)
 	// No client-sent X-Plugboard-* header reaches a plugin, with jwt_auth in
 	// the route or not; the upstream learns which service it is called as.
 	for k := range r.Header {
@@ -153,7 +108,7 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	sanitizeHops(r)
 	r.Header.Set("X-Plugboard-Service", name)
 	if h.keepHost[name] {
-		caddyhttp.SetVar(ctx, VarHost, r.Host)
+		caddyhttp.SetVar(ctx, gatewayctx.VarHost, r.Host)
 	}
 	// (request_body has wrapped even an empty body: ContentLength tells.)
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
@@ -169,9 +124,9 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if bw.swallowed {
 		var tooLarge *http.MaxBytesError
 		if errors.As(body.failed.Load(), &tooLarge) {
-			return caddyhttp.Error(http.StatusRequestEntityTooLarge, PublicError{"The request body is larger than this gateway accepts."})
+			return caddyhttp.Error(http.StatusRequestEntityTooLarge, gatewayctx.PublicError{Message: "The request body is larger than this gateway accepts."})
 		}
-		return caddyhttp.Error(http.StatusBadRequest, PublicError{"The request body could not be read: broken chunked framing, or the upload was interrupted."})
+		return caddyhttp.Error(http.StatusBadRequest, gatewayctx.PublicError{Message: "The request body could not be read: broken chunked framing, or the upload was interrupted."})
 	}
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 )
 
 func init() {
@@ -26,7 +27,7 @@ func init() {
 // instance is left.
 //
 // It also sets the Host the instance receives: its own host:port, or the
-// client's for a service in plugboard_route's preserve_host (VarHost). It
+// client's for a service in plugboard_route's preserve_host (gatewayctx.VarHost). It
 // does so on reverse_proxy's copy of the request, which GetUpstreams gets
 // after X-Forwarded-Host was set and before every try: an empty Host makes
 // Go's client send the dial address. That costs nothing per request, where
@@ -78,11 +79,11 @@ func setsHost(ops *headers.HeaderOps) bool {
 
 // GetUpstreams implements reverseproxy.UpstreamSource.
 func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
-	name, _ := caddyhttp.GetVar(r.Context(), VarService).(string)
+	name, _ := caddyhttp.GetVar(r.Context(), gatewayctx.VarService).(string)
 	if name == "" {
-		return nil, fmt.Errorf("dynamic_upstreams: no %s var; put plugboard_route before reverse_proxy", VarService)
+		return nil, fmt.Errorf("dynamic_upstreams: no %s var; put plugboard_route before reverse_proxy", gatewayctx.VarService)
 	}
-	r.Host, _ = caddyhttp.GetVar(r.Context(), VarHost).(string) // reverse_proxy's copy; see Upstreams
+	r.Host, _ = caddyhttp.GetVar(r.Context(), gatewayctx.VarHost).(string) // reverse_proxy's copy; see Upstreams
 	snap := u.app.Snapshot()
 	if snap == nil || snap.Services[name] == nil {
 		return nil, nil

@@ -30,12 +30,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		key_cache_ttl  <duration>  # API key and tenant-services cache; default 30s
 //		timeout        <duration>  # bound of each request to core; default 5s
 //		stale_if_error <duration>  # cached answers past their TTL while core is down; default 10m
-//		signing_secret <secret>    # identity signature key; default {env.PLUGBOARD_GATEWAY_SIGNING_SECRET}
+//		signing_secret_file <path> # file holding the identity signature key (read, never written)
+//		signing_secret <placeholder>  # the key itself, e.g. {env.PLUGBOARD_GATEWAY_SIGNING_SECRET}; wins when it expands to a value
 //		default_policy authenticated|public  # for undeclared endpoints; default authenticated
 //		forward_authorization <service>...   # services that receive the client's Authorization; default none
 //	}
 //
-// Every subdirective is optional, and so is the block. forward_authorization
+// Every subdirective is optional but the signing secret (one of the two). forward_authorization
 // may be repeated; its names add up.
 func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -97,6 +98,8 @@ func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.StaleIfError = dur
 		case "signing_secret":
 			h.SigningSecret = val
+		case "signing_secret_file":
+			h.SigningSecretFile = val
 		case "default_policy":
 			if val != PolicyAuthenticated && val != PolicyPublic {
 				return d.Errf("default_policy must be %s or %s, got %q", PolicyAuthenticated, PolicyPublic, val)

@@ -21,8 +21,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/internal/coreclient"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -42,9 +43,9 @@ type fakeCore struct {
 	*httptest.Server
 	mu       sync.Mutex
 	jwks     auth.JWKS
-	apiKeys  map[string]verifyAnswer // key → answer; absent: 401
-	tenants  map[string][]string     // tenant → enabled services
-	status   int                     // when non-zero, every answer has this status
+	apiKeys  map[string]coreclient.Answer // key → answer; absent: 401
+	tenants  map[string][]string          // tenant → enabled services
+	status   int                          // when non-zero, every answer has this status
 	jwksHits atomic.Int64
 	keyHits  atomic.Int64
 	tokHits  atomic.Int64
@@ -52,7 +53,7 @@ type fakeCore struct {
 }
 
 func newFakeCore(t testing.TB, keys ...*auth.Key) *fakeCore {
-	c := &fakeCore{apiKeys: map[string]verifyAnswer{}, tenants: map[string][]string{}}
+	c := &fakeCore{apiKeys: map[string]coreclient.Answer{}, tenants: map[string][]string{}}
 	c.setKeys(keys...)
 	c.Server = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.Close)
@@ -86,7 +87,7 @@ func (c *fakeCore) serve(w http.ResponseWriter, r *http.Request) {
 		defer c.mu.Unlock()
 		json.NewEncoder(w).Encode(c.jwks)
 	case r.Method == http.MethodPost && r.URL.Path == "/api/auth/verify":
-		var ans verifyAnswer
+		var ans coreclient.Answer
 		ok := false
 		if key := r.Header.Get("X-API-Key"); key != "" {
 			c.keyHits.Add(1)
@@ -98,7 +99,7 @@ func (c *fakeCore) serve(w http.ResponseWriter, r *http.Request) {
 			var claims auth.Claims
 			if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err == nil {
 				c.mu.Lock()
-				ans = verifyAnswer{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles, EnabledServices: c.tenants[claims.TenantID]}
+				ans = coreclient.Answer{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles, EnabledServices: c.tenants[claims.TenantID]}
 				c.mu.Unlock()
 				ok = true
 			}
@@ -213,7 +214,7 @@ func (f *fixture) apiKey(user, tenant string, services []string, roles ...string
 		f.t.Fatal(err)
 	}
 	f.core.mu.Lock()
-	f.core.apiKeys[key] = verifyAnswer{UserID: user, TenantID: tenant, Roles: roles, Scopes: []string{"read"}, EnabledServices: services}
+	f.core.apiKeys[key] = coreclient.Answer{UserID: user, TenantID: tenant, Roles: roles, Scopes: []string{"read"}, EnabledServices: services}
 	f.core.mu.Unlock()
 	return key
 }
@@ -259,8 +260,8 @@ func (f *fixture) do(c call) result {
 	w := httptest.NewRecorder()
 	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
 	ctx := r.Context()
-	caddyhttp.SetVar(ctx, dynamicupstreams.VarService, c.service)
-	caddyhttp.SetVar(ctx, dynamicupstreams.VarResolved, &dynamicupstreams.Resolved{
+	caddyhttp.SetVar(ctx, gatewayctx.VarService, c.service)
+	caddyhttp.SetVar(ctx, gatewayctx.VarResolved, &gatewayctx.Resolved{
 		Service: c.service, Path: strings.TrimPrefix(c.path, "/api/"+c.service), Endpoint: c.endpoint, Metadata: json.RawMessage(c.metadata),
 		Undeclared: c.undeclared, UndeclaredPaths: c.undeclaredPaths})
 	var res result
@@ -276,7 +277,7 @@ func (f *fixture) do(c call) result {
 			f.t.Fatalf("error %v is not a caddyhttp.HandlerError", err)
 		}
 		res.status = herr.StatusCode
-		var pub dynamicupstreams.PublicError
+		var pub gatewayctx.PublicError
 		if !errors.As(err, &pub) || pub.Message == "" {
 			f.t.Fatalf("error %v carries no public message", err)
 		}
@@ -432,8 +433,8 @@ func TestServeHTTP(t *testing.T) {
 				up.Get(HeaderUserID), up.Get(HeaderTenantID), up.Get(HeaderRoles), up.Get(HeaderScopes), up.Get(HeaderTimestamp), f.clock.Now(), time.Minute) {
 				t.Errorf("signature %q does not verify", up.Get(HeaderSignature))
 			}
-			if res.vars[VarUserID] != tc.user || res.vars[VarTenantID] != tc.tenant {
-				t.Errorf("vars %v, %v", res.vars[VarUserID], res.vars[VarTenantID])
+			if res.vars[gatewayctx.VarUserID] != tc.user || res.vars[gatewayctx.VarTenantID] != tc.tenant {
+				t.Errorf("vars %v, %v", res.vars[gatewayctx.VarUserID], res.vars[gatewayctx.VarTenantID])
 			}
 		})
 	}
@@ -451,7 +452,7 @@ func TestTokenScopesAndCache(t *testing.T) {
 			t.Errorf("scopes %q", got)
 		}
 	}
-	if n := f.h.rt.keys.Load().tokens.len(); n != 1 {
+	if n := f.h.rt.keys.Load().tokens.Len(); n != 1 {
 		t.Errorf("token cache holds %d entries, want 1", n)
 	}
 	if n := f.core.tokHits.Load(); n != 1 {
@@ -632,7 +633,7 @@ func TestCoreUnavailable(t *testing.T) {
 	// Failures are not cached past the back-off (core is asked again a
 	// second after a failed call).
 	f.core.setStatus(0)
-	f.clock.Advance(coreBackoff)
+	f.clock.Advance(coreclient.Backoff)
 	if res := f.do(call{endpoint: epItems, headers: map[string]string{"X-Api-Key": key}}); res.err != nil {
 		t.Errorf("core is back: %v", res.err)
 	}
@@ -690,40 +691,58 @@ func TestDefaultPolicyPublic(t *testing.T) {
 }
 
 func TestProvision(t *testing.T) {
-	t.Run("secret from the environment", func(t *testing.T) {
-		t.Setenv("PLUGBOARD_GATEWAY_SIGNING_SECRET", "from-env")
-		h := &JWTAuth{}
+	t.Run("secret file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "gateway.secret")
+		os.WriteFile(path, []byte("  from-a-file-0123456789\n"), 0o600)
+		h := &JWTAuth{SigningSecretFile: path}
 		if err := h.setup(); err != nil {
 			t.Fatal(err)
 		}
-		if string(h.secret) != "from-env" || h.Core != "http://127.0.0.1:8082" || h.Issuer != "plugboard" || h.Audience != "plugboard" ||
+		if string(h.secret) != "from-a-file-0123456789" || h.Core != "http://127.0.0.1:8082" || h.Issuer != "plugboard" || h.Audience != "plugboard" ||
 			h.JWKSRefresh != caddy.Duration(5*time.Minute) || h.KeyCacheTTL != caddy.Duration(30*time.Second) ||
 			h.Timeout != caddy.Duration(5*time.Second) || h.DefaultPolicy != PolicyAuthenticated {
 			t.Errorf("defaults: %+v", h)
 		}
 	})
-	t.Run("secret placeholder", func(t *testing.T) {
+	t.Run("secret placeholder wins over the file", func(t *testing.T) {
 		t.Setenv("MY_SECRET", "s3cret")
-		h := &JWTAuth{SigningSecret: "{env.MY_SECRET}"}
+		h := &JWTAuth{SigningSecret: "{env.MY_SECRET}", SigningSecretFile: "/nonexistent/gateway.secret"}
 		if err := h.setup(); err != nil || string(h.secret) != "s3cret" {
 			t.Fatalf("secret %q, %v", h.secret, err)
 		}
 	})
-	t.Run("no secret: one is kept in the data directory", func(t *testing.T) {
-		dir := t.TempDir()
-		t.Setenv("PLUGBOARD_GATEWAY_SIGNING_SECRET", "")
-		t.Setenv("PLUGBOARD_DATA_DIR", dir)
-		h := &JWTAuth{}
-		if err := h.setup(); err != nil || len(h.secret) < 32 {
-			t.Fatalf("setup without a secret: %q, %v", h.secret, err)
-		}
-		kept, err := os.ReadFile(filepath.Join(dir, "gateway.secret"))
-		if err != nil || strings.TrimSpace(string(kept)) != string(h.secret) {
-			t.Fatalf("kept secret %q, %v", kept, err)
-		}
-		again := &JWTAuth{}
-		if err := again.setup(); err != nil || string(again.secret) != string(h.secret) {
-			t.Fatal("a second start did not reuse the kept secret")
+	// Provisioning only reads (issue 13): even `caddy validate` used to
+	// write a secret into the data directory. A missing, short or unset
+	// file is an error that names the option.
+	for _, tc := range []struct {
+		name    string
+		content string // "": no file
+		want    string
+	}{
+		{"missing file", "", "signing_secret_file"},
+		{"short file", "short\n", "holds 5 characters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "gateway.secret")
+			if tc.content != "" {
+				os.WriteFile(path, []byte(tc.content), 0o600)
+			}
+			t.Setenv("UNSET_SECRET", "")
+			h := &JWTAuth{SigningSecret: "{env.UNSET_SECRET}", SigningSecretFile: path}
+			err := h.setup()
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "signing_secret_file") {
+				t.Fatalf("setup: %v; want an error naming signing_secret_file and %q", err, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 1 || (tc.content == "" && len(entries) != 0) {
+				t.Fatalf("setup wrote into %s: %v", dir, entries)
+			}
+		})
+	}
+	t.Run("no secret configured", func(t *testing.T) {
+		t.Setenv("PLUGBOARD_GATEWAY_SIGNING_SECRET", "set-but-not-configured-0123")
+		if err := (&JWTAuth{}).setup(); err == nil || !strings.Contains(err.Error(), "signing_secret_file") {
+			t.Fatalf("setup with no secret option: %v", err)
 		}
 	})
 	for _, tc := range []struct {
@@ -780,8 +799,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 		r.Header.Set("X-Plugboard-User-Id", "spoofed")
 		w := httptest.NewRecorder()
 		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
-		caddyhttp.SetVar(r.Context(), dynamicupstreams.VarService, "orders")
-		caddyhttp.SetVar(r.Context(), dynamicupstreams.VarResolved, &dynamicupstreams.Resolved{Service: "orders", Endpoint: epItems})
+		caddyhttp.SetVar(r.Context(), gatewayctx.VarService, "orders")
+		caddyhttp.SetVar(r.Context(), gatewayctx.VarResolved, &gatewayctx.Resolved{Service: "orders", Endpoint: epItems})
 		return w, r
 	}
 	w, r := newRequest()

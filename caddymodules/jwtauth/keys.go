@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/internal/coreclient"
 )
 
 // keyring is one JWKS's keys with the tokens verified by them: a new JWKS
@@ -22,11 +24,11 @@ import (
 type keyring struct {
 	keys     map[string]ed25519.PublicKey
 	verifier auth.Verifier
-	tokens   *cache[[sha256.Size]byte, *identity]
+	tokens   *coreclient.Cache[[sha256.Size]byte, *identity]
 }
 
 func (h *JWTAuth) newKeyring(keys map[string]ed25519.PublicKey) *keyring {
-	kr := &keyring{keys: keys, tokens: newCache[[sha256.Size]byte, *identity](cacheSize)}
+	kr := &keyring{keys: keys, tokens: coreclient.NewCache[[sha256.Size]byte, *identity](cacheSize)}
 	kr.verifier = auth.Verifier{Issuer: h.Issuer, Audience: h.Audience, Keys: func(kid string) (ed25519.PublicKey, bool) {
 		k, ok := kr.keys[kid]
 		return k, ok
@@ -131,4 +133,35 @@ func (h *JWTAuth) fetchKeys(ctx context.Context) error {
 	h.rt.keys.Store(h.newKeyring(keys))
 	h.logger.Info("loaded core's JWKS", slog.Any("kids", slices.Sorted(maps.Keys(keys))))
 	return nil
+}
+
+// verifyToken authenticates an access token: from the cache of the
+// current JWKS, or by verifying it, fetching the JWKS first if its kid is
+// unknown (at most once per refetchEvery).
+func (h *JWTAuth) verifyToken(ctx context.Context, token string) (*identity, error) {
+	now := h.now()
+	sum := sha256.Sum256([]byte(token))
+	kr := h.rt.keys.Load()
+	if id, ok := kr.tokens.Get(sum, now); ok {
+		return id, nil
+	}
+	claims, err := kr.verifier.Verify(token, now)
+	if errors.Is(err, auth.ErrUnknownKey) {
+		if kr2 := h.refetch(ctx, kr); kr2 != kr {
+			kr = kr2
+			claims, err = kr.verifier.Verify(token, now)
+		}
+	}
+	switch {
+	case errors.Is(err, auth.ErrExpired):
+		return nil, errExpiredToken
+	case err != nil:
+		h.logger.Debug("refused an access token", slog.Any("error", err))
+		return nil, errBadToken
+	}
+	id := newIdentity(claims.Subject, claims.TenantID, claims.Roles, claims.Scopes, nil)
+	if exp := claims.ExpiresAt.Time; now.Before(exp) { // not while only the leeway admits it
+		kr.tokens.Put(sum, id, exp, now)
+	}
+	return id, nil
 }

@@ -7,7 +7,6 @@
 package pathguard
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -15,6 +14,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 )
 
 func init() {
@@ -38,8 +39,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.plugboard_path_guard", New: func() caddy.Module { return new(Handler) }}
 }
 
-// errDotSegment is the refusal; its text is the problem's detail.
-var errDotSegment = errors.New("The path holds a . or .. segment (or ..;).")
+// errDotSegment is the refusal; plugboard_problem shows its text as the
+// problem's detail.
+var errDotSegment = gatewayctx.PublicError{Message: `The path holds a "." or ".." segment (plain, percent-encoded such as %2e%2e, or with a ;parameter); send the path without them.`}
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {

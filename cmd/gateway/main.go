@@ -4,26 +4,41 @@
 //
 // Run with no arguments it serves the Caddyfile found through
 // PLUGBOARD_GATEWAY_CADDYFILE (default ./Caddyfile); with arguments it is
-// the caddy command (run, adapt, validate, list-modules, …).
-// PLUGBOARD_GATEWAY_LISTEN (host:port, plain HTTP) is accepted as a
-// shorthand for PLUGBOARD_GATEWAY_SITE=http://:port with
+// the caddy command (run, adapt, validate, list-modules, …). --help lists
+// the environment variables (package gatewayenv); before the run, start,
+// adapt and validate commands their values are checked, so that a bad one
+// is reported by name. PLUGBOARD_GATEWAY_LISTEN (host:port, plain HTTP)
+// is accepted as a shorthand for PLUGBOARD_GATEWAY_SITE=http://:port with
 // PLUGBOARD_GATEWAY_BIND=host: a bind address, as every *_LISTEN is.
+//
+// Before serving (run), it makes the identity-signing secret file
+// $PLUGBOARD_DATA_DIR/gateway.secret unless PLUGBOARD_GATEWAY_SIGNING_SECRET
+// is set or the file exists: jwt_auth only reads it (signing_secret_file).
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
+	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/gatewayenv"
+	"github.com/plugboard/plugboard/internal/secretfile"
 )
 
 func main() {
-	set, err := listenEnv(os.Getenv)
+	args, set, err := prepare(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if errors.Is(err, errHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "plugboard-gateway:", err)
 		os.Exit(2)
@@ -31,14 +46,62 @@ func main() {
 	for k, v := range set {
 		os.Setenv(k, v)
 	}
-	if len(os.Args) == 1 {
-		file := os.Getenv("PLUGBOARD_GATEWAY_CADDYFILE")
+	os.Args = append(os.Args[:1], args...)
+	caddycmd.Main()
+}
+
+// errHelp means --help was printed.
+var errHelp = errors.New("help printed")
+
+// prepare turns the command line and environment into caddy's arguments
+// and the variables to set: it prints --help (errHelp), maps
+// PLUGBOARD_GATEWAY_LISTEN, checks the variables before a command that
+// adapts the Caddyfile and, before serving, makes the signing-secret file.
+func prepare(args []string, getenv func(string) string, stdout, stderr io.Writer) ([]string, map[string]string, error) {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, "plugboard-gateway: the Plugboard gateway (Caddy with Plugboard's modules).")
+		fmt.Fprintln(stdout, "With no arguments it serves $PLUGBOARD_GATEWAY_CADDYFILE (default ./Caddyfile); with arguments it is")
+		fmt.Fprintln(stdout, "the caddy command (run, adapt, validate, list-modules, …; `plugboard-gateway help` lists them).")
+		fmt.Fprintln(stdout, "Environment variables configure it:")
+		envconfig.Fprint(stdout, gatewayenv.Vars)
+		return nil, nil, errHelp
+	}
+	set, err := listenEnv(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	lookup := func(k string) string {
+		if v, ok := set[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+	if len(args) == 0 {
+		file := lookup("PLUGBOARD_GATEWAY_CADDYFILE")
 		if file == "" {
 			file = "Caddyfile"
 		}
-		os.Args = append(os.Args, "run", "--adapter", "caddyfile", "--config", file)
+		args = []string{"run", "--adapter", "caddyfile", "--config", file}
 	}
-	caddycmd.Main()
+	switch args[0] {
+	case "run", "start", "adapt", "validate":
+		if err := gatewayenv.Check(lookup); err != nil {
+			return nil, nil, fmt.Errorf("configuration: %w", err)
+		}
+	}
+	if args[0] == "run" && lookup("PLUGBOARD_GATEWAY_SIGNING_SECRET") == "" {
+		dir := lookup("PLUGBOARD_DATA_DIR")
+		if dir == "" {
+			dir = "./data"
+		}
+		path := filepath.Join(dir, "gateway.secret")
+		if _, created, err := secretfile.LoadOrCreate(path, ""); err != nil {
+			return nil, nil, fmt.Errorf("PLUGBOARD_GATEWAY_SIGNING_SECRET is unset and the signing secret could not be kept: %w", err)
+		} else if created {
+			fmt.Fprintf(stderr, "plugboard-gateway: PLUGBOARD_GATEWAY_SIGNING_SECRET is unset: generated a signing secret into %s\n", path)
+		}
+	}
+	return args, set, nil
 }
 
 // listenEnv maps PLUGBOARD_GATEWAY_LISTEN=host:port, when the site is not

@@ -1,8 +1,18 @@
 package main
 
 import (
+	"errors"
+	"io"
 	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/plugboard/plugboard/internal/gatewayenv"
 )
 
 // TestListenEnv: PLUGBOARD_GATEWAY_LISTEN is a bind address, never a Host
@@ -34,5 +44,116 @@ func TestListenEnv(t *testing.T) {
 				t.Fatalf("listenEnv = %v, %v; want %v (error %v)", got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// TestHelp: --help lists every gateway variable (the README says each
+// binary prints its variables with --help).
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	if _, _, err := prepare([]string{"--help"}, func(string) string { return "" }, &out, io.Discard); !errors.Is(err, errHelp) {
+		t.Fatalf("prepare --help: %v", err)
+	}
+	for _, v := range gatewayenv.Vars {
+		if !strings.Contains(out.String(), "  "+v.Name+"\n") {
+			t.Errorf("--help lacks %s:\n%s", v.Name, out.String())
+		}
+	}
+}
+
+// TestBadValueNamesTheVariable performs issue 13's finding:
+// PLUGBOARD_GATEWAY_LB_POLICY=bogus failed with Caddy's "module not
+// registered". Every command that adapts the Caddyfile now checks the
+// variables first; list-modules does not need them.
+func TestBadValueNamesTheVariable(t *testing.T) {
+	env := map[string]string{"PLUGBOARD_GATEWAY_LB_POLICY": "bogus", "PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT": "soon",
+		"PLUGBOARD_CORE_URL": "127.0.0.1:8082", "PLUGBOARD_DATA_DIR": t.TempDir()}
+	for _, args := range [][]string{nil, {"run", "--config", "Caddyfile"}, {"validate"}, {"adapt"}} {
+		_, _, err := prepare(args, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil {
+			t.Fatalf("%v: accepted", args)
+		}
+		for _, want := range []string{
+			`PLUGBOARD_GATEWAY_LB_POLICY: "bogus" is not one of client_ip_hash, cookie, first, header, ip_hash, least_conn,`,
+			`PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT: "soon" is not a duration`,
+			`PLUGBOARD_CORE_URL: "127.0.0.1:8082" is not an http(s) URL`,
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: %v\nlacks %s", args, err, want)
+			}
+		}
+	}
+	if _, _, err := prepare([]string{"list-modules"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
+		t.Errorf("list-modules: %v", err)
+	}
+	good := map[string]string{"PLUGBOARD_GATEWAY_LB_POLICY": "header X-User", "PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT": "1d",
+		"PLUGBOARD_GATEWAY_MAX_BODY": "10MB", "PLUGBOARD_GATEWAY_ACCESS_LOG": "file /tmp/x.log", "PLUGBOARD_GATEWAY_ADMIN": "off",
+		"PLUGBOARD_GATEWAY_SIGNING_SECRET": "set-so-nothing-is-written"}
+	if _, _, err := prepare([]string{"validate"}, func(k string) string { return good[k] }, io.Discard, io.Discard); err != nil {
+		t.Errorf("good values: %v", err)
+	}
+}
+
+// TestLBPoliciesAreCaddys keeps gatewayenv's list equal to the selection
+// policies this build registers.
+func TestLBPoliciesAreCaddys(t *testing.T) {
+	var registered []string
+	for _, m := range caddy.GetModules("http.reverse_proxy.selection_policies") {
+		registered = append(registered, m.ID.Name())
+	}
+	slices.Sort(registered)
+	if !slices.Equal(registered, gatewayenv.LBPolicies) {
+		t.Fatalf("Caddy registers %v; gatewayenv.LBPolicies is %v", registered, gatewayenv.LBPolicies)
+	}
+}
+
+// TestSigningSecretFile: serving makes the secret file when the variable
+// is unset; validate and adapt write nothing (jwt_auth only reads the file,
+// issue 13); a secret in the variable never reaches the adapted config.
+func TestSigningSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PLUGBOARD_DATA_DIR": dir}
+	getenv := func(k string) string { return env[k] }
+	for _, cmd := range []string{"validate", "adapt"} {
+		if _, _, err := prepare([]string{cmd}, getenv, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "gateway.secret")); !os.IsNotExist(err) {
+			t.Fatalf("%s made the secret file: %v", cmd, err)
+		}
+	}
+	var notice strings.Builder
+	args, _, err := prepare(nil, getenv, io.Discard, &notice)
+	if err != nil || args[0] != "run" {
+		t.Fatalf("prepare: %v %v", args, err)
+	}
+	secret, err := os.ReadFile(filepath.Join(dir, "gateway.secret"))
+	if err != nil || len(strings.TrimSpace(string(secret))) < 32 || !strings.Contains(notice.String(), "generated a signing secret") {
+		t.Fatalf("secret file %q, %v; notice %q", secret, err, notice.String())
+	}
+	env["PLUGBOARD_DATA_DIR"] = t.TempDir()
+	env["PLUGBOARD_GATEWAY_SIGNING_SECRET"] = "operator-secret-never-in-the-config-0123"
+	if _, _, err := prepare(nil, getenv, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(env["PLUGBOARD_DATA_DIR"]); len(entries) != 0 {
+		t.Fatalf("with the variable set, prepare wrote %v", entries)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	body, err := os.ReadFile("../../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cfg), env["PLUGBOARD_GATEWAY_SIGNING_SECRET"]) {
+		t.Fatal("the adapted config holds the signing secret")
+	}
+	if !strings.Contains(string(cfg), `"signing_secret_file":"`+env["PLUGBOARD_DATA_DIR"]+`/gateway.secret"`) {
+		t.Fatalf("the adapted config lacks the data directory's signing_secret_file:\n%s", cfg)
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/gatewayenv"
 	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry/registryd"
 )
@@ -49,11 +50,37 @@ type component struct {
 	health string // URL that answers 200 once it is up
 }
 
+// usage is the launcher's command line.
+const usage = `usage: plugboard run    (start the whole stack; Ctrl-C stops it)
+       plugboard demo   (the same, plus the example plugins hello-go and notes-py)
+`
+
+// help prints usage and every variable the launcher passes on to the
+// processes it starts (each listed once).
+func help(w io.Writer) {
+	fmt.Fprint(w, "plugboard: the developer's launcher of the Plugboard stack.\n"+usage)
+	fmt.Fprintln(w, "Environment variables, passed on to every process (see each binary's --help):")
+	seen := map[string]bool{}
+	var vars []envconfig.Var
+	for _, vs := range [][]envconfig.Var{envconfig.Describe(registryd.Config{}), envconfig.Describe(cored.Config{}), gatewayenv.Vars} {
+		for _, v := range vs {
+			if !seen[v.Name] {
+				seen[v.Name] = true
+				vars = append(vars, v)
+			}
+		}
+	}
+	envconfig.Fprint(w, vars)
+}
+
 func run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		help(stdout)
+		return nil
+	}
 	if len(args) != 1 || (args[0] != "run" && args[0] != "demo") {
-		fmt.Fprintln(stderr, "usage: plugboard run    (start the whole stack; Ctrl-C stops it)")
-		fmt.Fprintln(stderr, "       plugboard demo   (the same, plus the example plugins hello-go and notes-py)")
-		return errors.New("unknown command")
+		fmt.Fprint(stderr, usage)
+		return errors.New("unknown command; see --help")
 	}
 	demo := args[0] == "demo"
 	self, err := os.Executable()
@@ -84,6 +111,11 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		if host != "" && environ["PLUGBOARD_GATEWAY_BIND"] == "" {
 			environ["PLUGBOARD_GATEWAY_BIND"] = host
 		}
+	}
+	// The gateway's variables, checked here so that a bad one is named
+	// before anything starts (the gateway checks them too).
+	if err := gatewayenv.Check(func(k string) string { return environ[k] }); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	gateway := gatewayURL(environ["PLUGBOARD_GATEWAY_SITE"], environ["PLUGBOARD_GATEWAY_BIND"])
 	// The gateway signs identity headers for plugins with a secret they

@@ -195,3 +195,24 @@ func TestGatewayURL(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpAndBadValues: `plugboard --help` lists every variable of the
+// stack (the README says each binary does), and a bad gateway value is
+// named before anything starts (issue 13: PLUGBOARD_GATEWAY_LB_POLICY=bogus
+// used to surface as Caddy's "module not registered").
+func TestHelpAndBadValues(t *testing.T) {
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"--help"}, map[string]string{}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"PLUGBOARD_REGISTRY_LISTEN", "PLUGBOARD_CORE_LISTEN", "PLUGBOARD_GATEWAY_LB_POLICY", "PLUGBOARD_GATEWAY_SIGNING_SECRET", "PLUGBOARD_DATA_DIR"} {
+		if strings.Count(out.String(), "  "+name+"\n") != 1 {
+			t.Errorf("--help lists %s %d times, want once:\n%s", name, strings.Count(out.String(), "  "+name+"\n"), out.String())
+		}
+	}
+	env := map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_GATEWAY_LB_POLICY": "bogus"}
+	err := run(t.Context(), []string{"run"}, env, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), `PLUGBOARD_GATEWAY_LB_POLICY: "bogus" is not one of`) || !strings.Contains(err.Error(), "least_conn") {
+		t.Fatalf("run with a bogus policy: %v", err)
+	}
+}

@@ -48,13 +48,7 @@ func Main[C any](ctx context.Context, spec Spec[C], args []string, environ map[s
 		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 			var zero C
 			fmt.Fprintf(stdout, "%s: %s\nIt takes no arguments; environment variables configure it:\n", spec.Name, spec.Summary)
-			for _, v := range envconfig.Describe(zero) {
-				def := ""
-				if v.Default != "" {
-					def = fmt.Sprintf(" (default %s)", v.Default)
-				}
-				fmt.Fprintf(stdout, "  %s\n      %s%s\n", v.Name, v.Doc, def)
-			}
+			envconfig.Fprint(stdout, envconfig.Describe(zero))
 			return nil
 		}
 		return fmt.Errorf("%s takes no arguments (got %q); see --help", spec.Name, args[0])

@@ -130,6 +130,18 @@ func describe(t reflect.Type, prefix string, out *[]Var) {
 	}
 }
 
+// Fprint writes vars as --help lists them: each name, then its
+// documentation and default, indented.
+func Fprint(w io.Writer, vars []Var) {
+	for _, v := range vars {
+		def := ""
+		if v.Default != "" {
+			def = fmt.Sprintf(" (default %s)", v.Default)
+		}
+		fmt.Fprintf(w, "  %s\n      %s%s\n", v.Name, v.Doc, def)
+	}
+}
+
 // Log configures logging; every process embeds it.
 type Log struct {
 	Level  slog.Level `env:"LOG_LEVEL" envDefault:"info" doc:"Log level: debug, info, warn or error." doczh:"日志级别：debug、info、warn 或 error。"`

@@ -1,4 +1,4 @@
-package jwtauth
+package coreclient
 
 import (
 	"errors"
@@ -8,11 +8,11 @@ import (
 
 var errFlightAborted = errors.New("shared call aborted")
 
-// cache is a bounded map whose entries expire. When full, a put first
+// Cache is a bounded map whose entries expire. When full, a put first
 // drops expired entries among a few it samples and, if none was expired,
 // one arbitrary entry, so that it stays O(1) even while being flooded.
 // It is safe for concurrent use.
-type cache[K comparable, V any] struct {
+type Cache[K comparable, V any] struct {
 	mu  sync.RWMutex
 	max int
 	m   map[K]cacheEntry[V]
@@ -23,12 +23,13 @@ type cacheEntry[V any] struct {
 	until time.Time
 }
 
-func newCache[K comparable, V any](max int) *cache[K, V] {
-	return &cache[K, V]{max: max, m: make(map[K]cacheEntry[V])}
+// NewCache returns an empty cache of at most max entries.
+func NewCache[K comparable, V any](max int) *Cache[K, V] {
+	return &Cache[K, V]{max: max, m: make(map[K]cacheEntry[V])}
 }
 
-// get returns k's value if it is present and now is before its expiry.
-func (c *cache[K, V]) get(k K, now time.Time) (V, bool) {
+// Get returns k's value if it is present and now is before its expiry.
+func (c *Cache[K, V]) Get(k K, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
@@ -39,8 +40,8 @@ func (c *cache[K, V]) get(k K, now time.Time) (V, bool) {
 	return e.v, true
 }
 
-// put stores v under k until the given time.
-func (c *cache[K, V]) put(k K, v V, until time.Time, now time.Time) {
+// Put stores v under k until the given time.
+func (c *Cache[K, V]) Put(k K, v V, until time.Time, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
@@ -66,17 +67,17 @@ func (c *cache[K, V]) put(k K, v V, until time.Time, now time.Time) {
 	c.m[k] = cacheEntry[V]{v: v, until: until}
 }
 
-// len returns the number of entries, expired ones included.
-func (c *cache[K, V]) len() int {
+// Len returns the number of entries, expired ones included.
+func (c *Cache[K, V]) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)
 }
 
 // flight makes concurrent calls for the same key share one execution.
-type flight[V any] struct {
+type flight[K comparable, V any] struct {
 	mu    sync.Mutex
-	calls map[string]*flightCall[V]
+	calls map[K]*flightCall[V]
 }
 
 type flightCall[V any] struct {
@@ -87,7 +88,7 @@ type flightCall[V any] struct {
 
 // do runs fn, or waits for the run already going for key and returns its
 // result.
-func (f *flight[V]) do(key string, fn func() (V, error)) (V, error) {
+func (f *flight[K, V]) do(key K, fn func() (V, error)) (V, error) {
 	f.mu.Lock()
 	if c, ok := f.calls[key]; ok {
 		f.mu.Unlock()
@@ -95,7 +96,7 @@ func (f *flight[V]) do(key string, fn func() (V, error)) (V, error) {
 		return c.v, c.err
 	}
 	if f.calls == nil {
-		f.calls = map[string]*flightCall[V]{}
+		f.calls = map[K]*flightCall[V]{}
 	}
 	c := &flightCall[V]{done: make(chan struct{}), err: errFlightAborted} // kept if fn panics
 	f.calls[key] = c

@@ -1,4 +1,8 @@
-package dynamicupstreams
+// Package problem is the plugboard_problem Caddy handler
+// (http.handlers.plugboard_problem): inside handle_errors it renders the
+// error being handled as RFC 9457 problem+json, showing the message of a
+// gatewayctx.PublicError from any module and a generic text otherwise.
+package problem
 
 import (
 	"encoding/json"
@@ -6,20 +10,35 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 	"github.com/plugboard/plugboard/internal/httpx"
 )
 
 func init() {
 	caddy.RegisterModule(Problem{})
+	httpcaddyfile.RegisterHandlerDirective("plugboard_problem", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("plugboard_problem", httpcaddyfile.Before, "respond")
+}
+
+// parseCaddyfile sets up the problem renderer (no options):
+//
+//	plugboard_problem
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	return Problem{}, nil
 }
 
 // Problem renders the error handle_errors is handling as RFC 9457
 // problem+json, in the same shape as the registry's and core's errors. The
 // detail is the error's own message only when the error says it is public
-// (PublicError); otherwise a generic text for the status, so that upstream
+// (gatewayctx.PublicError); otherwise a generic text for the status, so that upstream
 // addresses and internal errors never reach clients. A 502 whose cause is
 // that no connection could be made (core, the registry or every instance
 // refused or did not answer the dial) is answered 503: the service is
@@ -52,7 +71,7 @@ func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 				if errors.As(err, &herr) && herr.StatusCode != 0 {
 					status = herr.StatusCode
 				}
-				var pub PublicError
+				var pub gatewayctx.PublicError
 				if errors.As(err, &pub) {
 					detail = pub.Message
 				}

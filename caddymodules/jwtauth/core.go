@@ -1,0 +1,72 @@
+package jwtauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/internal/coreclient"
+	"github.com/plugboard/plugboard/internal/credential"
+)
+
+// This file is jwt_auth's side of core's /api/auth/verify, which
+// coreclient asks and caches (by credential, with singleflight, back-off
+// and stale-if-error).
+
+// newCoreClient returns the client of core's /api/auth/verify; its cached
+// value is the credential's identity with the tenant's enabled services.
+func (h *JWTAuth) newCoreClient() *coreclient.Client[*identity] {
+	return coreclient.New(coreclient.Config[*identity]{
+		Core: h.Core,
+		Convert: func(a *coreclient.Answer) *identity {
+			return newIdentity(a.UserID, a.TenantID, a.Roles, a.Scopes, a.EnabledServices)
+		},
+		Timeout:      time.Duration(h.Timeout),
+		TTL:          time.Duration(h.KeyCacheTTL),
+		StaleIfError: time.Duration(h.StaleIfError),
+		MaxEntries:   cacheSize,
+		Transport:    h.client.Transport,
+		Logger:       h.logger,
+		Now:          func() time.Time { return h.now() },
+	})
+}
+
+// tenantServices returns the enabled services of a token's tenant, asking
+// core (with the token) when they are not cached.
+func (h *JWTAuth) tenantServices(ctx context.Context, reqID, token string, id *identity) ([]string, error) {
+	now := h.now()
+	if s, ok := h.rt.tenants.Get(id.TenantID, now); ok {
+		return s, nil
+	}
+	ans, err := h.rt.core.Verify(ctx, reqID, credential.Bearer, token, time.Time{})
+	switch {
+	case errors.Is(err, coreclient.ErrRefused):
+		return nil, &refusal{http.StatusUnauthorized, "The access token is no longer valid.", true}
+	case err != nil:
+		if s, ok := h.rt.tenants.Get(id.TenantID, now.Add(-time.Duration(h.StaleIfError))); ok {
+			return s, nil // core is unreachable: the tenant's last answer, within stale_if_error
+		}
+		return nil, err
+	case ans.TenantID != id.TenantID:
+		h.logger.Warn("core placed a token in another tenant", slog.String("token_tenant", id.TenantID), slog.String("core_tenant", ans.TenantID))
+		return nil, errBadToken
+	}
+	h.rt.tenants.Put(id.TenantID, ans.services, now.Add(time.Duration(h.KeyCacheTTL)), now)
+	return ans.services, nil
+}
+
+// verifyAPIKey authenticates an API key: from the cache, or by asking
+// core, whose answer (acceptance or refusal) is cached for KeyCacheTTL.
+func (h *JWTAuth) verifyAPIKey(ctx context.Context, reqID, key string) (*identity, error) {
+	if _, _, ok := auth.ParseAPIKey(key); !ok {
+		return nil, errBadKey
+	}
+	id, err := h.rt.core.Verify(ctx, reqID, credential.APIKey, key, time.Time{})
+	if errors.Is(err, coreclient.ErrRefused) {
+		return nil, errBadKey
+	}
+	return id, err
+}

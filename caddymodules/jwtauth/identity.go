@@ -1,0 +1,72 @@
+package jwtauth
+
+import (
+	"hash"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
+	"github.com/plugboard/plugboard/core/rbac"
+)
+
+// identity is who a credential speaks for, with its header values ready.
+type identity struct {
+	UserID, TenantID string
+	Roles            []string
+	roles, scopes    string // comma-separated
+	super            bool
+	// services are the tenant's enabled services when core answered for
+	// the credential (an API key, or a token asked about for them); nil
+	// for a token verified offline.
+	services []string
+}
+
+func newIdentity(user, tenant string, roles, scopes, services []string) *identity {
+	return &identity{
+		UserID: user, TenantID: tenant, Roles: roles,
+		roles: strings.Join(roles, ","), scopes: strings.Join(scopes, ","),
+		super:    rbac.IsSuperAdmin(rbac.Subject{Roles: roles}),
+		services: services,
+	}
+}
+
+// signedPath is the request target the signature covers: the path and
+// query the service itself receives (plugboard_route has already pointed
+// the request at {base_path}/{path}), so that the service checks it
+// against its own request and a signed request cannot be replayed with
+// another query.
+func signedPath(r *http.Request) string {
+	return r.URL.RequestURI()
+}
+
+// setIdentity sets the identity headers and vars.
+func (h *JWTAuth) setIdentity(r *http.Request, id *identity) {
+	ts := strconv.FormatInt(h.now().Unix(), 10)
+	m := h.rt.macs.Get().(hash.Hash)
+	sig := signWith(m, r.Method, signedPath(r), id.UserID, id.TenantID, id.roles, id.scopes, ts)
+	h.rt.macs.Put(m)
+	hd := r.Header // the names are canonical already
+	hd[HeaderUserID] = []string{id.UserID}
+	hd[HeaderTenantID] = []string{id.TenantID}
+	hd[HeaderRoles] = []string{id.roles}
+	hd[HeaderScopes] = []string{id.scopes}
+	hd[HeaderTimestamp] = []string{ts}
+	hd[HeaderSignature] = []string{sig}
+	caddyhttp.SetVar(r.Context(), gatewayctx.VarUserID, id.UserID)
+	caddyhttp.SetVar(r.Context(), gatewayctx.VarTenantID, id.TenantID)
+}
+
+// stripIdentityHeaders removes every header whose name starts with
+// X-Plugboard-, in any case.
+func stripIdentityHeaders(hd http.Header) {
+	const prefix = "X-Plugboard-"
+	for k := range hd {
+		// X-Plugboard-Service is plugboard_route's, set after it stripped
+		// the client's own.
+		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) && k != "X-Plugboard-Service" {
+			delete(hd, k)
+		}
+	}
+}
