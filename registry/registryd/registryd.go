@@ -76,7 +76,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.hub = feed.New(store, state, logger, time.Second)
 	beats := health.NewBeats(state, cfg.InactiveAfter+time.Minute)
 	s.api = httpapi.New(store, s.hub, beats, logger, httpapi.Options{
-		Token: token, Keys: newCoreKeys(cfg.CoreURL, cfg.KeyCacheTTL), ReservedNames: cfg.ReservedNames,
+		Token: token, Keys: newCoreKeys(cfg.CoreURL, cfg.KeyCacheTTL, logger), ReservedNames: cfg.ReservedNames,
 		Addresses: httpapi.AddressPolicy{Allowed: allowed, Protected: protected, DenyLoopback: !cfg.AllowLoopback},
 		MaxBody:   cfg.MaxBody, Recheck: cfg.KeyCacheTTL,
 	})

@@ -1,0 +1,167 @@
+package coreclient
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plugboard/plugboard/internal/credential"
+)
+
+// core answers /api/auth/verify: key "good" is tenant t1's, others are
+// refused; down makes it answer 503; block holds answers until closed.
+type core struct {
+	*httptest.Server
+	calls atomic.Int64
+	down  atomic.Bool
+	block chan struct{}
+}
+
+func newCore(t *testing.T) *core {
+	c := &core{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.calls.Add(1)
+		if c.block != nil {
+			<-c.block
+		}
+		switch {
+		case c.down.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case r.Header.Get("X-API-Key") == "good" || r.Header.Get("Authorization") == "Bearer tok":
+			json.NewEncoder(w).Encode(Answer{TenantID: "t1", Scopes: []string{"read"}})
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func newClient(c *core, clk *clock, stale time.Duration) *Client[string] {
+	return New(Config[string]{Core: c.URL, TTL: 30 * time.Second, StaleIfError: stale, Now: clk.now,
+		Convert: func(a *Answer) string { return a.TenantID }})
+}
+
+func TestCachesAnswersAndRefusals(t *testing.T) {
+	c, clk := newCore(t), &clock{}
+	clk.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	cl := newClient(c, clk, 0)
+	ctx := context.Background()
+	for range 3 {
+		if v, err := cl.Verify(ctx, "", credential.APIKey, "good", time.Time{}); v != "t1" || err != nil {
+			t.Fatalf("good key: %q %v", v, err)
+		}
+		if _, err := cl.Verify(ctx, "", credential.APIKey, "bad", time.Time{}); err != ErrRefused {
+			t.Fatalf("bad key: %v", err)
+		}
+	}
+	if n := c.calls.Load(); n != 2 {
+		t.Fatalf("core was called %d times, want 2 (one per credential)", n)
+	}
+	// The same value as another kind is another credential.
+	if _, err := cl.Verify(ctx, "", credential.Bearer, "good", time.Time{}); err != ErrRefused || c.calls.Load() != 3 {
+		t.Fatalf("bearer good: %v, %d calls", err, c.calls.Load())
+	}
+	// notAfter ends an accepted answer early; TTL ends the rest.
+	cl.Verify(ctx, "", credential.Bearer, "tok", clk.now().Add(time.Second))
+	clk.advance(2 * time.Second)
+	cl.Verify(ctx, "", credential.Bearer, "tok", time.Time{})
+	if n := c.calls.Load(); n != 5 {
+		t.Fatalf("a token past notAfter was not asked again: %d calls", n)
+	}
+	clk.advance(31 * time.Second)
+	cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
+	if n := c.calls.Load(); n != 6 {
+		t.Fatalf("an answer past TTL was not asked again: %d calls", n)
+	}
+}
+
+func TestOutage(t *testing.T) {
+	c, clk := newCore(t), &clock{}
+	ctx := context.Background()
+	for _, stale := range []time.Duration{0, 10 * time.Minute} {
+		clk.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+		c.down.Store(false)
+		cl := newClient(c, clk, stale)
+		cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
+		cl.Verify(ctx, "", credential.APIKey, "bad", time.Time{})
+		c.down.Store(true)
+		clk.advance(time.Minute) // both expired
+		v, err := cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
+		if stale == 0 {
+			var se *StatusError
+			if !asStatus(err, &se) || se.Code != 503 {
+				t.Fatalf("no stale: %q %v; want the 503", v, err)
+			}
+		} else if v != "t1" || err != nil {
+			t.Fatalf("stale-if-error: %q %v", v, err)
+		}
+		// Within Backoff core is not asked; a known refusal holds.
+		before := c.calls.Load()
+		_, err = cl.Verify(ctx, "", credential.APIKey, "bad", time.Time{})
+		if stale == 0 && err != ErrBackingOff || stale > 0 && err != ErrRefused {
+			t.Fatalf("stale %v: bad key during the back-off: %v", stale, err)
+		}
+		if c.calls.Load() != before {
+			t.Fatal("core was asked during the back-off")
+		}
+		c.down.Store(false)
+		clk.advance(Backoff)
+		if v, err := cl.Verify(ctx, "", credential.APIKey, "good", time.Time{}); v != "t1" || err != nil {
+			t.Fatalf("core is back: %q %v", v, err)
+		}
+	}
+}
+
+func asStatus(err error, se **StatusError) bool {
+	s, ok := err.(*StatusError)
+	*se = s
+	return ok
+}
+
+func TestConcurrentCallsShareOne(t *testing.T) {
+	c, clk := newCore(t), &clock{}
+	c.block = make(chan struct{})
+	cl := newClient(c, clk, 0)
+	var wg sync.WaitGroup
+	var started atomic.Int64
+	for range 20 {
+		wg.Go(func() {
+			started.Add(1)
+			if v, err := cl.Verify(context.Background(), "", credential.APIKey, "good", time.Time{}); v != "t1" || err != nil {
+				t.Errorf("%q %v", v, err)
+			}
+		})
+	}
+	for c.calls.Load() == 0 || started.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // from started to waiting on the shared call
+	close(c.block)
+	wg.Wait()
+	if n := c.calls.Load(); n != 1 {
+		t.Fatalf("core was called %d times, want 1", n)
+	}
+}
+
+// TestCacheHitDoesNotAllocate keeps jwt_auth's API-key path free of
+// allocations once the answer is cached.
+func TestCacheHitDoesNotAllocate(t *testing.T) {
+	c, clk := newCore(t), &clock{}
+	cl := newClient(c, clk, 0)
+	ctx := context.Background()
+	cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
+	if n := testing.AllocsPerRun(100, func() { cl.Verify(ctx, "", credential.APIKey, "good", time.Time{}) }); n != 0 {
+		t.Fatalf("a cache hit allocates %v times", n)
+	}
+}
