@@ -110,4 +110,5 @@ export PLUGBOARD_REGISTRY_TOKEN=$TOKEN  # the gateway reads the registry with it
 export PLUGBOARD_GATEWAY_CADDYFILE=$CADDYFILE
 export PLUGBOARD_WEB_ROOT=$STATE/web
 export XDG_DATA_HOME=$STATE/xdg XDG_CONFIG_HOME=$STATE/xdg
+export PLUGBOARD_DATA_DIR=$STATE/data  # plugboard-gateway keeps its signing secret there
 exec "$GW_BIN"

@@ -19,18 +19,16 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
 	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 )
 
 const token = "gateway-test-token-0123"
@@ -50,16 +48,6 @@ type stack struct {
 	regStop  func()
 	gateway  string // http://127.0.0.1:port
 	logFile  string // the access log
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startStack runs a registry (SQLite) and the gateway. Caddy is process
@@ -89,37 +77,11 @@ type stackOptions struct {
 func startStackWith(t testing.TB, opts stackOptions, extraEnv ...string) *stack {
 	t.Helper()
 	edit := opts.edit
-	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
-		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h http.Handler = srv.Handler()
-	if opts.wrap != nil {
-		h = opts.wrap(h)
-	}
-	reg := httptest.NewServer(h)
-	var once sync.Once
-	stopReg := func() {
-		once.Do(func() {
-			srv.StartShutdown()
-			reg.CloseClientConnections()
-			reg.Close()
-			cancel()
-			srv.Close()
-		})
-	}
-	t.Cleanup(stopReg)
+	reg := gatewaytest.StartRegistry(t, token, opts.wrap)
 
 	addr := opts.addr
 	if addr == "" {
-		addr = freePort(t)
+		addr = gatewaytest.FreePort(t)
 	}
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	env := map[string]string{
@@ -141,9 +103,9 @@ func startStackWith(t testing.TB, opts stackOptions, extraEnv ...string) *stack 
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	loadCaddyfile(t, "../../Caddyfile", edit)
-	s := &stack{t: t, registry: client.New(reg.URL, token, nil), regURL: reg.URL, regStop: stopReg, gateway: "http://" + addr, logFile: logFile}
-	eventually(t, 5*time.Second, func() bool {
+	gatewaytest.LoadCaddyfile(t, "../../Caddyfile", edit)
+	s := &stack{t: t, registry: reg.Client, regURL: reg.URL, regStop: reg.Stop, gateway: "http://" + addr, logFile: logFile}
+	gatewaytest.Eventually(t, 5*time.Second, func() bool {
 		resp, err := http.Get(s.gateway + "/")
 		if err == nil {
 			resp.Body.Close()
@@ -176,58 +138,18 @@ func accessLines(t *testing.T, path string) map[string]map[string]any {
 	return lines
 }
 
-func loadCaddyfile(t testing.TB, path string, edit func(string) string) {
-	t.Helper()
-	body, err := os.ReadFile(path)
+// gatewayDials returns how many instances of service the running gateway's
+// snapshot routes to.
+func gatewayDials(service string) int {
+	app, err := caddy.ActiveContext().AppIfConfigured(dynamicupstreams.AppName)
 	if err != nil {
-		t.Fatal(err)
+		return 0
 	}
-	if edit != nil {
-		body = []byte(edit(string(body)))
+	snap := app.(*dynamicupstreams.App).Snapshot()
+	if snap == nil || snap.Services[service] == nil {
+		return 0
 	}
-	adapter := caddyconfig.GetAdapter("caddyfile")
-	cfgJSON, warns, err := adapter.Adapt(body, map[string]any{"filename": path})
-	if err != nil {
-		t.Fatalf("adapt %s: %v", path, err)
-	}
-	for _, w := range warns {
-		t.Logf("adapt warning: %s", w.String())
-	}
-	cfgJSON = quietLogs(t, cfgJSON)
-	if err := caddy.Load(cfgJSON, true); err != nil {
-		t.Fatalf("load %s: %v", path, err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
-}
-
-// quietLogs sends every Caddy log to discard unless -v is given, so that
-// test output stays readable.
-func quietLogs(t testing.TB, cfgJSON []byte) []byte {
-	if testing.Verbose() && os.Getenv("PLUGBOARD_TEST_CADDY_LOGS") != "" {
-		return cfgJSON
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	logging, _ := cfg["logging"].(map[string]any)
-	if logging == nil {
-		logging = map[string]any{}
-		cfg["logging"] = logging
-	}
-	logs, _ := logging["logs"].(map[string]any)
-	if logs == nil {
-		logs = map[string]any{}
-		logging["logs"] = logs
-	}
-	if logs["default"] == nil {
-		logs["default"] = map[string]any{}
-	}
-	for _, l := range logs {
-		l.(map[string]any)["writer"] = map[string]any{"output": "discard"}
-	}
-	out, _ := json.Marshal(cfg)
-	return out
+	return len(snap.Services[service].Dials)
 }
 
 // backend is a plugin instance that records what reached it.
@@ -337,18 +259,6 @@ func (a answer) problem(t *testing.T) (typ, detail string) {
 	return p.Type, p.Detail
 }
 
-func eventually(t testing.TB, within time.Duration, cond func() bool, msg string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatal(msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func TestGateway(t *testing.T) {
 	s := startStack(t)
 
@@ -356,7 +266,7 @@ func TestGateway(t *testing.T) {
 		b := newBackend(t, "orders-1")
 		s.register("orders", b, "/v1")
 		var a answer
-		eventually(t, 2*time.Second, func() bool { a = s.get("/api/orders/items/42?a=1&b=x%20y"); return a.status == 200 }, "orders never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { a = s.get("/api/orders/items/42?a=1&b=x%20y"); return a.status == 200 }, "orders never routable")
 		if a.body != "orders-1 /v1/items/42?a=1&b=x%20y" {
 			t.Fatalf("backend saw %q", a.body)
 		}
@@ -404,7 +314,7 @@ func TestGateway(t *testing.T) {
 		for _, b := range bs {
 			s.register("spread", b, "")
 		}
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/spread/x").status == 200 }, "spread never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/spread/x").status == 200 }, "spread never routable")
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Add(1)
@@ -428,12 +338,12 @@ func TestGateway(t *testing.T) {
 	t.Run("RegisterAndDeregisterWithinASecond", func(t *testing.T) {
 		b := newBackend(t, "fresh-1")
 		in := s.register("fresh", b, "")
-		took := eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 200 }, "a registered instance was not routable within 1s")
+		took := gatewaytest.Eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 200 }, "a registered instance was not routable within 1s")
 		t.Logf("registered → routable in %s", took)
 		if err := s.registry.Deregister(context.Background(), in.ID); err != nil {
 			t.Fatal(err)
 		}
-		took = eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 503 }, "a deregistered instance was still routed after 1s")
+		took = gatewaytest.Eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 503 }, "a deregistered instance was still routed after 1s")
 		t.Logf("deregistered → out of rotation in %s", took)
 		a := s.get("/api/fresh/x")
 		if typ, _ := a.problem(t); typ != "/problems/unavailable" || a.header.Get("Retry-After") == "" {
@@ -468,11 +378,11 @@ func TestGateway(t *testing.T) {
 		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "kill", Host: host, Port: p, Metadata: public}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 2*time.Second, func() bool {
+		gatewaytest.Eventually(t, 2*time.Second, func() bool {
 			snapReady := s.do("GET", "/api/registry/services?name=kill", nil, registryRead)
 			return strings.Count(snapReady.body, `"id"`) == 2
 		}, "second instance not registered")
-		time.Sleep(200 * time.Millisecond) // let the feed reach the gateway
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return gatewayDials("kill") == 2 }, "the feed never brought the second instance to the gateway")
 		for i := range 20 {
 			if a := s.get("/api/kill/x"); a.status != 200 {
 				t.Fatalf("request %d failed with %d: %s", i, a.status, a.body)
@@ -488,7 +398,7 @@ func TestGateway(t *testing.T) {
 		s.register("safe", b, "/v1")
 		victim := newBackend(t, "victim-1")
 		s.register("victim", victim, "/admin")
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/safe/x").status == 200 && s.get("/api/victim/x").status == 200 }, "not routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/safe/x").status == 200 && s.get("/api/victim/x").status == 200 }, "not routable")
 		victimHits := victim.hits.Load()
 		for _, p := range []string{
 			"/api/safe/../victim/x",
@@ -522,7 +432,7 @@ func TestGateway(t *testing.T) {
 	t.Run("ServerSentEventsStream", func(t *testing.T) {
 		b := newBackend(t, "sse-1")
 		s.register("sse", b, "")
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/sse/x").status == 200 }, "sse never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/sse/x").status == 200 }, "sse never routable")
 		resp, err := http.Get(s.gateway + "/api/sse/events")
 		if err != nil {
 			t.Fatal(err)
@@ -542,7 +452,7 @@ func TestGateway(t *testing.T) {
 		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "ws", Host: host, Port: port, Metadata: public}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/ws/plain").status == 200 }, "ws never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/ws/plain").status == 200 }, "ws never routable")
 		conn, err := net.Dial("tcp", strings.TrimPrefix(s.gateway, "http://"))
 		if err != nil {
 			t.Fatal(err)
@@ -566,7 +476,7 @@ func TestGateway(t *testing.T) {
 	t.Run("BodyLimit", func(t *testing.T) {
 		b := newBackend(t, "body-1")
 		s.register("body", b, "")
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/body/x").status == 200 }, "body never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/body/x").status == 200 }, "body never routable")
 		if a := s.do("POST", "/api/body/echo-body", strings.NewReader("small"), nil); a.status != 200 || a.body != "small" {
 			t.Fatalf("small body: %d %q", a.status, a.body)
 		}
@@ -608,7 +518,7 @@ func TestGateway(t *testing.T) {
 	t.Run("UpstreamPathAndErrors", func(t *testing.T) {
 		b := newBackend(t, "inner-1")
 		s.register("inner", b, "/inner")
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/inner/x").status == 200 }, "inner never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/inner/x").status == 200 }, "inner never routable")
 		// The request reaches the instance at base_path + path, encoded as
 		// sent, with its query.
 		for path, want := range map[string]string{
@@ -643,7 +553,7 @@ func TestGateway(t *testing.T) {
 		}()
 		b := newBackend(t, "logged-1")
 		s.register("logged", b, "/v2")
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/logged/x").status == 200 }, "logged never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/logged/x").status == 200 }, "logged never routable")
 		ok := s.do("GET", "/api/logged/items/7?q=a%20b", nil, http.Header{"X-Request-Id": {"log-me-1"},
 			"Authorization": {"Bearer do-not-log-me"}, "User-Agent": {"access-log-test"}})
 		missing := s.do("GET", "/api/nosuchsvc/x", nil, http.Header{"X-Request-Id": {"log-me-2"}})
@@ -653,7 +563,7 @@ func TestGateway(t *testing.T) {
 		}
 		// Lines reach the file within the flush interval (1 s).
 		var lines map[string]map[string]any
-		eventually(t, 3*time.Second, func() bool {
+		gatewaytest.Eventually(t, 3*time.Second, func() bool {
 			lines = accessLines(t, s.logFile)
 			return lines["log-me-1"] != nil && lines["log-me-2"] != nil && lines["log-me-3"] != nil
 		}, "the access log lines never arrived")
@@ -685,7 +595,7 @@ func TestGateway(t *testing.T) {
 	t.Run("RegistryDownKeepsRouting", func(t *testing.T) {
 		b := newBackend(t, "survivor-1")
 		s.register("survivor", b, "")
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/survivor/x").status == 200 }, "survivor never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/survivor/x").status == 200 }, "survivor never routable")
 		app, err := caddy.ActiveContext().App(dynamicupstreams.AppName)
 		if err != nil {
 			t.Fatal(err)
@@ -694,7 +604,7 @@ func TestGateway(t *testing.T) {
 			t.Fatalf("staleness %v while the feed is connected", st)
 		}
 		s.regStop()
-		eventually(t, 3*time.Second, func() bool { return app.(*dynamicupstreams.App).Staleness() > 0 },
+		gatewaytest.Eventually(t, 3*time.Second, func() bool { return app.(*dynamicupstreams.App).Staleness() > 0 },
 			"the staleness metric did not rise with the registry down")
 		for range 5 {
 			if a := s.get("/api/survivor/x"); a.status != 200 {

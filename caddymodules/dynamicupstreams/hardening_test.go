@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 )
 
 // recorder is a plugin instance that keeps every request it received,
@@ -72,7 +71,7 @@ func (s *stack) registerRecorder(name string, rec *recorder, basePath string) {
 	var p int
 	fmt.Sscan(port, &p)
 	s.registerAt(name, host, p, basePath)
-	eventually(s.t, 2*time.Second, func() bool { return s.get("/api/"+name+"/ready").status == 200 }, name+" never routable")
+	gatewaytest.Eventually(s.t, 2*time.Second, func() bool { return s.get("/api/"+name+"/ready").status == 200 }, name+" never routable")
 }
 
 // raw sends one request as written on a new connection and returns the
@@ -178,7 +177,7 @@ func TestGatewayHardening(t *testing.T) {
 		var p int
 		fmt.Sscan(port, &p)
 		s.registerAt("tunnel", host, p, "/v1")
-		eventually(t, 2*time.Second, func() bool { return s.get("/api/tunnel/ready").status == 200 }, "tunnel never routable")
+		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/tunnel/ready").status == 200 }, "tunnel never routable")
 
 		for _, upgrade := range []string{"h2c", "H2C", "HTTP/2.0", "websocket, h2c"} {
 			conn, rd, status := s.raw(t, "GET /api/tunnel/public HTTP/1.1\r\nHost: "+gwHost+
@@ -397,7 +396,7 @@ func TestGatewaySendsRegistryToken(t *testing.T) {
 // make it http://:port with PLUGBOARD_GATEWAY_BIND=127.0.0.1 (issue 11,
 // finding 18).
 func TestListenBindsOneInterface(t *testing.T) {
-	addr := freePort(t)
+	addr := gatewaytest.FreePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 	s := startStackWith(t, stackOptions{addr: addr}, "PLUGBOARD_GATEWAY_SITE", "http://:"+port, "PLUGBOARD_GATEWAY_BIND", "127.0.0.1")
 	// 127.0.0.2 is this machine too, but not the bound interface.
@@ -431,21 +430,13 @@ func TestHeaderUpKeepsTheInstanceHost(t *testing.T) {
 			return out
 		}
 	}
-	body, err := os.ReadFile("../../Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Setenv("PLUGBOARD_GATEWAY_ADMIN", "off")
-	t.Setenv("PLUGBOARD_GATEWAY_SITE", "http://"+freePort(t))
+	t.Setenv("PLUGBOARD_GATEWAY_SITE", "http://"+gatewaytest.FreePort(t))
 	t.Setenv("PLUGBOARD_REGISTRY_URL", "http://127.0.0.1:1")
 	t.Setenv("PLUGBOARD_GATEWAY_SIGNING_SECRET", "gateway-test-signing-secret")
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(withHeaderUp("\t\t\theader_up X-Extra yes\n")(string(body))), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(quietLogs(t, cfg), true); err == nil || !strings.Contains(err.Error(), "header_up Host {vars.pb_host}") {
+	if err := gatewaytest.TryCaddyfile(t, "../../Caddyfile", withHeaderUp("\t\t\theader_up X-Extra yes\n")); err == nil || !strings.Contains(err.Error(), "header_up Host {vars.pb_host}") {
 		caddy.Stop()
 		t.Fatalf("a header_up without Host loaded: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -25,7 +26,7 @@ func TestLocalHTTPSAndHTTP2(t *testing.T) {
 	s.register("h2", b, "/v2")
 	caddy.Stop()
 
-	port := strings.Split(freePort(t), ":")[1]
+	port := strings.Split(gatewaytest.FreePort(t), ":")[1]
 	t.Setenv("PLUGBOARD_GATEWAY_SITE", "https://localhost:"+port)
 	body, _ := os.ReadFile("../../Caddyfile")
 	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, nil)
@@ -33,7 +34,7 @@ func TestLocalHTTPSAndHTTP2(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg map[string]any
-	json.Unmarshal(quietLogs(t, cfgJSON), &cfg)
+	json.Unmarshal(gatewaytest.QuietLogs(t, cfgJSON), &cfg)
 	// No HTTP→HTTPS redirect server on port 80 in tests.
 	for _, srv := range cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any) {
 		srv.(map[string]any)["automatic_https"] = map[string]any{"disable_redirects": true}
@@ -47,7 +48,7 @@ func TestLocalHTTPSAndHTTP2(t *testing.T) {
 		ForceAttemptHTTP2: true,
 	}}
 	var resp *http.Response
-	eventually(t, 10*time.Second, func() bool {
+	gatewaytest.Eventually(t, 10*time.Second, func() bool {
 		resp, err = client.Get("https://localhost:" + port + "/api/h2/x")
 		if err != nil {
 			return false
@@ -74,7 +75,7 @@ func TestH2C(t *testing.T) {
 	client := &http.Client{Transport: &tr, Timeout: 5 * time.Second}
 	var resp *http.Response
 	var err error
-	eventually(t, 2*time.Second, func() bool {
+	gatewaytest.Eventually(t, 2*time.Second, func() bool {
 		resp, err = client.Get(s.gateway + "/api/h2c/x")
 		if err != nil {
 			return false

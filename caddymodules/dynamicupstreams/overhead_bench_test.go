@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 )
 
 // BenchmarkGatewayOverhead prices what the gateway adds to Caddy's own
@@ -32,7 +34,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		io.WriteString(w, body)
 	}))
 	b.Cleanup(be.Close)
-	plainAddr := freePort(b)
+	plainAddr := gatewaytest.FreePort(b)
 	noJWT := regexp.MustCompile(`(?s)\n\t\tjwt_auth \{.*?\n\t\t\}`)
 	s := startStackEdited(b, func(shipped string) string {
 		gw := noJWT.ReplaceAllString(shipped, "")
@@ -63,7 +65,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		{"caddy", "http://" + plainAddr + "/api/v1/users/42"},
 		{"gateway", s.gateway + "/api/v1/users/42"},
 	}
-	eventually(b, 5*time.Second, func() bool {
+	gatewaytest.Eventually(b, 5*time.Second, func() bool {
 		resp, err := client.Get(targets[1].url)
 		if err != nil {
 			return false

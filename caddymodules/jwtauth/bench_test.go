@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -19,14 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
-	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
 )
 
 // BenchmarkJWTAuthOverhead measures what jwt_auth costs the gateway. One
@@ -118,25 +115,14 @@ func benchStack(b *testing.B) benchEnv {
 	coreHS := httptest.NewServer(core.Handler())
 	b.Cleanup(coreHS.Close)
 
-	regCfg, err := envconfig.Parse[registryd.Config](map[string]string{"PLUGBOARD_DATA_DIR": b.TempDir(),
-		"PLUGBOARD_REGISTRY_TOKEN": "bench-registry-token-0123"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, err := registryd.New(ctx, regCfg, quiet)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { reg.Close() })
-	regHS := httptest.NewServer(reg.Handler())
-	b.Cleanup(regHS.Close)
+	regHS := gatewaytest.StartRegistry(b, "bench-registry-token-0123", nil)
 
 	body := bytes.Repeat([]byte("x"), 100)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
 	b.Cleanup(backend.Close)
 	host, portStr, _ := net.SplitHostPort(backend.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
-	if _, err := client.New(regHS.URL, "bench-registry-token-0123", nil).Register(ctx, &registry.Instance{
+	if _, err := regHS.Client.Register(ctx, &registry.Instance{
 		Name: "bench", Host: host, Port: port, Endpoints: []registry.Endpoint{{Path: "/users/{id}", Method: "GET"}},
 	}); err != nil {
 		b.Fatal(err)
@@ -160,7 +146,7 @@ func benchStack(b *testing.B) benchEnv {
 	token := post("/api/auth/login", "", map[string]string{"username": "admin", "password": "admin-password-1"})["access_token"].(string)
 	key := post("/api/api-keys", token, map[string]any{"name": "bench"})["key"].(string)
 
-	authAddr, plainAddr := benchPort(b), benchPort(b)
+	authAddr, plainAddr := gatewaytest.FreePort(b), gatewaytest.FreePort(b)
 	for k, v := range map[string]string{
 		"PLUGBOARD_GATEWAY_SITE": "http://" + authAddr, "PLUGBOARD_GATEWAY_ADMIN": "off",
 		"PLUGBOARD_REGISTRY_URL": regHS.URL, "PLUGBOARD_CORE_URL": coreHS.URL,
@@ -180,40 +166,16 @@ func benchStack(b *testing.B) benchEnv {
 	if plain == site || strings.Contains(plain, "\n\t\tjwt_auth {") {
 		b.Fatal("could not remove jwt_auth from the Caddyfile copy")
 	}
-	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text+"\n"+plain), nil)
-	if err != nil {
+	path := filepath.Join(b.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, []byte(text+"\n"+plain), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	var cfg map[string]any
-	json.Unmarshal(cfgJSON, &cfg)
-	if logging, ok := cfg["logging"].(map[string]any); ok {
-		for _, l := range logging["logs"].(map[string]any) {
-			l.(map[string]any)["writer"] = map[string]any{"output": "discard"}
-		}
-	}
-	cfgJSON, _ = json.Marshal(cfg)
-	if err := caddy.Load(cfgJSON, true); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { caddy.Stop() })
+	gatewaytest.LoadCaddyfile(b, path, nil)
 	env := benchEnv{plainURL: "http://" + plainAddr + "/api/bench/users/42", authURL: "http://" + authAddr + "/api/bench/users/42", token: token, key: key}
-	deadline := time.Now().Add(10 * time.Second)
-	for fire(b, env.authURL, http.Header{"Authorization": {"Bearer " + token}}) != 200 {
-		if time.Now().After(deadline) {
-			b.Fatal("the gateway never routed the bench service")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	gatewaytest.Eventually(b, 10*time.Second, func() bool {
+		return fire(b, env.authURL, http.Header{"Authorization": {"Bearer " + token}}) == 200
+	}, "the gateway never routed the bench service")
 	return env
-}
-
-func benchPort(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}}

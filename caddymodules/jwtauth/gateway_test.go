@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,19 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/caddymodules/jwtauth"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
-	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
 )
 
 // TestGateway runs a registry, a fake core, a service and the gateway
@@ -60,7 +55,10 @@ func TestGateway(t *testing.T) {
 	}))
 	t.Cleanup(backend.Close)
 
-	regURL, regClient := startRegistry(t)
+	const regToken = "jwtauth-test-token-0123"
+	t.Setenv("PLUGBOARD_REGISTRY_TOKEN", regToken) // the gateway reads the registry with it
+	reg := gatewaytest.StartRegistry(t, regToken, nil)
+	regURL, regClient := reg.URL, reg.Client
 	host, portStr, _ := net.SplitHostPort(backend.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
 	if _, err := regClient.Register(context.Background(), &registry.Instance{
@@ -74,7 +72,7 @@ func TestGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	gateway := "http://" + freePort(t)
+	gateway := "http://" + gatewaytest.FreePort(t)
 	accessLog := filepath.Join(t.TempDir(), "access.log")
 	t.Setenv("PLUGBOARD_GATEWAY_ACCESS_LOG", "file "+accessLog)
 	startGateway(t, "testdata/gateway.caddyfile", gateway, regURL, core.URL, secret)
@@ -96,17 +94,10 @@ func TestGateway(t *testing.T) {
 	}
 
 	// Wait until the route and the JWKS are ready.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	gatewaytest.Eventually(t, 5*time.Second, func() bool {
 		resp, _ := get("GET", "/api/orders/items/1", http.Header{"Authorization": {"Bearer " + token("user")}})
-		if resp.StatusCode == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway never let a valid token through: %d", resp.StatusCode)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return resp.StatusCode == 200
+	}, "the gateway never let a valid token through")
 
 	t.Run("NoCredentialsIs401Problem", func(t *testing.T) {
 		resp, body := get("GET", "/api/orders/items/1", nil)
@@ -178,43 +169,6 @@ func TestGateway(t *testing.T) {
 	})
 }
 
-func startRegistry(t *testing.T) (string, *client.Client) {
-	t.Helper()
-	const token = "jwtauth-test-token-0123"
-	t.Setenv("PLUGBOARD_REGISTRY_TOKEN", token) // the gateway reads the registry with it
-	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
-		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.StartShutdown()
-		reg.CloseClientConnections()
-		reg.Close()
-		cancel()
-		srv.Close()
-	})
-	return reg.URL, client.New(reg.URL, token, nil)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// loadCaddyfile runs Caddy from a Caddyfile, logging nowhere.
 // startGateway points the gateway's environment at gateway (its site),
 // the registry, core and an identity-signing secret, and loads caddyfile.
 func startGateway(t *testing.T, caddyfile, gateway, registryURL, coreURL, secret string) {
@@ -229,7 +183,7 @@ func startGateway(t *testing.T, caddyfile, gateway, registryURL, coreURL, secret
 	} {
 		t.Setenv(k, v)
 	}
-	loadCaddyfile(t, caddyfile)
+	gatewaytest.LoadCaddyfile(t, caddyfile, nil)
 }
 
 // signToken signs an access token for user u1 of tenant t1 with roles.
@@ -242,26 +196,4 @@ func signToken(t *testing.T, key *auth.Key, roles ...string) string {
 		t.Fatal(err)
 	}
 	return tok
-}
-
-func loadCaddyfile(t *testing.T, path string) {
-	t.Helper()
-	body, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": path})
-	if err != nil {
-		t.Fatalf("adapt %s: %v", path, err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{"writer": map[string]any{"output": "discard"}}}}
-	cfgJSON, _ = json.Marshal(cfg)
-	if err := caddy.Load(cfgJSON, true); err != nil {
-		t.Fatalf("load %s: %v", path, err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
 }

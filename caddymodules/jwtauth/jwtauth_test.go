@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/coreclient"
 	"github.com/plugboard/plugboard/registry"
@@ -164,13 +165,9 @@ func (f *fixture) start() {
 	f.core.mu.Lock()
 	expectKeys := f.core.status == 0 && len(f.core.jwks.Keys) > 0
 	f.core.mu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	for f.core.jwksHits.Load() == 0 || (expectKeys && f.h.rt.keys.Load().keys == nil) {
-		if time.Now().After(deadline) {
-			f.t.Fatal("the JWKS was never fetched")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	gatewaytest.Eventually(f.t, 5*time.Second, func() bool {
+		return f.core.jwksHits.Load() > 0 && (!expectKeys || f.h.rt.keys.Load().keys != nil)
+	}, "the JWKS was never fetched")
 }
 
 // token signs claims for user in tenant with roles, then applies edits to
@@ -668,13 +665,9 @@ func TestRefresherRecovers(t *testing.T) {
 	f.h.now = f.clock.Now
 	f.start()
 	core.setStatus(0)
-	deadline := time.Now().Add(5 * time.Second) // the first retry comes after 1s
-	for f.h.rt.keys.Load().keys == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the refresher never fetched the JWKS after core came back")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// The first retry comes after 1s.
+	gatewaytest.Eventually(t, 5*time.Second, func() bool { return f.h.rt.keys.Load().keys != nil },
+		"the refresher never fetched the JWKS after core came back")
 }
 
 func TestDefaultPolicyPublic(t *testing.T) {
@@ -824,6 +817,29 @@ func BenchmarkServeHTTP(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			r.Header["Authorization"] = authz
+			if err := h.ServeHTTP(w, r, next); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// An API key whose answer from core is cached (internal/coreclient).
+	apiKey, _, _, err := auth.NewAPIKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	core.mu.Lock()
+	core.apiKeys[apiKey] = coreclient.Answer{UserID: "u1", TenantID: "t1", Roles: []string{"user"}, Scopes: []string{"read"}, EnabledServices: []string{"orders"}}
+	core.mu.Unlock()
+	keyHeader := []string{apiKey}
+	delete(r.Header, "Authorization")
+	r.Header["X-Api-Key"] = keyHeader
+	if err := h.ServeHTTP(w, r, next); err != nil { // caches core's answer
+		b.Fatal(err)
+	}
+	b.Run("jwt_auth_cached_api_key", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Header["X-Api-Key"] = keyHeader
 			if err := h.ServeHTTP(w, r, next); err != nil {
 				b.Fatal(err)
 			}

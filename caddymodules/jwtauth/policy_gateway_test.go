@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/registry"
 )
@@ -87,7 +88,7 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	}))
 	t.Cleanup(func() { reg.CloseClientConnections(); reg.Close() })
 
-	gateway := "http://" + freePort(t)
+	gateway := "http://" + gatewaytest.FreePort(t)
 	startGateway(t, "testdata/policy.caddyfile", gateway, reg.URL, core.URL, "policy-test-signing-secret-0123456789")
 
 	token := func(roles ...string) string { return signToken(t, key, roles...) }
@@ -109,16 +110,10 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	}
 	as := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if status, _ := send("GET", "/api/billing/items/1", as(user)); status == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the gateway never let a valid token through")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	gatewaytest.Eventually(t, 5*time.Second, func() bool {
+		status, _ := send("GET", "/api/billing/items/1", as(user))
+		return status == 200
+	}, "the gateway never let a valid token through")
 
 	for _, tc := range []struct {
 		method, path string

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,6 +102,19 @@ type key struct {
 	sum  [sha256.Size]byte
 }
 
+// bufs holds the buffers keyOf hashes credentials in: []byte(cred) would
+// allocate for a credential longer than 32 bytes on every cache hit.
+var bufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// keyOf returns cred's cache key without allocating.
+func keyOf(kind credential.Kind, cred string) key {
+	b := bufs.Get().(*[]byte)
+	*b = append((*b)[:0], cred...)
+	k := key{kind, sha256.Sum256(*b)}
+	bufs.Put(b)
+	return k
+}
+
 // entry is a cached answer: a value, or a refusal.
 type entry[V any] struct {
 	v       V
@@ -153,7 +167,7 @@ func New[V any](cfg Config[V]) *Client[V] {
 // when core cannot be asked and no answer within StaleIfError is cached.
 func (c *Client[V]) Verify(ctx context.Context, reqID string, kind credential.Kind, cred string, notAfter time.Time) (V, error) {
 	now := c.cfg.Now()
-	k := key{kind, sha256.Sum256([]byte(cred))}
+	k := keyOf(kind, cred)
 	if e, ok := c.cache.Get(k, now); ok {
 		return e.result()
 	}

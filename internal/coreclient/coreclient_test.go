@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,8 +161,11 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 	c, clk := newCore(t), &clock{}
 	cl := newClient(c, clk, 0)
 	ctx := context.Background()
-	cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
-	if n := testing.AllocsPerRun(100, func() { cl.Verify(ctx, "", credential.APIKey, "good", time.Time{}) }); n != 0 {
-		t.Fatalf("a cache hit allocates %v times", n)
+	long := "pb_live_0123456789abcdef_" + strings.Repeat("x", 43) // longer than a stack buffer
+	for _, cred := range []string{"good", long} {
+		cl.Verify(ctx, "", credential.APIKey, cred, time.Time{})
+		if n := testing.AllocsPerRun(100, func() { cl.Verify(ctx, "", credential.APIKey, cred, time.Time{}) }); n != 0 {
+			t.Fatalf("a cache hit for a %d-byte credential allocates %v times", len(cred), n)
+		}
 	}
 }

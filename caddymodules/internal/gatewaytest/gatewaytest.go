@@ -1,0 +1,166 @@
+// Package gatewaytest is the plumbing the gateway modules' tests share:
+// running Caddy in process from a Caddyfile, a registry to route from, a
+// free port and a condition wait. Caddy is process global, so tests that
+// load a Caddyfile must not run in parallel.
+package gatewaytest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile" // the caddyfile adapter
+
+	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/registry/client"
+	"github.com/plugboard/plugboard/registry/registryd"
+)
+
+// FreePort returns a loopback host:port nothing listens on.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Eventually polls cond every 10ms until it holds, failing the test with
+// msg after within; it returns how long it took.
+func Eventually(t testing.TB, within time.Duration, cond func() bool, msg string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatal(msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// LoadCaddyfile adapts the Caddyfile at path, its text passed through edit
+// first (nil: as it is), and runs it until the test ends. Caddy's own logs
+// go nowhere, unless the test runs with -v and PLUGBOARD_TEST_CADDY_LOGS
+// set. Its {$VAR} placeholders read the environment: set it first
+// (t.Setenv), with XDG_DATA_HOME and XDG_CONFIG_HOME under t.TempDir() so
+// that Caddy writes nothing under $HOME.
+func LoadCaddyfile(t testing.TB, path string, edit func(string) string) {
+	t.Helper()
+	if err := TryCaddyfile(t, path, edit); err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+}
+
+// TryCaddyfile is LoadCaddyfile for a config that may fail to load: it
+// returns Caddy's error instead of failing the test (a failed adaptation
+// still fails it).
+func TryCaddyfile(t testing.TB, path string, edit func(string) string) error {
+	t.Helper()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		body = []byte(edit(string(body)))
+	}
+	cfgJSON, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": path})
+	if err != nil {
+		t.Fatalf("adapt %s: %v", path, err)
+	}
+	for _, w := range warns {
+		t.Logf("adapt warning: %s", w.String())
+	}
+	if err := caddy.Load(QuietLogs(t, cfgJSON), true); err != nil {
+		return err
+	}
+	t.Cleanup(func() { caddy.Stop() })
+	return nil
+}
+
+// QuietLogs points every Caddy log of an adapted config at discard (see
+// LoadCaddyfile), for tests that load a config themselves.
+func QuietLogs(t testing.TB, cfgJSON []byte) []byte {
+	if testing.Verbose() && os.Getenv("PLUGBOARD_TEST_CADDY_LOGS") != "" {
+		return cfgJSON
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	logging, _ := cfg["logging"].(map[string]any)
+	if logging == nil {
+		logging = map[string]any{}
+		cfg["logging"] = logging
+	}
+	logs, _ := logging["logs"].(map[string]any)
+	if logs == nil {
+		logs = map[string]any{}
+		logging["logs"] = logs
+	}
+	if logs["default"] == nil {
+		logs["default"] = map[string]any{}
+	}
+	for _, l := range logs {
+		l.(map[string]any)["writer"] = map[string]any{"output": "discard"}
+	}
+	out, _ := json.Marshal(cfg)
+	return out
+}
+
+// Registry is a registry (SQLite in a temporary directory) served in
+// process.
+type Registry struct {
+	URL    string
+	Client *client.Client // authenticated with the token
+	// Stop stops it before the test ends (it stops then anyway).
+	Stop func()
+}
+
+// StartRegistry runs a registry whose token is token; wrap, when not nil,
+// wraps its handler.
+func StartRegistry(t testing.TB, token string, wrap func(http.Handler) http.Handler) *Registry {
+	t.Helper()
+	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
+		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var h http.Handler = srv.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	hs := httptest.NewServer(h)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			srv.StartShutdown()
+			hs.CloseClientConnections()
+			hs.Close()
+			cancel()
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &Registry{URL: hs.URL, Client: client.New(hs.URL, token, nil), Stop: stop}
+}
