@@ -30,20 +30,12 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/plugboard/plugboard/caddymodules/requestid"
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 )
 
 func init() {
 	caddy.RegisterModule(Handler{})
 }
-
-// Request variables the log reads, set by other Plugboard handlers. They are
-// spelled out here (not imported) so this package does not depend on them.
-const (
-	varService  = "pb_service"   // plugboard_route
-	varUserID   = "pb_user_id"   // jwt_auth
-	varTenantID = "pb_tenant_id" // jwt_auth
-)
 
 // Defaults of the options.
 const (
@@ -200,7 +192,7 @@ func (e *entry) append(b []byte, r *http.Request) []byte {
 
 	ctx := r.Context()
 	vars, _ := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
-	if id := r.Header.Get(requestid.Header); id != "" {
+	if id := r.Header.Get(gatewayctx.HeaderRequestID); id != "" {
 		b = appendStringField(b, "request_id", id)
 	}
 	remote := r.RemoteAddr
@@ -227,7 +219,7 @@ func (e *entry) append(b []byte, r *http.Request) []byte {
 	b = appendIntField(b, "bytes_read", e.bytesRead)
 	b = appendMillisField(b, "duration_ms", e.duration)
 
-	if s, _ := vars[varService].(string); s != "" {
+	if s, _ := vars[gatewayctx.VarService].(string); s != "" {
 		b = appendStringField(b, "service", s)
 	}
 	if repl, ok := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
@@ -247,10 +239,10 @@ func (e *entry) append(b []byte, r *http.Request) []byte {
 			}
 		}
 	}
-	if s, _ := vars[varUserID].(string); s != "" {
+	if s, _ := vars[gatewayctx.VarUserID].(string); s != "" {
 		b = appendStringField(b, "user_id", s)
 	}
-	if s, _ := vars[varTenantID].(string); s != "" {
+	if s, _ := vars[gatewayctx.VarTenantID].(string); s != "" {
 		b = appendStringField(b, "tenant_id", s)
 	}
 	if e.err != nil {

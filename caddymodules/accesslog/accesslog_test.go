@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/logging" // the file writer
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -92,9 +93,9 @@ func TestServeHTTP(t *testing.T) {
 			next: func(w http.ResponseWriter, r *http.Request) error {
 				io.Copy(io.Discard, r.Body)
 				ctx := r.Context()
-				caddyhttp.SetVar(ctx, varService, "orders")
-				caddyhttp.SetVar(ctx, varUserID, "u1")
-				caddyhttp.SetVar(ctx, varTenantID, "t1")
+				caddyhttp.SetVar(ctx, gatewayctx.VarService, "orders")
+				caddyhttp.SetVar(ctx, gatewayctx.VarUserID, "u1")
+				caddyhttp.SetVar(ctx, gatewayctx.VarTenantID, "t1")
 				repl := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 				repl.Set("http.reverse_proxy.upstream.hostport", "10.0.0.7:9000")
 				repl.Set("http.reverse_proxy.upstream.latency", 1500*time.Microsecond)
@@ -430,7 +431,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 // the buffer (discarded when flushed), beside a route with no handler.
 func BenchmarkServeHTTP(b *testing.B) {
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		caddyhttp.SetVar(r.Context(), varService, "v1")
+		caddyhttp.SetVar(r.Context(), gatewayctx.VarService, "v1")
 		w.WriteHeader(200)
 		return nil
 	})

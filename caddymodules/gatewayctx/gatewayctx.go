@@ -33,6 +33,10 @@ const (
 	VarTenantID = "pb_tenant_id"
 )
 
+// HeaderRequestID is the request-ID header plugboard_request_id sets on
+// every request and response.
+const HeaderRequestID = "X-Request-Id"
+
 // Resolved is what plugboard_route found for a request.
 type Resolved struct {
 	Service  string

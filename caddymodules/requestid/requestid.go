@@ -14,6 +14,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 )
 
 func init() {
@@ -26,8 +28,8 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("plugboard_request_id", httpcaddyfile.After, "tracing")
 }
 
-// Header is the request-ID header.
-const Header = "X-Request-Id"
+// Header is the request-ID header (gatewayctx.HeaderRequestID).
+const Header = gatewayctx.HeaderRequestID
 
 // Handler sets X-Request-Id. It has no options.
 type Handler struct{}
