@@ -157,6 +157,12 @@ type Caller struct {
 	Scopes    []string // of an API key
 }
 
+// Credential is what the caller presented, for the rules of rbac that
+// depend on it.
+func (c *Caller) Credential() rbac.Credential {
+	return rbac.Credential{APIKey: c.APIKeyID != "", Scopes: c.Scopes}
+}
+
 // CallerOf returns the caller the authenticate middleware stored.
 func CallerOf(ctx context.Context) *Caller {
 	c, _ := ctx.Value(subjectKey{}).(*Caller)
@@ -209,7 +215,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 // AdminScope is the API-key scope that lets a key act with its user's role
 // in core's API; without it a key only reads.
-const AdminScope = "core:admin"
+const AdminScope = rbac.AdminScope
 
 // audit appends an audit entry for a write the caller made; a failure to
 // record is logged, not returned (the write already happened).
