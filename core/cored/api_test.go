@@ -1,10 +1,7 @@
 package cored_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,10 +42,9 @@ func TestLoginRefreshLogout(t *testing.T) {
 			t.Fatalf("form login: %d %s", r.Status, r.Body)
 		}
 		// curl -d sends JSON with a form Content-Type: still JSON.
-		req, _ := http.NewRequest("POST", s.URL+"/api/auth/login", strings.NewReader(`{"username":"admin","password":"`+adminPassword+`"}`))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("curl-style JSON login: %v %v", err, resp.StatusCode)
+		if r := testenv.Do(t, "POST", s.URL+"/api/auth/login", `{"username":"admin","password":"`+adminPassword+`"}`,
+			"Content-Type", "application/x-www-form-urlencoded"); r.Status != 200 {
+			t.Fatalf("curl-style JSON login: %d %s", r.Status, r.Body)
 		}
 		var me struct {
 			User struct {
@@ -124,17 +120,8 @@ func TestLoginRefreshLogout(t *testing.T) {
 // (X-Forwarded-For, which core believes from loopback).
 func (c *coreServer) loginFrom(addr, user, password string) response {
 	c.t.Helper()
-	body := `{"username":"` + user + `","password":"` + password + `"}`
-	req, _ := http.NewRequest("POST", c.URL+"/api/auth/login", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", addr)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return testenv.Do(c.t, "POST", c.URL+"/api/auth/login", map[string]string{"username": user, "password": password},
+		"X-Forwarded-For", addr)
 }
 
 // TestLoginLockoutAttack performs issue 11 finding 5: an attacker who
@@ -214,14 +201,7 @@ func TestThrottlingByClientBehindTheGateway(t *testing.T) {
 	s := start(t, backends[0].env(t))
 	login := func(client, user, password string) int {
 		body := `{"username":"` + user + `","password":"` + password + `"}`
-		req, _ := http.NewRequest("POST", s.URL+"/api/auth/login", strings.NewReader(body))
-		req.Header.Set("X-Forwarded-For", client)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return testenv.Do(t, "POST", s.URL+"/api/auth/login", body, "X-Forwarded-For", client).Status
 	}
 	for i := range 20 { // many users, so that the per-user limit is not what trips
 		if c := login("198.51.100.1", fmt.Sprintf("ghost-%d", i), "wrong-password"); c != 401 {
@@ -409,13 +389,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			}
 		}
 		verify := func(header, value string) response {
-			req, _ := http.NewRequest("POST", s.URL+"/api/auth/verify", nil)
-			req.Header.Set(header, value)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return testenv.Read(t, resp)
+			return testenv.Do(t, "POST", s.URL+"/api/auth/verify", nil, header, value)
 		}
 		r := verify("X-API-Key", w.bKey)
 		var id struct {
@@ -499,15 +473,8 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			{"GET", "/api/tenants/" + w.tenantA, 200},
 			{"GET", "/api/tenants/" + w.tenantB, 404},
 		} {
-			req, _ := http.NewRequest(tc.method, s.URL+tc.path, strings.NewReader(`{"name":"x"}`))
-			req.Header.Set("X-API-Key", machine.Key)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Errorf("tenant key: %s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			if r := s.doKey(tc.method, tc.path, machine.Key, `{"name":"x"}`); r.Status != tc.want {
+				t.Errorf("tenant key: %s %s = %d, want %d", tc.method, tc.path, r.Status, tc.want)
 			}
 		}
 	})
@@ -542,10 +509,8 @@ func TestTenantAdminCannotTakeOverTheSuperAdmin(t *testing.T) {
 	}
 	s.login("default", "admin", adminPassword) // still the super admin's password
 	// The super admin's key without core:admin cannot act as a super admin.
-	req, _ := http.NewRequest("POST", s.URL+"/api/tenants", strings.NewReader(`{"name":"via-key"}`))
-	req.Header.Set("X-API-Key", key.Key)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
-		t.Fatalf("a key without core:admin created a tenant: %v %v", err, resp.StatusCode)
+	if r := s.doKey("POST", "/api/tenants", key.Key, map[string]string{"name": "via-key"}); r.Status != 403 {
+		t.Fatalf("a key without core:admin created a tenant: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -588,18 +553,10 @@ func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	}
 }
 
-// doKey sends a request with an API key.
+// doKey sends a request with an API key; see testenv.Do for body.
 func (c *coreServer) doKey(method, path, key string, body any) response {
 	c.t.Helper()
-	buf, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, c.URL+path, bytes.NewReader(buf))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return testenv.Read(c.t, resp)
+	return testenv.Do(c.t, method, c.URL+path, body, "X-API-Key", key)
 }
 
 // TestKeyCannotOutliveItsParent performs issue 11 finding 20: a core:admin
@@ -731,15 +688,11 @@ func TestTwoCredentialsAreRefused(t *testing.T) {
 		{"POST", "/api/auth/verify", [][2]string{{"X-API-Key", w.bKey}, {"X-API-Key", w.bKey}}},
 		{"GET", "/api/auth/me", [][2]string{{"Authorization", "Basic YWRtaW46eA=="}}},
 	} {
-		req, _ := http.NewRequest(tc.method, s.URL+tc.path, nil)
+		var header []string
 		for _, h := range tc.headers {
-			req.Header.Add(h[0], h[1])
+			header = append(header, h[0], h[1])
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := testenv.Read(t, resp)
+		r := testenv.Do(t, tc.method, s.URL+tc.path, nil, header...)
 		if r.Status != http.StatusUnauthorized {
 			t.Errorf("%s %s with %v: %d %s", tc.method, tc.path, tc.headers, r.Status, r.Body)
 			continue

@@ -3,13 +3,13 @@ package cored_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/plugboard/plugboard/internal/openapitest"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // conformance is a core and its own published document, with a client
@@ -37,29 +37,17 @@ func newConformance(t *testing.T) *conformance {
 // and the decoded body (nil when it is not a JSON object).
 func (c *conformance) send(t *testing.T, method, path, tok, body string, header ...string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
+	var b any
 	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, c.s.URL+path, rd)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		b = body
 	}
 	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+		header = append([]string{"Authorization", "Bearer " + tok}, header...)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	r := testenv.Send(t, c.client, testenv.NewRequest(t, method, c.s.URL+path, b, header...))
 	var v map[string]any
-	_ = json.Unmarshal(b, &v)
-	return resp.StatusCode, v
+	_ = json.Unmarshal(r.Body, &v)
+	return r.Status, v
 }
 
 func (c *conformance) id(t *testing.T, method, path, tok, body string) string {

@@ -174,33 +174,16 @@ func (r response) list(t *testing.T) []map[string]any {
 	return v
 }
 
-// do sends a request to the first replica; headers are name, value pairs.
+// do sends a request to the first replica with token as its bearer
+// credential; headers are name, value pairs.
 func (h *harness) do(token, method, path, body string, headers ...string) response {
 	h.t.Helper()
-	var rd io.Reader
+	var b any
 	if body != "" {
-		rd = strings.NewReader(body)
+		b = body
 	}
-	req, err := http.NewRequest(method, h.replicas[0].URL+path, rd)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	// A timeout, so that a stream answered where an error was expected
-	// fails the test instead of hanging it.
-	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return response{res.StatusCode, res.Header, b}
+	r := testenv.Do(h.t, method, h.replicas[0].URL+path, b, append([]string{"Authorization", "Bearer " + token}, headers...)...)
+	return response{r.Status, r.Header, r.Body}
 }
 
 // want fails unless r has status; for errors it also checks the body is

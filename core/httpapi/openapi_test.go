@@ -1,14 +1,10 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -108,15 +104,6 @@ func protectedSchemes(t *testing.T) []string {
 	return schemes
 }
 
-// normalise turns a chi pattern into the path OpenAPI documents: chi gives
-// r.Get("/") inside r.Route("/api/users") as /api/users/.
-func normalise(route string) string {
-	if route != "/" {
-		return strings.TrimSuffix(route, "/")
-	}
-	return route
-}
-
 func TestOpenAPIVersionAndInfo(t *testing.T) {
 	doc := openapitest.Load(t, openAPI)
 	if doc["openapi"] != "3.1.0" {
@@ -181,30 +168,15 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	s := New(nil, nil, slog.New(slog.DiscardHandler), Options{})
 	r := chi.NewRouter()
 	s.Routes(r)
-	authMW := reflect.ValueOf(s.authenticate).Pointer()
-	routed := map[string]bool{}    // "get /api/users", as chi has it but normalised
-	protected := map[string]bool{} // behind authenticate
-	err := chi.Walk(r, func(method, route string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
-		key := strings.ToLower(method) + " " + normalise(route)
-		routed[key] = true
-		protected[key] = slices.ContainsFunc(mws, func(mw func(http.Handler) http.Handler) bool {
-			return reflect.ValueOf(mw).Pointer() == authMW
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(routed) == 0 {
-		t.Fatal("Routes mounted nothing")
-	}
+	// "get /api/users" → whether it is behind authenticate.
+	protected := openapitest.Routes(t, r, s.authenticate)
 
 	// documentedAs maps each routed operation to the documented
 	// operations ("get /api/config/{service}/{key}") that describe it;
 	// routeOf maps documented operations back to the route serving them.
 	documentedAs := map[string][]string{}
 	routeOf := map[string]string{}
-	for key := range routed {
+	for key := range protected {
 		method, route, _ := strings.Cut(key, " ")
 		if byMethod, ok := wildcardRoutes[route]; ok {
 			docs, ok := byMethod[method]
@@ -226,7 +198,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	for pattern, byMethod := range wildcardRoutes {
 		for method := range byMethod {
-			if !routed[method+" "+pattern] {
+			if _, ok := protected[method+" "+pattern]; !ok {
 				t.Errorf("wildcardRoutes lists %s %s, which Routes does not mount", strings.ToUpper(method), pattern)
 			}
 		}
@@ -252,7 +224,6 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 
-	param := regexp.MustCompile(`\{([^}]+)\}`)
 	opIDs := map[string]string{}
 	for path, v := range paths {
 		item := openapitest.Deref(t, doc, v)
@@ -322,28 +293,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				t.Errorf("%s is served by the router itself and public, but documents security %v", name, offered)
 			}
 
-			// Path parameters: declared (on the item or the operation),
-			// required, and exactly those of the template.
-			declared := map[string]bool{}
-			for _, list := range []any{item["parameters"], op["parameters"]} {
-				ps, _ := list.([]any)
-				for _, p := range ps {
-					pm := openapitest.Deref(t, doc, p)
-					if pm["in"] == "path" {
-						if pm["required"] != true {
-							t.Errorf("%s: path parameter %v is not required", name, pm["name"])
-						}
-						declared[fmt.Sprint(pm["name"])] = true
-					}
-				}
-			}
-			inTemplate := map[string]bool{}
-			for _, m := range param.FindAllStringSubmatch(path, -1) {
-				inTemplate[m[1]] = true
-			}
-			if !reflect.DeepEqual(declared, inTemplate) {
-				t.Errorf("%s: path parameters declared %v, template has %v", name, declared, inTemplate)
-			}
+			openapitest.CheckPathParams(t, doc, name, path, item, op)
 
 			// Responses: present; errors are problems.
 			responses, ok := op["responses"].(map[string]any)
@@ -391,12 +341,5 @@ func TestOpenAPIWildcardTemplates(t *testing.T) {
 func TestOpenAPIServed(t *testing.T) {
 	r := chi.NewRouter()
 	New(nil, nil, slog.New(slog.DiscardHandler), Options{}).Routes(r)
-	rec := httptest.NewRecorder()
-	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/auth/openapi.json", nil))
-	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
-		t.Fatalf("GET /api/auth/openapi.json: %d %q", rec.Code, rec.Header().Get("Content-Type"))
-	}
-	if !bytes.Equal(rec.Body.Bytes(), openAPI) {
-		t.Error("the served document differs from openapi.json")
-	}
+	openapitest.CheckServed(t, r, "/api/auth/openapi.json", openAPI)
 }
