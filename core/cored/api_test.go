@@ -14,6 +14,7 @@ import (
 )
 
 func TestBootstrapPrintsAGeneratedPasswordOnce(t *testing.T) {
+	t.Parallel()
 	env := backends[0].env(t)
 	s := start(t, env, "PLUGBOARD_ADMIN_PASSWORD", "")
 	out := s.stdout.String()
@@ -30,6 +31,7 @@ func TestBootstrapPrintsAGeneratedPasswordOnce(t *testing.T) {
 }
 
 func TestLoginRefreshLogout(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		tk := s.login("default", "admin", adminPassword)
@@ -131,6 +133,7 @@ func (c *coreServer) loginFrom(addr, user, password string) response {
 // not after 55, not even after the username-wide lock (100), which refuses
 // only addresses the admin has not used.
 func TestLoginLockoutAttack(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		const home, attacker = "192.0.2.10", "203.0.113.66"
@@ -198,6 +201,7 @@ func TestLoginLockoutAttack(t *testing.T) {
 // address is refused, while another client through the same gateway can
 // still log in.
 func TestThrottlingByClientBehindTheGateway(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	login := func(client, user, password string) int {
 		body := `{"username":"` + user + `","password":"` + password + `"}`
@@ -254,6 +258,7 @@ func setup(t *testing.T, s *coreServer) world {
 }
 
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		w := setup(t, s)
@@ -331,6 +336,7 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 func TestRoles(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	w := setup(t, s)
 	for _, a := range []struct {
@@ -376,6 +382,7 @@ func TestRoles(t *testing.T) {
 }
 
 func TestAPIKeysAndVerify(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		w := setup(t, s)
@@ -484,6 +491,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 // in the default tenant; that tenant's admins must still not change it or
 // its keys, and an API key without core:admin manages nothing.
 func TestTenantAdminCannotTakeOverTheSuperAdmin(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	super := s.login("default", "admin", adminPassword).AccessToken
 	var me struct {
@@ -515,6 +523,7 @@ func TestTenantAdminCannotTakeOverTheSuperAdmin(t *testing.T) {
 }
 
 func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	w := setup(t, s)
 	andy := s.login("acme", "andy", "password-andy")
@@ -564,6 +573,7 @@ func (c *coreServer) doKey(method, path, key string, body any) response {
 // now it expires with its parent, and asking for later (or for never,
 // which is the default) is refused or capped.
 func TestKeyCannotOutliveItsParent(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		super := s.login("default", "admin", adminPassword).AccessToken
@@ -609,6 +619,7 @@ func TestKeyCannotOutliveItsParent(t *testing.T) {
 // TestSuperAdminCannotDeactivateOwnTenant: deactivating the tenant you
 // belong to would lock you (on a fresh install, every super admin) out.
 func TestSuperAdminCannotDeactivateOwnTenant(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		super := s.login("default", "admin", adminPassword).AccessToken
@@ -638,6 +649,7 @@ func TestSuperAdminCannotDeactivateOwnTenant(t *testing.T) {
 // (409), the fullwidth form is refused (422), and the user logs in
 // whatever the case typed, of the username and of the tenant.
 func TestLookAlikeUsernames(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		super := s.login("default", "admin", adminPassword).AccessToken
@@ -676,6 +688,7 @@ func TestLookAlikeUsernames(t *testing.T) {
 // jwt_auth refuses it, rather than silently acting as one of them
 // (credential.Parse is the one reading of credentials).
 func TestTwoCredentialsAreRefused(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	w := setup(t, s)
 	for _, tc := range []struct {

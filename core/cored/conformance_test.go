@@ -68,6 +68,7 @@ func (c *conformance) id(t *testing.T, method, path, tok, body string) string {
 // bad, through a client that validates every response (status, media type,
 // body schema) against the document core publishes.
 func TestResponsesMatchTheDocument(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	login := `{"tenant":"default","username":"admin","password":"` + adminPassword + `"}`
 	_, tk := c.send(t, "POST", "/api/auth/login", "", login)
@@ -160,6 +161,7 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 // TestEmptyIfMatchIsRefused: an empty If-Match used to be read as no
 // precondition, so a write meant to be conditional went through.
 func TestEmptyIfMatchIsRefused(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	tk := c.s.login("default", "admin", adminPassword)
 	if status, _ := c.send(t, "PUT", "/api/config/orders/k?scope=global", tk.AccessToken, `{"value":1}`); status != 201 {
@@ -184,6 +186,7 @@ func TestEmptyIfMatchIsRefused(t *testing.T) {
 // token; each must be answered with a 4xx the operation documents, as
 // problem+json.
 func TestBadInputGetsADocumentedProblem(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	tk := c.s.login("default", "admin", adminPassword)
 	auth := http.Header{"Authorization": {"Bearer " + tk.AccessToken}}
@@ -238,6 +241,7 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 // TestMethodNotAllowedListsAllow: every 405 carries the Allow header RFC
 // 9110 requires, naming the methods the path has.
 func TestMethodNotAllowedListsAllow(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	tk := s.login("default", "admin", adminPassword)
 	for _, tc := range []struct{ method, path, allow string }{
@@ -257,6 +261,7 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 // TestNullIsRefused: a null where the document allows none is 422 naming
 // the field, never read as "absent".
 func TestNullIsRefused(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	tk := s.login("default", "admin", adminPassword)
 	user := s.mustCreate("/api/users", tk.AccessToken, map[string]any{"username": "ann", "password": "password-ann"})

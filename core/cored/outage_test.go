@@ -86,6 +86,7 @@ func (p *faultProxy) Up() {
 // the outage must not find the user locked out by failures the outage
 // caused.
 func TestDatabaseOutageIsNotACredentialVerdict(t *testing.T) {
+	t.Parallel()
 	pg, err := url.Parse(testenv.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +133,7 @@ func TestDatabaseOutageIsNotACredentialVerdict(t *testing.T) {
 // replica, not fail-open), the right password still logs in, and /readyz
 // says "degraded" with 200 instead of taking the replica out.
 func TestRedisOutageKeepsThrottlingAndReadiness(t *testing.T) {
+	t.Parallel()
 	redisURL, prefix := testenv.RedisURL(t)
 	ru, err := url.Parse(redisURL)
 	if err != nil {

@@ -72,6 +72,7 @@ var harnessDB = func(t *testing.T) string { return "sqlite:" + filepath.Join(t.T
 // TestConfigOnPostgres runs the configuration center's HTTP tests again on
 // PostgreSQL (the tests above run on SQLite).
 func TestConfigOnPostgres(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		fn   func(*testing.T)
@@ -200,6 +201,7 @@ func (h *harness) want(what string, r response, status int) response {
 }
 
 func TestConfigCRUD(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/db/url"
 	// The value comes back byte for byte: spacing, key order, escapes and
@@ -267,6 +269,7 @@ func TestConfigCRUD(t *testing.T) {
 }
 
 func TestConfigPreconditions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/limit"
 	h.want("create with If-None-Match", h.do(adminA, "PUT", path, `{"value":1}`, "If-None-Match", "*"), http.StatusCreated)
@@ -290,6 +293,7 @@ func TestConfigPreconditions(t *testing.T) {
 }
 
 func TestConfigHistoryDiffRollback(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/feature"
 	h.want("v1", h.do(adminA, "PUT", path, `{"value":{"a":1,"b":[1,2]},"comment":"first"}`), http.StatusCreated)
@@ -371,6 +375,7 @@ func TestConfigHistoryDiffRollback(t *testing.T) {
 }
 
 func TestConfigAccess(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const entry = "/api/config/orders/secret"
 	h.want("seed A", h.do(adminA, "PUT", entry, `{"value":"a-secret","comment":"seed"}`), http.StatusCreated)
@@ -426,6 +431,7 @@ func TestConfigAccess(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tests := []struct {
 		name, method, path, body, field string
@@ -460,6 +466,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestConfigAudit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/password"
 	h.want("put", h.do(adminA, "PUT", path, `{"value":"hunter2","comment":"rotate"}`), http.StatusCreated)
@@ -566,6 +573,7 @@ func next(t *testing.T, events <-chan sseEvent, within time.Duration) sseEvent {
 }
 
 func TestConfigWatch(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const value = "{\n  \"pool\": 5,\n  \"url\": \"<db>\"\n}" // stored with line breaks
 	h.want("seed", h.do(adminA, "PUT", "/api/config/orders/db", `{"value":`+value+`}`), http.StatusCreated)
@@ -637,6 +645,7 @@ func TestConfigWatch(t *testing.T) {
 // TestConfigWatchRedis has each replica publish and subscribe through its
 // own Redis client, as separate processes do.
 func TestConfigWatchRedis(t *testing.T) {
+	t.Parallel()
 	url, prefix := testenv.RedisURL(t)
 	h := newHarnessWith(t, func() ephemeral.PubSub {
 		r, err := ephemeral.OpenRedis(context.Background(), url, prefix)
@@ -672,6 +681,7 @@ func (lossyPubSub) Publish(context.Context, string, []byte) error {
 // old value for good; the watch's resync finds it and asks the client to
 // reconnect, and the snapshot it then reads has the new value.
 func TestConfigWatchResyncsLostChanges(t *testing.T) {
+	t.Parallel()
 	mem := ephemeral.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	h := newHarnessWith(t, func() ephemeral.PubSub { return lossyPubSub{mem} },
@@ -706,6 +716,7 @@ func TestConfigWatchResyncsLostChanges(t *testing.T) {
 }
 
 func TestConfigWatchWithoutChanges(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.want("seed", h.do(adminA, "PUT", "/api/config/orders/db", `{"value":1}`), http.StatusCreated)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

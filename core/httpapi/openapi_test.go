@@ -105,6 +105,7 @@ func protectedSchemes(t *testing.T) []string {
 }
 
 func TestOpenAPIVersionAndInfo(t *testing.T) {
+	t.Parallel()
 	doc := openapitest.Load(t, openAPI)
 	if doc["openapi"] != "3.1.0" {
 		t.Errorf("openapi = %v, want 3.1.0", doc["openapi"])
@@ -148,6 +149,7 @@ func TestOpenAPIVersionAndInfo(t *testing.T) {
 }
 
 func TestOpenAPIRefsResolve(t *testing.T) {
+	t.Parallel()
 	openapitest.CheckRefs(t, openapitest.Load(t, openAPI))
 }
 
@@ -157,6 +159,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 // only they) require one of the credentials it admits (each alone, no
 // anonymous option), and every path template's parameters are declared.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
 	doc := openapitest.Load(t, openAPI)
 	paths, _ := doc["paths"].(map[string]any)
 	if len(paths) == 0 {
@@ -319,6 +322,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // templates reach the handlers they document: the action suffixes are the
 // ones target recognises.
 func TestOpenAPIWildcardTemplates(t *testing.T) {
+	t.Parallel()
 	for pattern, byMethod := range wildcardRoutes {
 		prefix := strings.TrimSuffix(pattern, "*")
 		for method, docs := range byMethod {
@@ -339,6 +343,7 @@ func TestOpenAPIWildcardTemplates(t *testing.T) {
 }
 
 func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
 	r := chi.NewRouter()
 	New(nil, nil, slog.New(slog.DiscardHandler), Options{}).Routes(r)
 	openapitest.CheckServed(t, r, "/api/auth/openapi.json", openAPI)
