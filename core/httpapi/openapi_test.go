@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
+	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/fault"
 )
 
@@ -347,4 +349,27 @@ func TestOpenAPIServed(t *testing.T) {
 	r := chi.NewRouter()
 	New(nil, nil, slog.New(slog.DiscardHandler), Options{}).Routes(r)
 	openapitest.CheckServed(t, r, "/api/auth/openapi.json", openAPI)
+}
+
+// TestOpenAPIPermissions keeps the documented permission codes those of
+// rbac, each explained in the field's description.
+func TestOpenAPIPermissions(t *testing.T) {
+	doc := openapitest.Load(t, openAPI)
+	schemas, _ := openapitest.Deref(t, doc, doc["components"])["schemas"].(map[string]any)
+	props, _ := openapitest.Deref(t, doc, schemas["Me"])["properties"].(map[string]any)
+	field := openapitest.Deref(t, doc, props["permissions"])
+	items := openapitest.Deref(t, doc, field["items"])
+	var enum []string
+	for _, v := range items["enum"].([]any) {
+		enum = append(enum, fmt.Sprint(v))
+	}
+	if !slices.Equal(enum, rbac.AllPermissions) {
+		t.Errorf("Me.permissions enum = %v, want rbac.AllPermissions %v", enum, rbac.AllPermissions)
+	}
+	desc, _ := field["description"].(string)
+	for _, p := range rbac.AllPermissions {
+		if !strings.Contains(desc, "`"+p+"`") {
+			t.Errorf("Me.permissions description does not explain %s", p)
+		}
+	}
 }

@@ -4,7 +4,8 @@ import "github.com/go-chi/chi/v5"
 
 // Routes mounts core's whole API on r: every route and the middleware in
 // front of it, in one place. Each handler is in the handle_*.go file of
-// its resource.
+// its resource (the configuration watch in config_watch.go); /healthz and
+// /readyz come from the router cored.Handler builds (httpx.NewRouter).
 //
 // Configuration keys may contain "/", so an entry's path is
 // /api/config/{service}/ and then the whole key. On GET, a path ending in
