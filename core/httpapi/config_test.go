@@ -65,9 +65,15 @@ const (
 	adminB = "admin-b" // tenant_admin of B
 )
 
-// harnessDB names the database a harness uses: SQLite, unless
-// TestConfigOnPostgres switched it for the tests it runs.
-var harnessDB = func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "core.db") }
+// harnessDB names the database a harness uses: PostgreSQL for the tests
+// TestConfigOnPostgres runs, else SQLite. It goes by the test's name, not
+// a variable to switch, as the tests run in parallel.
+func harnessDB(t *testing.T) string {
+	if strings.HasPrefix(t.Name(), "TestConfigOnPostgres/") {
+		return testenv.PostgresURL(t)
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "core.db")
+}
 
 // TestConfigOnPostgres runs the configuration center's HTTP tests again on
 // PostgreSQL (the tests above run on SQLite).
@@ -80,12 +86,7 @@ func TestConfigOnPostgres(t *testing.T) {
 		{"CRUD", TestConfigCRUD}, {"Preconditions", TestConfigPreconditions}, {"HistoryDiffRollback", TestConfigHistoryDiffRollback},
 		{"Access", TestConfigAccess}, {"Validation", TestConfigValidation}, {"Audit", TestConfigAudit}, {"Watch", TestConfigWatch},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			prev := harnessDB
-			harnessDB = func(t *testing.T) string { return testenv.PostgresURL(t) }
-			t.Cleanup(func() { harnessDB = prev })
-			tc.fn(t)
-		})
+		t.Run(tc.name, tc.fn)
 	}
 }
 
