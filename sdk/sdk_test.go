@@ -14,6 +14,7 @@ import (
 
 	"github.com/plugboard/plugboard/caddymodules/jwtauth"
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 	"github.com/plugboard/plugboard/registry/registryd"
@@ -69,17 +70,6 @@ func active(t *testing.T, c *client.Client, name string) []*registry.Instance {
 	return list
 }
 
-func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	url, reg := startRegistry(t)
 	cfg := sdk.Config{Name: "hello", Version: "1.0.0", RegistryURL: url, RegistryToken: token,
@@ -91,7 +81,7 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 		done <- sdk.Run(ctx, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
 	}()
 	var in *registry.Instance
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		list := active(t, reg, "hello")
 		if len(list) == 1 {
 			in = list[0]
@@ -112,7 +102,7 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	if err := reg.Deregister(context.Background(), in.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { return len(active(t, reg, "hello")) == 1 }, "the SDK did not register again after a 404")
+	testenv.Eventually(t, 5*time.Second, func() bool { return len(active(t, reg, "hello")) == 1 }, "the SDK did not register again after a 404")
 
 	cancel()
 	select {
@@ -145,7 +135,7 @@ func TestRunWaitsForTheRegistry(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	reg := startRegistryOn(t, addr)
-	eventually(t, 10*time.Second, func() bool { return len(active(t, reg, "late")) == 1 },
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(active(t, reg, "late")) == 1 },
 		"the service never registered once the registry came up")
 	cancel()
 	if err := <-done; err != nil {

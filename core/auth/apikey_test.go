@@ -11,6 +11,7 @@ import (
 )
 
 func TestAPIKey(t *testing.T) {
+	t.Parallel()
 	key, prefix, hash, err := auth.NewAPIKey()
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +59,7 @@ func TestAPIKey(t *testing.T) {
 }
 
 func TestOpaqueToken(t *testing.T) {
+	t.Parallel()
 	tok, hash, err := auth.NewOpaqueToken("pbrt")
 	if err != nil {
 		t.Fatal(err)

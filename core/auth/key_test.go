@@ -14,6 +14,7 @@ import (
 )
 
 func TestKeyRoundTrip(t *testing.T) {
+	t.Parallel()
 	k := mustKey(t)
 	if !regexp.MustCompile(`^[A-Za-z0-9_-]{16}$`).MatchString(k.ID) {
 		t.Errorf("kid %q is not 16 URL-safe characters", k.ID)
@@ -52,6 +53,7 @@ func TestKeyRoundTrip(t *testing.T) {
 }
 
 func TestJWKS(t *testing.T) {
+	t.Parallel()
 	a, b := mustKey(t), mustKey(t)
 	set := auth.JWKS{Keys: []auth.JWK{a.JWK(), b.JWK()}}
 	body, err := json.Marshal(set)

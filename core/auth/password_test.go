@@ -11,6 +11,7 @@ import (
 )
 
 func TestValidatePassword(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		pw   string
@@ -37,6 +38,7 @@ func TestValidatePassword(t *testing.T) {
 }
 
 func TestHashPassword(t *testing.T) {
+	t.Parallel()
 	hash, err := auth.HashPasswordCost("correct horse", bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +70,7 @@ func TestHashPassword(t *testing.T) {
 }
 
 func TestHashPasswordCost(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("bcrypt cost 12 takes a while")
 	}

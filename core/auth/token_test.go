@@ -68,6 +68,7 @@ func forge(t *testing.T, m jwt.SigningMethod, kid string, c jwt.Claims, key any)
 }
 
 func TestSignVerify(t *testing.T) {
+	t.Parallel()
 	key := mustKey(t)
 	iss := auth.Issuer{Issuer: "plugboard", Audience: "plugboard", TTL: 10 * time.Minute}
 	tok, exp, err := iss.Sign(key, baseClaims(), t0.Add(500*time.Millisecond))
@@ -117,6 +118,7 @@ func TestSignVerify(t *testing.T) {
 }
 
 func TestSignRefuses(t *testing.T) {
+	t.Parallel()
 	key := mustKey(t)
 	iss := auth.Issuer{Issuer: "plugboard", Audience: "plugboard"}
 	noSub, noTenant := baseClaims(), baseClaims()
@@ -143,6 +145,7 @@ func TestSignRefuses(t *testing.T) {
 }
 
 func TestVerifyRefuses(t *testing.T) {
+	t.Parallel()
 	key, other := mustKey(t), mustKey(t)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -221,6 +224,7 @@ func TestVerifyRefuses(t *testing.T) {
 }
 
 func TestVerifierLeeway(t *testing.T) {
+	t.Parallel()
 	key := mustKey(t)
 	tok, exp, err := auth.Issuer{Issuer: "i", Audience: "a", TTL: time.Minute}.Sign(key, baseClaims(), t0)
 	if err != nil {

@@ -1,10 +1,7 @@
 package cored_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +14,7 @@ import (
 )
 
 func TestBootstrapPrintsAGeneratedPasswordOnce(t *testing.T) {
+	t.Parallel()
 	env := backends[0].env(t)
 	s := start(t, env, "PLUGBOARD_ADMIN_PASSWORD", "")
 	out := s.stdout.String()
@@ -33,6 +31,7 @@ func TestBootstrapPrintsAGeneratedPasswordOnce(t *testing.T) {
 }
 
 func TestLoginRefreshLogout(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		tk := s.login("default", "admin", adminPassword)
@@ -45,10 +44,9 @@ func TestLoginRefreshLogout(t *testing.T) {
 			t.Fatalf("form login: %d %s", r.Status, r.Body)
 		}
 		// curl -d sends JSON with a form Content-Type: still JSON.
-		req, _ := http.NewRequest("POST", s.URL+"/api/auth/login", strings.NewReader(`{"username":"admin","password":"`+adminPassword+`"}`))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("curl-style JSON login: %v %v", err, resp.StatusCode)
+		if r := testenv.Do(t, "POST", s.URL+"/api/auth/login", `{"username":"admin","password":"`+adminPassword+`"}`,
+			"Content-Type", "application/x-www-form-urlencoded"); r.Status != 200 {
+			t.Fatalf("curl-style JSON login: %d %s", r.Status, r.Body)
 		}
 		var me struct {
 			User struct {
@@ -124,17 +122,8 @@ func TestLoginRefreshLogout(t *testing.T) {
 // (X-Forwarded-For, which core believes from loopback).
 func (c *coreServer) loginFrom(addr, user, password string) response {
 	c.t.Helper()
-	body := `{"username":"` + user + `","password":"` + password + `"}`
-	req, _ := http.NewRequest("POST", c.URL+"/api/auth/login", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", addr)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return testenv.Do(c.t, "POST", c.URL+"/api/auth/login", map[string]string{"username": user, "password": password},
+		"X-Forwarded-For", addr)
 }
 
 // TestLoginLockoutAttack performs issue 11 finding 5: an attacker who
@@ -144,6 +133,7 @@ func (c *coreServer) loginFrom(addr, user, password string) response {
 // not after 55, not even after the username-wide lock (100), which refuses
 // only addresses the admin has not used.
 func TestLoginLockoutAttack(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		const home, attacker = "192.0.2.10", "203.0.113.66"
@@ -211,17 +201,11 @@ func TestLoginLockoutAttack(t *testing.T) {
 // address is refused, while another client through the same gateway can
 // still log in.
 func TestThrottlingByClientBehindTheGateway(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	login := func(client, user, password string) int {
 		body := `{"username":"` + user + `","password":"` + password + `"}`
-		req, _ := http.NewRequest("POST", s.URL+"/api/auth/login", strings.NewReader(body))
-		req.Header.Set("X-Forwarded-For", client)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return testenv.Do(t, "POST", s.URL+"/api/auth/login", body, "X-Forwarded-For", client).Status
 	}
 	for i := range 20 { // many users, so that the per-user limit is not what trips
 		if c := login("198.51.100.1", fmt.Sprintf("ghost-%d", i), "wrong-password"); c != 401 {
@@ -274,6 +258,7 @@ func setup(t *testing.T, s *coreServer) world {
 }
 
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		w := setup(t, s)
@@ -351,6 +336,7 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 func TestRoles(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	w := setup(t, s)
 	for _, a := range []struct {
@@ -396,6 +382,7 @@ func TestRoles(t *testing.T) {
 }
 
 func TestAPIKeysAndVerify(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		w := setup(t, s)
@@ -409,13 +396,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			}
 		}
 		verify := func(header, value string) response {
-			req, _ := http.NewRequest("POST", s.URL+"/api/auth/verify", nil)
-			req.Header.Set(header, value)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return testenv.Read(t, resp)
+			return testenv.Do(t, "POST", s.URL+"/api/auth/verify", nil, header, value)
 		}
 		r := verify("X-API-Key", w.bKey)
 		var id struct {
@@ -499,15 +480,8 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			{"GET", "/api/tenants/" + w.tenantA, 200},
 			{"GET", "/api/tenants/" + w.tenantB, 404},
 		} {
-			req, _ := http.NewRequest(tc.method, s.URL+tc.path, strings.NewReader(`{"name":"x"}`))
-			req.Header.Set("X-API-Key", machine.Key)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Errorf("tenant key: %s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+			if r := s.doKey(tc.method, tc.path, machine.Key, `{"name":"x"}`); r.Status != tc.want {
+				t.Errorf("tenant key: %s %s = %d, want %d", tc.method, tc.path, r.Status, tc.want)
 			}
 		}
 	})
@@ -517,6 +491,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 // in the default tenant; that tenant's admins must still not change it or
 // its keys, and an API key without core:admin manages nothing.
 func TestTenantAdminCannotTakeOverTheSuperAdmin(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	super := s.login("default", "admin", adminPassword).AccessToken
 	var me struct {
@@ -542,14 +517,13 @@ func TestTenantAdminCannotTakeOverTheSuperAdmin(t *testing.T) {
 	}
 	s.login("default", "admin", adminPassword) // still the super admin's password
 	// The super admin's key without core:admin cannot act as a super admin.
-	req, _ := http.NewRequest("POST", s.URL+"/api/tenants", strings.NewReader(`{"name":"via-key"}`))
-	req.Header.Set("X-API-Key", key.Key)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
-		t.Fatalf("a key without core:admin created a tenant: %v %v", err, resp.StatusCode)
+	if r := s.doKey("POST", "/api/tenants", key.Key, map[string]string{"name": "via-key"}); r.Status != 403 {
+		t.Fatalf("a key without core:admin created a tenant: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	w := setup(t, s)
 	andy := s.login("acme", "andy", "password-andy")
@@ -588,18 +562,10 @@ func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	}
 }
 
-// doKey sends a request with an API key.
+// doKey sends a request with an API key; see testenv.Do for body.
 func (c *coreServer) doKey(method, path, key string, body any) response {
 	c.t.Helper()
-	buf, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, c.URL+path, bytes.NewReader(buf))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return testenv.Read(c.t, resp)
+	return testenv.Do(c.t, method, c.URL+path, body, "X-API-Key", key)
 }
 
 // TestKeyCannotOutliveItsParent performs issue 11 finding 20: a core:admin
@@ -607,6 +573,7 @@ func (c *coreServer) doKey(method, path, key string, body any) response {
 // now it expires with its parent, and asking for later (or for never,
 // which is the default) is refused or capped.
 func TestKeyCannotOutliveItsParent(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		super := s.login("default", "admin", adminPassword).AccessToken
@@ -652,6 +619,7 @@ func TestKeyCannotOutliveItsParent(t *testing.T) {
 // TestSuperAdminCannotDeactivateOwnTenant: deactivating the tenant you
 // belong to would lock you (on a fresh install, every super admin) out.
 func TestSuperAdminCannotDeactivateOwnTenant(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		super := s.login("default", "admin", adminPassword).AccessToken
@@ -681,6 +649,7 @@ func TestSuperAdminCannotDeactivateOwnTenant(t *testing.T) {
 // (409), the fullwidth form is refused (422), and the user logs in
 // whatever the case typed, of the username and of the tenant.
 func TestLookAlikeUsernames(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b.env(t))
 		super := s.login("default", "admin", adminPassword).AccessToken
@@ -719,6 +688,7 @@ func TestLookAlikeUsernames(t *testing.T) {
 // jwt_auth refuses it, rather than silently acting as one of them
 // (credential.Parse is the one reading of credentials).
 func TestTwoCredentialsAreRefused(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	w := setup(t, s)
 	for _, tc := range []struct {
@@ -731,15 +701,11 @@ func TestTwoCredentialsAreRefused(t *testing.T) {
 		{"POST", "/api/auth/verify", [][2]string{{"X-API-Key", w.bKey}, {"X-API-Key", w.bKey}}},
 		{"GET", "/api/auth/me", [][2]string{{"Authorization", "Basic YWRtaW46eA=="}}},
 	} {
-		req, _ := http.NewRequest(tc.method, s.URL+tc.path, nil)
+		var header []string
 		for _, h := range tc.headers {
-			req.Header.Add(h[0], h[1])
+			header = append(header, h[0], h[1])
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := testenv.Read(t, resp)
+		r := testenv.Do(t, tc.method, s.URL+tc.path, nil, header...)
 		if r.Status != http.StatusUnauthorized {
 			t.Errorf("%s %s with %v: %d %s", tc.method, tc.path, tc.headers, r.Status, r.Body)
 			continue

@@ -3,13 +3,13 @@ package cored_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/plugboard/plugboard/internal/openapitest"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // conformance is a core and its own published document, with a client
@@ -37,29 +37,17 @@ func newConformance(t *testing.T) *conformance {
 // and the decoded body (nil when it is not a JSON object).
 func (c *conformance) send(t *testing.T, method, path, tok, body string, header ...string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
+	var b any
 	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, c.s.URL+path, rd)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		b = body
 	}
 	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+		header = append([]string{"Authorization", "Bearer " + tok}, header...)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	r := testenv.Send(t, c.client, testenv.NewRequest(t, method, c.s.URL+path, b, header...))
 	var v map[string]any
-	_ = json.Unmarshal(b, &v)
-	return resp.StatusCode, v
+	_ = json.Unmarshal(r.Body, &v)
+	return r.Status, v
 }
 
 func (c *conformance) id(t *testing.T, method, path, tok, body string) string {
@@ -80,6 +68,7 @@ func (c *conformance) id(t *testing.T, method, path, tok, body string) string {
 // bad, through a client that validates every response (status, media type,
 // body schema) against the document core publishes.
 func TestResponsesMatchTheDocument(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	login := `{"tenant":"default","username":"admin","password":"` + adminPassword + `"}`
 	_, tk := c.send(t, "POST", "/api/auth/login", "", login)
@@ -172,6 +161,7 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 // TestEmptyIfMatchIsRefused: an empty If-Match used to be read as no
 // precondition, so a write meant to be conditional went through.
 func TestEmptyIfMatchIsRefused(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	tk := c.s.login("default", "admin", adminPassword)
 	if status, _ := c.send(t, "PUT", "/api/config/orders/k?scope=global", tk.AccessToken, `{"value":1}`); status != 201 {
@@ -196,6 +186,7 @@ func TestEmptyIfMatchIsRefused(t *testing.T) {
 // token; each must be answered with a 4xx the operation documents, as
 // problem+json.
 func TestBadInputGetsADocumentedProblem(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	tk := c.s.login("default", "admin", adminPassword)
 	auth := http.Header{"Authorization": {"Bearer " + tk.AccessToken}}
@@ -250,6 +241,7 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 // TestMethodNotAllowedListsAllow: every 405 carries the Allow header RFC
 // 9110 requires, naming the methods the path has.
 func TestMethodNotAllowedListsAllow(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	tk := s.login("default", "admin", adminPassword)
 	for _, tc := range []struct{ method, path, allow string }{
@@ -269,6 +261,7 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 // TestNullIsRefused: a null where the document allows none is 422 naming
 // the field, never read as "absent".
 func TestNullIsRefused(t *testing.T) {
+	t.Parallel()
 	s := start(t, backends[0].env(t))
 	tk := s.login("default", "admin", adminPassword)
 	user := s.mustCreate("/api/users", tk.AccessToken, map[string]any{"username": "ann", "password": "password-ann"})

@@ -243,9 +243,6 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
-// API returns the HTTP API, for mounting more routes before Handler.
-func (s *Server) API() *httpapi.Server { return s.api }
-
 // Close stops the background work and releases the storage.
 func (s *Server) Close() error {
 	if s.cancel != nil {

@@ -3,13 +3,9 @@ package cored_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/plugboard/plugboard/core/cored"
@@ -35,7 +31,10 @@ var backends = []backend{
 
 func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b)
+		})
 	}
 }
 
@@ -77,35 +76,15 @@ func start(t testing.TB, env map[string]string, extra ...string) *coreServer {
 // response is an answer read in full (testenv.Response).
 type response = testenv.Response
 
-// do sends a request with a bearer token (if token != "").
+// do sends a request with a bearer token (if token != ""); see testenv.Do
+// for body.
 func (c *coreServer) do(method, path, token string, body any) response {
 	c.t.Helper()
-	var rd io.Reader
-	ctype := "application/json"
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case url.Values:
-		rd, ctype = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	default:
-		buf, _ := json.Marshal(b)
-		rd = bytes.NewReader(buf)
-	}
-	req, _ := http.NewRequest(method, c.URL+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", ctype)
-	}
+	var auth []string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		auth = []string{"Authorization", "Bearer " + token}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return testenv.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return testenv.Do(c.t, method, c.URL+path, body, auth...)
 }
 
 type tokens struct {

@@ -51,6 +51,7 @@ func newCore(t *testing.T, env map[string]string) (*cored.Server, error) {
 // (0600) and seals every stored key with it; the database alone — stolen
 // without the key file — no longer starts a core that could sign.
 func TestSigningKeysAreSealedAtRest(t *testing.T) {
+	t.Parallel()
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	forEachBackend(t, func(t *testing.T, b backend) {
@@ -145,6 +146,7 @@ func TestSigningKeysAreSealedAtRest(t *testing.T) {
 // 0600, and one too short to be a key stops the start rather than being
 // replaced (which would lose the keys sealed with it).
 func TestMasterKeyFile(t *testing.T) {
+	t.Parallel()
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	env := backends[0].env(t)

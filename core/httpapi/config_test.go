@@ -65,13 +65,20 @@ const (
 	adminB = "admin-b" // tenant_admin of B
 )
 
-// harnessDB names the database a harness uses: SQLite, unless
-// TestConfigOnPostgres switched it for the tests it runs.
-var harnessDB = func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "core.db") }
+// harnessDB names the database a harness uses: PostgreSQL for the tests
+// TestConfigOnPostgres runs, else SQLite. It goes by the test's name, not
+// a variable to switch, as the tests run in parallel.
+func harnessDB(t *testing.T) string {
+	if strings.HasPrefix(t.Name(), "TestConfigOnPostgres/") {
+		return testenv.PostgresURL(t)
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "core.db")
+}
 
 // TestConfigOnPostgres runs the configuration center's HTTP tests again on
 // PostgreSQL (the tests above run on SQLite).
 func TestConfigOnPostgres(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		fn   func(*testing.T)
@@ -79,12 +86,7 @@ func TestConfigOnPostgres(t *testing.T) {
 		{"CRUD", TestConfigCRUD}, {"Preconditions", TestConfigPreconditions}, {"HistoryDiffRollback", TestConfigHistoryDiffRollback},
 		{"Access", TestConfigAccess}, {"Validation", TestConfigValidation}, {"Audit", TestConfigAudit}, {"Watch", TestConfigWatch},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			prev := harnessDB
-			harnessDB = func(t *testing.T) string { return testenv.PostgresURL(t) }
-			t.Cleanup(func() { harnessDB = prev })
-			tc.fn(t)
-		})
+		t.Run(tc.name, tc.fn)
 	}
 }
 
@@ -174,33 +176,16 @@ func (r response) list(t *testing.T) []map[string]any {
 	return v
 }
 
-// do sends a request to the first replica; headers are name, value pairs.
+// do sends a request to the first replica with token as its bearer
+// credential; headers are name, value pairs.
 func (h *harness) do(token, method, path, body string, headers ...string) response {
 	h.t.Helper()
-	var rd io.Reader
+	var b any
 	if body != "" {
-		rd = strings.NewReader(body)
+		b = body
 	}
-	req, err := http.NewRequest(method, h.replicas[0].URL+path, rd)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	// A timeout, so that a stream answered where an error was expected
-	// fails the test instead of hanging it.
-	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return response{res.StatusCode, res.Header, b}
+	r := testenv.Do(h.t, method, h.replicas[0].URL+path, b, append([]string{"Authorization", "Bearer " + token}, headers...)...)
+	return response{r.Status, r.Header, r.Body}
 }
 
 // want fails unless r has status; for errors it also checks the body is
@@ -217,6 +202,7 @@ func (h *harness) want(what string, r response, status int) response {
 }
 
 func TestConfigCRUD(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/db/url"
 	// The value comes back byte for byte: spacing, key order, escapes and
@@ -284,6 +270,7 @@ func TestConfigCRUD(t *testing.T) {
 }
 
 func TestConfigPreconditions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/limit"
 	h.want("create with If-None-Match", h.do(adminA, "PUT", path, `{"value":1}`, "If-None-Match", "*"), http.StatusCreated)
@@ -307,6 +294,7 @@ func TestConfigPreconditions(t *testing.T) {
 }
 
 func TestConfigHistoryDiffRollback(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/feature"
 	h.want("v1", h.do(adminA, "PUT", path, `{"value":{"a":1,"b":[1,2]},"comment":"first"}`), http.StatusCreated)
@@ -388,6 +376,7 @@ func TestConfigHistoryDiffRollback(t *testing.T) {
 }
 
 func TestConfigAccess(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const entry = "/api/config/orders/secret"
 	h.want("seed A", h.do(adminA, "PUT", entry, `{"value":"a-secret","comment":"seed"}`), http.StatusCreated)
@@ -443,6 +432,7 @@ func TestConfigAccess(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tests := []struct {
 		name, method, path, body, field string
@@ -477,6 +467,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestConfigAudit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const path = "/api/config/orders/password"
 	h.want("put", h.do(adminA, "PUT", path, `{"value":"hunter2","comment":"rotate"}`), http.StatusCreated)
@@ -583,6 +574,7 @@ func next(t *testing.T, events <-chan sseEvent, within time.Duration) sseEvent {
 }
 
 func TestConfigWatch(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const value = "{\n  \"pool\": 5,\n  \"url\": \"<db>\"\n}" // stored with line breaks
 	h.want("seed", h.do(adminA, "PUT", "/api/config/orders/db", `{"value":`+value+`}`), http.StatusCreated)
@@ -654,6 +646,7 @@ func TestConfigWatch(t *testing.T) {
 // TestConfigWatchRedis has each replica publish and subscribe through its
 // own Redis client, as separate processes do.
 func TestConfigWatchRedis(t *testing.T) {
+	t.Parallel()
 	url, prefix := testenv.RedisURL(t)
 	h := newHarnessWith(t, func() ephemeral.PubSub {
 		r, err := ephemeral.OpenRedis(context.Background(), url, prefix)
@@ -689,6 +682,7 @@ func (lossyPubSub) Publish(context.Context, string, []byte) error {
 // old value for good; the watch's resync finds it and asks the client to
 // reconnect, and the snapshot it then reads has the new value.
 func TestConfigWatchResyncsLostChanges(t *testing.T) {
+	t.Parallel()
 	mem := ephemeral.NewMemory()
 	t.Cleanup(func() { mem.Close() })
 	h := newHarnessWith(t, func() ephemeral.PubSub { return lossyPubSub{mem} },
@@ -723,6 +717,7 @@ func TestConfigWatchResyncsLostChanges(t *testing.T) {
 }
 
 func TestConfigWatchWithoutChanges(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.want("seed", h.do(adminA, "PUT", "/api/config/orders/db", `{"value":1}`), http.StatusCreated)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -734,43 +729,5 @@ func TestConfigWatchWithoutChanges(t *testing.T) {
 	h.replicas = []*httptest.Server{srv}
 	if ev := next(t, h.watch(0, userA, ""), time.Second); ev.name != "snapshot" || !strings.Contains(ev.data, `"key":"db"`) {
 		t.Fatalf("snapshot = %+v", ev)
-	}
-}
-
-func TestUnifiedDiff(t *testing.T) {
-	lines := func(s string) []string {
-		if s == "" {
-			return nil
-		}
-		return strings.Split(s, "\n")
-	}
-	tests := []struct {
-		name, a, b, want string
-	}{
-		{"equal", "a\nb", "a\nb", ""},
-		{"from nothing", "", "a\nb", "--- x\n+++ y\n@@ -0,0 +1,2 @@\n+a\n+b\n"},
-		{"to nothing", "a", "", "--- x\n+++ y\n@@ -1,1 +0,0 @@\n-a\n"},
-		{"two hunks", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12", "1\nX\n3\n4\n5\n6\n7\n8\n9\n10\nY\n12",
-			"--- x\n+++ y\n@@ -1,5 +1,5 @@\n 1\n-2\n+X\n 3\n 4\n 5\n@@ -8,5 +8,5 @@\n 8\n 9\n 10\n-11\n+Y\n 12\n"},
-		{"close changes share a hunk", "1\n2\n3\n4\n5\n6\n7\n8", "1\nX\n3\n4\n5\n6\nY\n8",
-			"--- x\n+++ y\n@@ -1,8 +1,8 @@\n 1\n-2\n+X\n 3\n 4\n 5\n 6\n-7\n+Y\n 8\n"},
-		{"insertion in the middle", "a\nc", "a\nb\nc", "--- x\n+++ y\n@@ -1,2 +1,3 @@\n a\n+b\n c\n"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := unifiedDiff(lines(tc.a), lines(tc.b), "x", "y"); got != tc.want {
-				t.Fatalf("diff =\n%s\nwant\n%s", got, tc.want)
-			}
-		})
-	}
-	// Too large to align: one replaced block, still correct.
-	var a, b []string
-	for i := range 3000 {
-		a = append(a, "a"+string(rune('0'+i%10)))
-		b = append(b, "b"+string(rune('0'+i%10)))
-	}
-	d := unifiedDiff(a, b, "x", "y")
-	if !strings.HasPrefix(d, "--- x\n+++ y\n@@ -1,3000 +1,3000 @@\n-a0\n") || strings.Count(d, "\n-a") != 3000 || strings.Count(d, "\n+b") != 3000 {
-		t.Fatalf("large diff starts %q", d[:60])
 	}
 }

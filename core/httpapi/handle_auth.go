@@ -11,6 +11,7 @@ import (
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
+	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
@@ -139,7 +140,8 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "tenant": tenant, "roles": c.Roles})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "tenant": tenant, "roles": c.Roles,
+		"permissions": rbac.Permissions(c.Subject, c.Credential())})
 }
 
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {

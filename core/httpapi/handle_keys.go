@@ -105,7 +105,7 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if c.APIKeyID != "" && !slices.Contains(c.Scopes, AdminScope) {
+	if !rbac.CanWriteKeys(c.Subject, c.Credential()) {
 		s.fail(w, r, forbidden("An API key creates keys only with the "+AdminScope+" scope."))
 		return
 	}

@@ -14,7 +14,7 @@ import (
 // admin; others are not found.
 func (s *Server) visibleTenant(r *http.Request, id string) (*core.Tenant, error) {
 	c := CallerOf(r.Context())
-	if !rbac.IsSuperAdmin(c.Subject) && id != c.TenantID {
+	if !rbac.CanReadTenant(c.Subject, id) {
 		return nil, notFound("Tenant", id)
 	}
 	return s.store.GetTenant(r.Context(), id)
@@ -108,7 +108,7 @@ func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, forbidden("Changing a tenant needs the tenant_admin role."))
 		return
 	}
-	if (req.EnabledServices != nil || req.IsActive != nil) && !rbac.IsSuperAdmin(c.Subject) {
+	if (req.EnabledServices != nil || req.IsActive != nil) && !rbac.CanEnableServices(c.Subject, t.ID) {
 		s.fail(w, r, forbidden("Only a super_admin may enable services or (de)activate a tenant."))
 		return
 	}
@@ -162,7 +162,7 @@ func (s *Server) handleDisableService(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) setService(w http.ResponseWriter, r *http.Request, enable bool) {
 	c := CallerOf(r.Context())
-	if !rbac.IsSuperAdmin(c.Subject) {
+	if !rbac.CanEnableServices(c.Subject, param(r, "id")) {
 		s.fail(w, r, forbidden("Only a super_admin may enable or disable services for a tenant."))
 		return
 	}

@@ -1,14 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -21,6 +18,7 @@ import (
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/core/identity"
+	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/fault"
 )
 
@@ -108,16 +106,8 @@ func protectedSchemes(t *testing.T) []string {
 	return schemes
 }
 
-// normalise turns a chi pattern into the path OpenAPI documents: chi gives
-// r.Get("/") inside r.Route("/api/users") as /api/users/.
-func normalise(route string) string {
-	if route != "/" {
-		return strings.TrimSuffix(route, "/")
-	}
-	return route
-}
-
 func TestOpenAPIVersionAndInfo(t *testing.T) {
+	t.Parallel()
 	doc := openapitest.Load(t, openAPI)
 	if doc["openapi"] != "3.1.0" {
 		t.Errorf("openapi = %v, want 3.1.0", doc["openapi"])
@@ -161,6 +151,7 @@ func TestOpenAPIVersionAndInfo(t *testing.T) {
 }
 
 func TestOpenAPIRefsResolve(t *testing.T) {
+	t.Parallel()
 	openapitest.CheckRefs(t, openapitest.Load(t, openAPI))
 }
 
@@ -170,6 +161,7 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 // only they) require one of the credentials it admits (each alone, no
 // anonymous option), and every path template's parameters are declared.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
 	doc := openapitest.Load(t, openAPI)
 	paths, _ := doc["paths"].(map[string]any)
 	if len(paths) == 0 {
@@ -181,30 +173,15 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	s := New(nil, nil, slog.New(slog.DiscardHandler), Options{})
 	r := chi.NewRouter()
 	s.Routes(r)
-	authMW := reflect.ValueOf(s.authenticate).Pointer()
-	routed := map[string]bool{}    // "get /api/users", as chi has it but normalised
-	protected := map[string]bool{} // behind authenticate
-	err := chi.Walk(r, func(method, route string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
-		key := strings.ToLower(method) + " " + normalise(route)
-		routed[key] = true
-		protected[key] = slices.ContainsFunc(mws, func(mw func(http.Handler) http.Handler) bool {
-			return reflect.ValueOf(mw).Pointer() == authMW
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(routed) == 0 {
-		t.Fatal("Routes mounted nothing")
-	}
+	// "get /api/users" → whether it is behind authenticate.
+	protected := openapitest.Routes(t, r, s.authenticate)
 
 	// documentedAs maps each routed operation to the documented
 	// operations ("get /api/config/{service}/{key}") that describe it;
 	// routeOf maps documented operations back to the route serving them.
 	documentedAs := map[string][]string{}
 	routeOf := map[string]string{}
-	for key := range routed {
+	for key := range protected {
 		method, route, _ := strings.Cut(key, " ")
 		if byMethod, ok := wildcardRoutes[route]; ok {
 			docs, ok := byMethod[method]
@@ -226,7 +203,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	for pattern, byMethod := range wildcardRoutes {
 		for method := range byMethod {
-			if !routed[method+" "+pattern] {
+			if _, ok := protected[method+" "+pattern]; !ok {
 				t.Errorf("wildcardRoutes lists %s %s, which Routes does not mount", strings.ToUpper(method), pattern)
 			}
 		}
@@ -252,7 +229,6 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 
-	param := regexp.MustCompile(`\{([^}]+)\}`)
 	opIDs := map[string]string{}
 	for path, v := range paths {
 		item := openapitest.Deref(t, doc, v)
@@ -322,28 +298,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				t.Errorf("%s is served by the router itself and public, but documents security %v", name, offered)
 			}
 
-			// Path parameters: declared (on the item or the operation),
-			// required, and exactly those of the template.
-			declared := map[string]bool{}
-			for _, list := range []any{item["parameters"], op["parameters"]} {
-				ps, _ := list.([]any)
-				for _, p := range ps {
-					pm := openapitest.Deref(t, doc, p)
-					if pm["in"] == "path" {
-						if pm["required"] != true {
-							t.Errorf("%s: path parameter %v is not required", name, pm["name"])
-						}
-						declared[fmt.Sprint(pm["name"])] = true
-					}
-				}
-			}
-			inTemplate := map[string]bool{}
-			for _, m := range param.FindAllStringSubmatch(path, -1) {
-				inTemplate[m[1]] = true
-			}
-			if !reflect.DeepEqual(declared, inTemplate) {
-				t.Errorf("%s: path parameters declared %v, template has %v", name, declared, inTemplate)
-			}
+			openapitest.CheckPathParams(t, doc, name, path, item, op)
 
 			// Responses: present; errors are problems.
 			responses, ok := op["responses"].(map[string]any)
@@ -369,6 +324,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // templates reach the handlers they document: the action suffixes are the
 // ones target recognises.
 func TestOpenAPIWildcardTemplates(t *testing.T) {
+	t.Parallel()
 	for pattern, byMethod := range wildcardRoutes {
 		prefix := strings.TrimSuffix(pattern, "*")
 		for method, docs := range byMethod {
@@ -389,14 +345,31 @@ func TestOpenAPIWildcardTemplates(t *testing.T) {
 }
 
 func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
 	r := chi.NewRouter()
 	New(nil, nil, slog.New(slog.DiscardHandler), Options{}).Routes(r)
-	rec := httptest.NewRecorder()
-	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/auth/openapi.json", nil))
-	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
-		t.Fatalf("GET /api/auth/openapi.json: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	openapitest.CheckServed(t, r, "/api/auth/openapi.json", openAPI)
+}
+
+// TestOpenAPIPermissions keeps the documented permission codes those of
+// rbac, each explained in the field's description.
+func TestOpenAPIPermissions(t *testing.T) {
+	doc := openapitest.Load(t, openAPI)
+	schemas, _ := openapitest.Deref(t, doc, doc["components"])["schemas"].(map[string]any)
+	props, _ := openapitest.Deref(t, doc, schemas["Me"])["properties"].(map[string]any)
+	field := openapitest.Deref(t, doc, props["permissions"])
+	items := openapitest.Deref(t, doc, field["items"])
+	var enum []string
+	for _, v := range items["enum"].([]any) {
+		enum = append(enum, fmt.Sprint(v))
 	}
-	if !bytes.Equal(rec.Body.Bytes(), openAPI) {
-		t.Error("the served document differs from openapi.json")
+	if !slices.Equal(enum, rbac.AllPermissions) {
+		t.Errorf("Me.permissions enum = %v, want rbac.AllPermissions %v", enum, rbac.AllPermissions)
+	}
+	desc, _ := field["description"].(string)
+	for _, p := range rbac.AllPermissions {
+		if !strings.Contains(desc, "`"+p+"`") {
+			t.Errorf("Me.permissions description does not explain %s", p)
+		}
 	}
 }

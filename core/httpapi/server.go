@@ -78,7 +78,6 @@ type Server struct {
 	id     Identity
 	logger *slog.Logger
 	opt    Options
-	extra  []func(chi.Router)
 }
 
 // New returns the API over its dependencies.
@@ -95,57 +94,6 @@ func New(store Store, id Identity, logger *slog.Logger, opt Options) *Server {
 	return &Server{store: store, id: id, logger: logger, opt: opt}
 }
 
-// Mount adds more routes (such as the configuration center's) that share
-// the API's authentication, under r.
-func (s *Server) Mount(fn func(r chi.Router)) { s.extra = append(s.extra, fn) }
-
-// Routes mounts the API on r.
-func (s *Server) Routes(r chi.Router) {
-	r.Route("/api/auth", func(r chi.Router) {
-		r.Post("/login", s.handleLogin)
-		r.Post("/refresh", s.handleRefresh)
-		r.Post("/logout", s.handleLogout)
-		r.Get("/jwks.json", s.handleJWKS)
-		r.Post("/verify", s.handleVerify)
-		r.Get("/openapi.json", s.handleOpenAPI)
-		r.Group(func(r chi.Router) {
-			r.Use(s.authenticate)
-			r.Get("/me", s.handleMe)
-			r.Post("/password", s.handlePassword)
-		})
-	})
-	r.Group(func(r chi.Router) {
-		r.Use(s.authenticate)
-		r.Route("/api/users", func(r chi.Router) {
-			r.Get("/", s.handleListUsers)
-			r.Post("/", s.handleCreateUser)
-			r.Get("/{id}", s.handleGetUser)
-			r.Patch("/{id}", s.handleUpdateUser)
-			r.Delete("/{id}", s.handleDeleteUser)
-		})
-		r.Route("/api/tenants", func(r chi.Router) {
-			r.Get("/", s.handleListTenants)
-			r.Post("/", s.handleCreateTenant)
-			r.Get("/{id}", s.handleGetTenant)
-			r.Patch("/{id}", s.handleUpdateTenant)
-			r.Delete("/{id}", s.handleDeleteTenant)
-			r.Put("/{id}/services/{name}", s.handleEnableService)
-			r.Delete("/{id}/services/{name}", s.handleDisableService)
-		})
-		r.Route("/api/api-keys", func(r chi.Router) {
-			r.Get("/", s.handleListKeys)
-			r.Post("/", s.handleCreateKey)
-			r.Get("/{id}", s.handleGetKey)
-			r.Delete("/{id}", s.handleRevokeKey)
-		})
-		r.Get("/api/audit", s.handleListAudit)
-		s.configRoutes(r)
-		for _, fn := range s.extra {
-			fn(r)
-		}
-	})
-}
-
 type subjectKey struct{}
 
 // Caller is the authenticated caller of a request.
@@ -155,6 +103,12 @@ type Caller struct {
 	SessionID string   // of an access token
 	APIKeyID  string   // of an API key
 	Scopes    []string // of an API key
+}
+
+// Credential is what the caller presented, for the rules of rbac that
+// depend on it.
+func (c *Caller) Credential() rbac.Credential {
+	return rbac.Credential{APIKey: c.APIKeyID != "", Scopes: c.Scopes}
 }
 
 // CallerOf returns the caller the authenticate middleware stored.
@@ -209,7 +163,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 // AdminScope is the API-key scope that lets a key act with its user's role
 // in core's API; without it a key only reads.
-const AdminScope = "core:admin"
+const AdminScope = rbac.AdminScope
 
 // audit appends an audit entry for a write the caller made; a failure to
 // record is logged, not returned (the write already happened).
@@ -225,11 +179,6 @@ func (s *Server) audit(r *http.Request, tenantID, action, objectType, objectID s
 	if err := s.store.AppendAudit(r.Context(), e); err != nil {
 		s.logger.Error("could not append to the audit log", slog.String("action", action), slog.Any("error", err))
 	}
-}
-
-// AuditFunc exposes audit to routes mounted with Mount.
-func (s *Server) AuditFunc() func(r *http.Request, tenantID, action, objectType, objectID string, details any) {
-	return s.audit
 }
 
 // clientIP is the address of the client behind the gateway.

@@ -22,6 +22,7 @@ import (
 // keep verifying until they have expired, and only then does the old key
 // leave the JWKS.
 func TestKeysRotateWithoutDowntime(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, err := sqlstore.Open(ctx, storage.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "core.db")})
 	if err != nil {
@@ -112,6 +113,7 @@ func (s *Service) ringKey(kid string) (*auth.Key, error) {
 }
 
 func TestSealer(t *testing.T) {
+	t.Parallel()
 	sealer, err := NewSealer("a master key of some length")
 	if err != nil {
 		t.Fatal(err)

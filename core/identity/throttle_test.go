@@ -45,6 +45,7 @@ var states = []struct {
 // capped at 15 minutes, while the right password from another address
 // still logs in.
 func TestLoginBackoffGrows(t *testing.T) {
+	t.Parallel()
 	for _, st := range states {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -106,6 +107,7 @@ func TestLoginBackoffGrows(t *testing.T) {
 // burst outlast the first 1 s and 2 s blocks on a slow machine) ever reach
 // the password check; the rest are 429.
 func TestParallelGuessesAreCounted(t *testing.T) {
+	t.Parallel()
 	for _, st := range states {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -162,6 +164,7 @@ func TestParallelGuessesAreCounted(t *testing.T) {
 }
 
 func TestAddressKey(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"192.0.2.1:80", "192.0.2.1"},
 		{"192.0.2.1", "192.0.2.1"},

@@ -47,6 +47,7 @@ func migrateUpTo(t *testing.T, url string, stop int) *storage.DB {
 // lower-cased on start; names that differ only in case stop the start with
 // an error naming them, and change nothing.
 func TestMigrationLowercasesNames(t *testing.T) {
+	t.Parallel()
 	for _, b := range []struct {
 		name string
 		url  func(t *testing.T) string

@@ -3,53 +3,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
 )
-
-// CreateSigningKey implements core.KeyStore.
-func (s *Store) CreateSigningKey(ctx context.Context, k *core.SigningKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, public_key, created_at, sign_until, retire_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.ID, k.Algorithm, k.PrivateKey, k.PublicKey,
-		storage.Time(k.CreatedAt), storage.Time(k.SignUntil), storage.Time(k.RetireAt))
-	if err != nil {
-		return storage.Fault(err, "signing key")
-	}
-	return nil
-}
-
-// ListSigningKeys implements core.KeyStore.
-func (s *Store) ListSigningKeys(ctx context.Context, now time.Time) ([]*core.SigningKey, error) {
-	return scanAll(ctx, s.db, "signing key", func(r rowScanner) (*core.SigningKey, error) {
-		var k core.SigningKey
-		if err := r.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicKey, (*storage.Time)(&k.CreatedAt),
-			(*storage.Time)(&k.SignUntil), (*storage.Time)(&k.RetireAt)); err != nil {
-			return nil, fmt.Errorf("scan signing key: %w", err)
-		}
-		return &k, nil
-	}, `SELECT id, algorithm, private_key, public_key, created_at, sign_until, retire_at FROM signing_keys
-WHERE retire_at > $1 ORDER BY created_at DESC, id`, storage.Time(now))
-}
-
-// ReplaceSigningKeyPrivate implements core.KeyStore.
-func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id, from, to string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE signing_keys SET private_key = $1 WHERE id = $2 AND private_key = $3`, to, id, from)
-	if err != nil {
-		return storage.Fault(err, "signing key")
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("replace signing key: %w", err)
-	} else if n == 0 {
-		return fault.Errorf(fault.NotFound, "Signing key %q does not hold that private key.", id)
-	}
-	return nil
-}
 
 // CreateRefreshToken implements core.SessionStore.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *core.RefreshToken) error {
@@ -115,46 +75,4 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 	_, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`,
 		storage.Time(now), userID)
 	return storage.Fault(err, "refresh token")
-}
-
-// AppendAudit implements core.AuditStore.
-func (s *Store) AppendAudit(ctx context.Context, e *core.AuditEntry) error {
-	e.ID, e.CreatedAt = newID(), s.now()
-	details := "{}"
-	if len(e.Details) > 0 && json.Valid(e.Details) {
-		details = string(e.Details)
-	}
-	e.Details = json.RawMessage(details)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_log (id, tenant_id, actor_id, actor_name, action, object_type, object_id,
-	details, remote_addr, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		e.ID, e.TenantID, e.ActorID, e.ActorName, e.Action, e.ObjectType, e.ObjectID, details, e.RemoteAddr, e.RequestID, storage.Time(e.CreatedAt))
-	return storage.Fault(err, "audit entry")
-}
-
-// ListAudit implements core.AuditStore.
-func (s *Store) ListAudit(ctx context.Context, f core.AuditFilter) ([]*core.AuditEntry, error) {
-	var q setter
-	where := "TRUE"
-	if f.TenantID != nil {
-		where += " AND tenant_id = " + q.arg(*f.TenantID)
-	}
-	if f.Before != nil {
-		where += " AND created_at < " + q.arg(storage.Time(*f.Before))
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, 1000)
-	return scanAll(ctx, s.db, "audit entry", func(r rowScanner) (*core.AuditEntry, error) {
-		var e core.AuditEntry
-		var details []byte
-		if err := r.Scan(&e.ID, &e.TenantID, &e.ActorID, &e.ActorName, &e.Action, &e.ObjectType, &e.ObjectID, &details,
-			&e.RemoteAddr, &e.RequestID, (*storage.Time)(&e.CreatedAt)); err != nil {
-			return nil, fmt.Errorf("scan audit entry: %w", err)
-		}
-		e.Details = json.RawMessage(details)
-		return &e, nil
-	}, `SELECT id, tenant_id, actor_id, actor_name, action, object_type, object_id, details, remote_addr, request_id, created_at
-FROM audit_log WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT `+q.arg(limit), q.args...)
 }

@@ -13,6 +13,7 @@ import (
 )
 
 func TestStore(t *testing.T) {
+	t.Parallel()
 	backends := []struct {
 		name string
 		url  func(t *testing.T) string
@@ -22,6 +23,7 @@ func TestStore(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
 			storetest.Run(t, func(t *testing.T) core.Store {
 				s, err := sqlstore.Open(context.Background(), storage.Options{URL: b.url(t)})
 				if err != nil {

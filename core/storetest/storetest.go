@@ -14,24 +14,44 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // Run exercises the stores open returns; open is called once per subtest and
-// must return an empty store.
+// must return an empty store, independent of the others: the subtests run
+// in parallel.
 func Run(t *testing.T, open func(t *testing.T) core.Store) {
-	t.Run("Tenants", func(t *testing.T) { testTenants(t, open) })
-	t.Run("SetTenantService", func(t *testing.T) { testSetTenantService(t, open) })
-	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
-	t.Run("APIKeys", func(t *testing.T) { testAPIKeys(t, open) })
-	t.Run("TenantIsolation", func(t *testing.T) { testIsolation(t, open) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
-	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open) })
-	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
-	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
-	t.Run("Config", func(t *testing.T) { testConfig(t, open) })
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, func(*testing.T) core.Store)
+	}{
+		{"Tenants", testTenants},
+		{"SetTenantService", testSetTenantService},
+		{"Users", testUsers},
+		{"APIKeys", testAPIKeys},
+		{"TenantIsolation", testIsolation},
+		{"Concurrency", testConcurrency},
+		{"SigningKeys", testSigningKeys},
+		{"RefreshTokens", testRefreshTokens},
+		{"Audit", testAudit},
+		{"Config", testConfig},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each opens stores of its own
+			tc.test(t, open)
+		})
+	}
 }
 
 var ctx = context.Background()
+
+// tick waits until the clock, at the stores' precision (microseconds), has
+// passed after, so that the next write is stamped later.
+func tick(t *testing.T, after time.Time) {
+	t.Helper()
+	testenv.Eventually(t, time.Second, func() bool { return storage.Now().After(after) }, "the clock does not move")
+}
 
 func newTenant(name string) *core.Tenant {
 	return &core.Tenant{

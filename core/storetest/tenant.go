@@ -170,7 +170,7 @@ func testTenants(t *testing.T, open func(t *testing.T) core.Store) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				tn := mustTenant(t, s, strings.ReplaceAll(tc.name, " ", "-"))
-				time.Sleep(time.Millisecond) // let updated_at move
+				tick(t, tn.UpdatedAt)
 				got, err := s.UpdateTenant(ctx, tn.ID, tc.u)
 				if err != nil {
 					t.Fatal(err)

@@ -246,7 +246,7 @@ func testUsers(t *testing.T, open func(t *testing.T) core.Store) {
 		for i, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				u := mustUser(t, s, tn.ID, "user"+string(rune('a'+i)))
-				time.Sleep(time.Millisecond) // let updated_at move
+				tick(t, u.UpdatedAt)
 				got, err := s.UpdateUser(ctx, u.ID, tc.u)
 				if err != nil {
 					t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package openapitest holds what the services' tests of their OpenAPI
-// documents share: decoding a document, resolving local $refs, and the
-// operation keys of a path item.
+// documents share: decoding a document, resolving local $refs, the
+// operation keys of a path item, checking a router against the document
+// (routes.go), validating requests and responses against its schemas
+// (validate.go) and generating the bad input it rejects (badinput.go).
 package openapitest
 
 import (

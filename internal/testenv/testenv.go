@@ -15,7 +15,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -83,7 +83,7 @@ func PostgresURL(t testing.TB) string {
 			t.Logf("drop schema %s: %v", schema, err)
 		}
 	})
-	u, err := url.Parse(base)
+	u, err := neturl.Parse(base)
 	if err != nil {
 		t.Fatalf("parse %s: %v", DatabaseURLVar, err)
 	}
@@ -192,4 +192,90 @@ func (r Response) Problem(t testing.TB) Problem {
 		t.Fatalf("problem status %d != HTTP status %d", p.Status, r.Status)
 	}
 	return p
+}
+
+// RequestTimeout bounds every request Do and Send (with no client of
+// their own) send, so that a stream answered where an error was expected
+// fails the test instead of hanging it.
+const RequestTimeout = 10 * time.Second
+
+// NewRequest makes a request to url. body is nil (no body), a string or
+// []byte (sent as is), url.Values (sent as a form) or any other value (sent
+// as JSON); a body is labelled application/json unless it is a form.
+// header holds name, value pairs: the first value of a name replaces any
+// default (Content-Type), further ones are added (a name given twice is
+// sent twice).
+func NewRequest(t testing.TB, method, url string, body any, header ...string) *http.Request {
+	t.Helper()
+	var rd io.Reader
+	ctype := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	case neturl.Values:
+		rd, ctype = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("encode the body of %s %s: %v", method, url, err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	given := map[string]bool{}
+	for i := 0; i+1 < len(header); i += 2 {
+		name := http.CanonicalHeaderKey(header[i])
+		if !given[name] {
+			given[name] = true
+			req.Header.Del(name)
+		}
+		req.Header[name] = append(req.Header[name], header[i+1])
+	}
+	return req
+}
+
+// Send sends req with client (nil: a client with RequestTimeout) and reads
+// the answer in full.
+func Send(t testing.TB, client *http.Client, req *http.Request) Response {
+	t.Helper()
+	if client == nil {
+		client = &http.Client{Timeout: RequestTimeout}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	return Read(t, resp)
+}
+
+// Do sends the request NewRequest makes of its arguments and reads the
+// answer in full.
+func Do(t testing.TB, method, url string, body any, header ...string) Response {
+	t.Helper()
+	return Send(t, nil, NewRequest(t, method, url, body, header...))
+}
+
+// Eventually checks cond every few milliseconds until it holds, and fails
+// the test with msg if it still does not after within. It returns how long
+// cond took to hold.
+func Eventually(t testing.TB, within time.Duration, cond func() bool, msg string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (waited %s)", msg, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
 }

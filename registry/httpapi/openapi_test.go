@@ -1,14 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
-	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"reflect"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -60,25 +53,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	s := New(nil, nil, nil, slog.New(slog.DiscardHandler), Options{})
 	r := chi.NewRouter()
 	s.Routes(r)
-	tokenMWs := []uintptr{reflect.ValueOf(s.requireRead).Pointer(), reflect.ValueOf(s.requireWrite).Pointer()}
-	routed := map[string]bool{} // "get /api/registry/services"
-	protected := map[string]bool{}
-	err := chi.Walk(r, func(method, route string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
-		key := strings.ToLower(method) + " " + route
-		routed[key] = true
-		protected[key] = slices.ContainsFunc(mws, func(mw func(http.Handler) http.Handler) bool {
-			return slices.Contains(tokenMWs, reflect.ValueOf(mw).Pointer())
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(routed) == 0 {
-		t.Fatal("Routes mounted nothing")
-	}
+	// "get /api/registry/services" → whether it is behind a credential check.
+	protected := openapitest.Routes(t, r, s.requireRead, s.requireWrite)
 
-	for key := range routed {
+	for key := range protected {
 		method, route, _ := strings.Cut(key, " ")
 		item, ok := paths[route].(map[string]any)
 		if !ok {
@@ -90,7 +68,6 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 
-	param := regexp.MustCompile(`\{([^}]+)\}`)
 	for route, v := range paths {
 		item := openapitest.Deref(t, doc, v)
 		for _, method := range openapitest.Methods {
@@ -100,7 +77,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 			op := openapitest.Deref(t, doc, opv)
 			key := method + " " + route
-			if !mountedElsewhere[route] && !routed[key] {
+			_, routed := protected[key]
+			if !mountedElsewhere[route] && !routed {
 				t.Errorf("%s %s is documented but not routed", strings.ToUpper(method), route)
 			}
 
@@ -115,33 +93,14 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 					hasToken = hasToken || ok
 				}
 			}
-			if routed[key] && protected[key] != hasToken {
+			if routed && protected[key] != hasToken {
 				t.Errorf("%s %s: requires the token = %v, but documented security = %v", strings.ToUpper(method), route, protected[key], op["security"])
 			}
 			if len(sec) > 0 && !hasToken {
 				t.Errorf("%s %s: security %v does not name registryToken", strings.ToUpper(method), route, sec)
 			}
 
-			declared := map[string]bool{}
-			for _, list := range []any{item["parameters"], op["parameters"]} {
-				ps, _ := list.([]any)
-				for _, p := range ps {
-					pm := openapitest.Deref(t, doc, p)
-					if pm["in"] == "path" {
-						if pm["required"] != true {
-							t.Errorf("%s %s: path parameter %v is not required", strings.ToUpper(method), route, pm["name"])
-						}
-						declared[fmt.Sprint(pm["name"])] = true
-					}
-				}
-			}
-			want := map[string]bool{}
-			for _, m := range param.FindAllStringSubmatch(route, -1) {
-				want[m[1]] = true
-			}
-			if !reflect.DeepEqual(declared, want) {
-				t.Errorf("%s %s: path parameters declared %v, template has %v", strings.ToUpper(method), route, declared, want)
-			}
+			openapitest.CheckPathParams(t, doc, strings.ToUpper(method)+" "+route, route, item, op)
 
 			if _, ok := op["responses"].(map[string]any); !ok {
 				t.Errorf("%s %s has no responses", strings.ToUpper(method), route)
@@ -153,12 +112,5 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 func TestOpenAPIServed(t *testing.T) {
 	r := chi.NewRouter()
 	New(nil, nil, nil, slog.New(slog.DiscardHandler), Options{}).Routes(r)
-	rec := httptest.NewRecorder()
-	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/registry/openapi.json", nil))
-	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
-		t.Fatalf("GET openapi.json: %d %q", rec.Code, rec.Header().Get("Content-Type"))
-	}
-	if !bytes.Equal(rec.Body.Bytes(), openAPI) {
-		t.Error("the served document differs from openapi.json")
-	}
+	openapitest.CheckServed(t, r, "/api/registry/openapi.json", openAPI)
 }

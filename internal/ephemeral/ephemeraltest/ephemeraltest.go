@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // Run exercises the Store that open returns; open is called once per subtest
@@ -78,7 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) ephemeral.Store) {
 		if err := s.SetMany(ctx, map[string][]byte{"z": []byte("3")}, 100*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 3*time.Second, func() bool {
+		testenv.Eventually(t, 3*time.Second, func() bool {
 			_, err := s.Get(ctx, "z")
 			return errors.Is(err, ephemeral.ErrNotFound)
 		}, "SetMany's TTL was not applied")
@@ -92,7 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) ephemeral.Store) {
 		if err := s.Set(ctx, "long", []byte("y"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 3*time.Second, func() bool {
+		testenv.Eventually(t, 3*time.Second, func() bool {
 			_, err := s.Get(ctx, "short")
 			return errors.Is(err, ephemeral.ErrNotFound)
 		}, "key with a 100ms TTL never expired")
@@ -172,7 +173,7 @@ func Run(t *testing.T, open func(t *testing.T) ephemeral.Store) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 3*time.Second, func() bool {
+		testenv.Eventually(t, 3*time.Second, func() bool {
 			_, err := s.Get(ctx, "w")
 			return errors.Is(err, ephemeral.ErrNotFound)
 		}, "counter window never ended")
@@ -205,7 +206,7 @@ func Run(t *testing.T, open func(t *testing.T) ephemeral.Store) {
 		if ok, _ := s.Claim(ctx, "leader", "b", 100*time.Millisecond); !ok {
 			t.Fatal("b could not claim a released lease")
 		}
-		eventually(t, 3*time.Second, func() bool {
+		testenv.Eventually(t, 3*time.Second, func() bool {
 			ok, _ := s.Claim(ctx, "leader", "a", time.Minute)
 			return ok
 		}, "lease with a 100ms TTL never expired")
@@ -247,7 +248,7 @@ func Run(t *testing.T, open func(t *testing.T) ephemeral.Store) {
 		if err := sub2.Close(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 3*time.Second, func() bool {
+		testenv.Eventually(t, 3*time.Second, func() bool {
 			_, open := <-sub2.Messages()
 			return !open
 		}, "Messages not closed after Close")
@@ -257,15 +258,4 @@ func Run(t *testing.T, open func(t *testing.T) ephemeral.Store) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	})
-}
-
-func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
