@@ -50,6 +50,10 @@ var gatewayVars = []envconfig.Var{
 		DocZH: "网关 JSON 访问日志的去向：stderr、stdout、discard 或 file <路径>（100 MiB 滚动）。日志成批写出，最多延迟 1 秒。"},
 	{Name: "PLUGBOARD_GATEWAY_SIGNING_SECRET", Doc: "HMAC secret of the X-Plugboard-Signature header the gateway sets for plugins; plugins verify with the same secret. Unset: generated once into DATA_DIR/gateway.secret.",
 		DocZH: "网关为插件生成 X-Plugboard-Signature 头所用的 HMAC 密钥；插件用同一密钥校验。未设置时自动生成一次并保存到 DATA_DIR/gateway.secret。"},
+	// The gateway's generated secret and the registry's token are files in
+	// the data directory (the registry's row documents it; this adds the
+	// gateway as a user).
+	{Name: "PLUGBOARD_DATA_DIR", Default: "./data", Doc: "(see above)", DocZH: "（见上）"},
 	// The gateway reads the registry with the registry's token (the
 	// registry's row documents it; this adds the gateway as a user).
 	{Name: "PLUGBOARD_REGISTRY_TOKEN", Doc: "The registry token; the gateway sends it on its reads.", DocZH: "注册中心令牌；网关读取注册中心时携带。"},
@@ -180,7 +184,7 @@ func TestGatewayVariablesMatchTheCaddyfile(t *testing.T) {
 		}
 	}
 	for name := range documented {
-		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" && name != "PLUGBOARD_GATEWAY_SIGNING_SECRET" && name != "PLUGBOARD_REGISTRY_TOKEN" {
+		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" && name != "PLUGBOARD_GATEWAY_SIGNING_SECRET" && name != "PLUGBOARD_REGISTRY_TOKEN" && name != "PLUGBOARD_DATA_DIR" {
 			t.Errorf("gatewayVars documents %s, which the Caddyfile does not use", name)
 		}
 	}

@@ -1,6 +1,7 @@
 // Package pathguard is the plugboard_path_guard Caddy handler: it refuses
 // (400) a request whose path holds a "." or ".." segment — plain or
-// percent-encoded, since the path is checked decoded — before any matcher
+// percent-encoded, since the path is checked decoded, and also with a
+// path parameter such as "..;" — before any matcher
 // sees its cleaned form, so that /api/a/%2e%2e/%2e%2e/x can never become /x
 // and reach another route. It replaces a CEL expression matcher doing the
 // same, which cost a CEL evaluation per request.
@@ -38,7 +39,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.plugboard_path_guard", New: func() caddy.Module { return new(Handler) }}
 }
 
-// errDotSegment is the refusal; its text is the problem's detail.
+// errDotSegment is the refusal. Its text goes to the access log; it is
+// not a dynamicupstreams.PublicError, so the client's problem+json carries
+// the renderer's generic detail for a 400.
 var errDotSegment = errors.New("The path holds a . or .. segment (or ..;).")
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
