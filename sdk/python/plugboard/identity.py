@@ -13,9 +13,10 @@ PLUGBOARD_GATEWAY_SIGNING_SECRET, of
 
     method "\\n" path "\\n" user "\\n" tenant "\\n" roles "\\n" scopes "\\n" timestamp
 
-and path is the escaped path the service itself receives (base path
-included, query excluded). A plugin that checks it refuses requests that
-did not come through the gateway."""
+and path is the request target the service itself receives: escaped path
+and query (``/v1/items/1?a=2``, base path included), as ``handler.path``
+and Go's ``r.URL.RequestURI()`` hold it. A plugin that checks it refuses
+requests that did not come through the gateway."""
 
 from __future__ import annotations
 
