@@ -206,3 +206,22 @@ func TestConfigClientWatch(t *testing.T) {
 		t.Fatal("Watch did not return after cancel")
 	}
 }
+
+func TestLoadConfig(t *testing.T) {
+	t.Setenv("PLUGBOARD_SERVICE_NAME", "orders")
+	t.Setenv("PLUGBOARD_SERVICE_TAGS", "a,b")
+	t.Setenv("PLUGBOARD_DRAIN_TIMEOUT", "2s")
+	cfg, err := sdk.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "orders" || len(cfg.Tags) != 2 || cfg.DrainTimeout != 2*time.Second || cfg.Host != "127.0.0.1" ||
+		cfg.HeartbeatInterval != 30*time.Second || cfg.RegistryURL != "http://127.0.0.1:8081" {
+		t.Fatalf("%+v", cfg)
+	}
+	// A bad value names the variable, not the Go field.
+	t.Setenv("PLUGBOARD_SERVICE_PORT", "eighty")
+	if _, err := sdk.LoadConfig(); err == nil || !strings.Contains(err.Error(), "PLUGBOARD_SERVICE_PORT") {
+		t.Fatalf("bad port: %v", err)
+	}
+}
