@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/core/cored"
 )
 
 // TestRunStartsAndStopsTheStack builds the binaries as `make build` does,
@@ -193,5 +195,25 @@ func TestGatewayURL(t *testing.T) {
 		if got := gatewayURL(tc.site, tc.bind); got != tc.want {
 			t.Errorf("gatewayURL(%q, %q) = %q, want %q", tc.site, tc.bind, got, tc.want)
 		}
+	}
+}
+
+func TestDemoLoginLines(t *testing.T) {
+	var out strings.Builder
+	plugins := []plugin{{service: "hello", private: "/whoami"}, {service: "notes", private: `/notes -d '{"text":"hi"}'`}}
+	printDemoLogin(&out, "http://127.0.0.1:8080", cored.Config{AdminUser: "admin", AdminPassword: "s3cret-pass"}, plugins)
+	for _, want := range []string{
+		`curl -s http://127.0.0.1:8080/api/auth/login -d '{"username":"admin","password":"s3cret-pass"}'`,
+		`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/hello/whoami`,
+		`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/notes/notes -d '{"text":"hi"}'`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %s in\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	printDemoLogin(&out, "http://x", cored.Config{AdminUser: "admin"}, nil)
+	if !strings.Contains(out.String(), `"password":"<the password core printed on the first start>"`) {
+		t.Errorf("placeholder: %s", out.String())
 	}
 }
