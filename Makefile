@@ -57,7 +57,8 @@ PY_WHEELS ?= /usr/share/python-wheels
 test-python:
 	@test -x $(PY_VENV)/bin/python || $(PYTHON) -m venv $(PY_VENV)
 	@$(PY_VENV)/bin/python -c 'import setuptools, wheel' 2>/dev/null || \
-		$(PY_VENV)/bin/python -m pip install --quiet --no-index --find-links $(PY_WHEELS) 'setuptools>=61' wheel
+		$(PY_VENV)/bin/python -m pip install --quiet --no-index --find-links $(PY_WHEELS) 'setuptools>=61' wheel || \
+		{ echo "make test-python: no setuptools/wheel in $(PY_WHEELS): apt-get install python3-wheel-whl, or $(PY_VENV)/bin/pip install wheel"; exit 1; }
 	$(PY_VENV)/bin/python -m pip install --quiet --no-index --no-build-isolation --force-reinstall --no-deps ./sdk/python
 	$(PY_VENV)/bin/python -m unittest discover -s sdk/python/tests -t sdk/python/tests -v
 
