@@ -187,12 +187,27 @@ func TestConfigClientWatch(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 
-	// A dropped stream reconnects by itself; what was written meanwhile
-	// arrives with the new snapshot, and nothing seen is repeated.
+	// Another key of the same service.
+	c.put("tenant", "billing", "flag", true)
+	if e := next("flag"); e.Key != "flag" || e.Version != 1 || e.Deleted {
+		t.Fatalf("flag: %+v", e)
+	}
+
+	// A dropped stream reconnects by itself; what was written or deleted
+	// meanwhile arrives with the new snapshot, and nothing seen is repeated.
 	c.hs.CloseClientConnections()
 	c.put("tenant", "billing", "limits", 4)
-	if e := next("entry after reconnect"); e.Version != 4 || string(e.Value) != "4" {
+	c.call("DELETE", "/api/config/billing/flag?scope=tenant&tenant_id="+c.tenant, c.super, nil, 204, nil)
+	if e := next("entry after reconnect"); e.Key != "limits" || e.Version != 4 || string(e.Value) != "4" {
 		t.Fatalf("after reconnect: %+v", e)
+	}
+	if e := next("delete while away"); e.Key != "flag" || !e.Deleted || e.Version != 2 {
+		t.Fatalf("delete while away: %+v", e)
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("unexpected after reconnect %+v", e)
+	case <-time.After(200 * time.Millisecond):
 	}
 
 	// Watch returns nil once ctx ends.
