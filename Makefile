@@ -45,9 +45,22 @@ test-go:
 	@set -o pipefail; $(GO) test -count=1 -v ./... 2>&1 | \
 		grep -Ev '^=== (RUN|PAUSE|CONT|NAME)|^ {8,}--- PASS'
 
-# The Python SDK's tests run against a real registry they build themselves.
+# The Python SDK's tests run against a real registry they build themselves,
+# and import the SDK as a user would: installed with pip (pip install
+# ./sdk/python) into a venv under sdk/python/.venv (gitignored). Offline:
+# --no-build-isolation builds with the venv's own setuptools; the wheel
+# package it needs comes from Debian's python3-wheel-whl when it is missing.
+PYTHON  ?= python3
+PY_VENV := sdk/python/.venv
+PY_WHEELS ?= /usr/share/python-wheels
+
 test-python:
-	cd sdk/python && python3 -m unittest discover -s tests -v
+	@test -x $(PY_VENV)/bin/python || $(PYTHON) -m venv $(PY_VENV)
+	@$(PY_VENV)/bin/python -c 'import setuptools, wheel' 2>/dev/null || \
+		$(PY_VENV)/bin/python -m pip install --quiet --no-index --find-links $(PY_WHEELS) 'setuptools>=61' wheel || \
+		{ echo "make test-python: no setuptools/wheel in $(PY_WHEELS): apt-get install python3-wheel-whl, or $(PY_VENV)/bin/pip install wheel"; exit 1; }
+	$(PY_VENV)/bin/python -m pip install --quiet --no-index --no-build-isolation --force-reinstall --no-deps ./sdk/python
+	$(PY_VENV)/bin/python -m unittest discover -s sdk/python/tests -t sdk/python/tests -v
 
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './web/node_modules/*' -not -path './.git/*')); \
@@ -66,4 +79,4 @@ lint-openapi:
 	web/node_modules/.bin/spectral lint --ruleset web/.spectral.yaml --fail-severity error --display-only-failures $(OPENAPI_DOCS)
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(PY_VENV) sdk/python/build sdk/python/*.egg-info

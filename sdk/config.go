@@ -84,7 +84,12 @@ func (c *ConfigClient) Get(ctx context.Context, scope, service, key string, v an
 
 // Watch calls fn for every current entry of service in scope, then for
 // every change (within a second of the write), until ctx ends; it
-// reconnects by itself. Deleted entries arrive with Deleted set.
+// reconnects by itself. Deleted entries arrive with Deleted set. Core's
+// notifications are at most once per connection, so after a reconnect
+// Watch compares the new snapshot with what it reported: entries written
+// meanwhile arrive once, and entries deleted meanwhile arrive with Deleted
+// set (and a Version one past the last one seen, since the delete's own is
+// not known). Nothing is reported twice.
 func (c *ConfigClient) Watch(ctx context.Context, scope, service string, fn func(ConfigEntry)) error {
 	q := url.Values{}
 	if service != "" { // an empty query value is refused: leave it out
@@ -93,15 +98,30 @@ func (c *ConfigClient) Watch(ctx context.Context, scope, service string, fn func
 	if scope != "" {
 		q.Set("scope", scope)
 	}
-	seen := map[string]int{}
-	for ctx.Err() == nil {
-		err := c.watchOnce(ctx, q, func(e ConfigEntry) {
-			if seen[e.Key] >= e.Version {
-				return
+	type address struct{ service, key string }
+	last := map[address]ConfigEntry{} // the latest report per entry
+	report := func(e ConfigEntry) {
+		a := address{e.Service, e.Key}
+		if prev, ok := last[a]; ok && prev.Version >= e.Version {
+			return
+		}
+		last[a] = e
+		fn(e)
+	}
+	snapshot := func(entries []ConfigEntry) {
+		present := map[address]bool{}
+		for _, e := range entries {
+			present[address{e.Service, e.Key}] = true
+			report(e)
+		}
+		for a, e := range last {
+			if !e.Deleted && !present[a] { // deleted while the stream was down
+				report(ConfigEntry{Scope: e.Scope, Service: e.Service, Key: e.Key, Version: e.Version + 1, Deleted: true})
 			}
-			seen[e.Key] = e.Version
-			fn(e)
-		})
+		}
+	}
+	for ctx.Err() == nil {
+		err := c.watchOnce(ctx, q, snapshot, report)
 		if ctx.Err() != nil {
 			break
 		}
@@ -112,7 +132,9 @@ func (c *ConfigClient) Watch(ctx context.Context, scope, service string, fn func
 	return nil
 }
 
-func (c *ConfigClient) watchOnce(ctx context.Context, q url.Values, fn func(ConfigEntry)) error {
+// watchOnce reads one watch stream until it ends, passing its snapshot
+// and each change on.
+func (c *ConfigClient) watchOnce(ctx context.Context, q url.Values, snapshot func([]ConfigEntry), change func(ConfigEntry)) error {
 	resp, err := c.request(ctx, "/api/config/watch", q)
 	if err != nil {
 		return err
@@ -134,14 +156,12 @@ func (c *ConfigClient) watchOnce(ctx context.Context, q url.Values, fn func(Conf
 					Entries []ConfigEntry `json:"entries"`
 				}
 				if json.Unmarshal(data, &snap) == nil {
-					for _, e := range snap.Entries {
-						fn(e)
-					}
+					snapshot(snap.Entries)
 				}
 			case "change":
 				var e ConfigEntry
 				if json.Unmarshal(data, &e) == nil {
-					fn(e)
+					change(e)
 				}
 			}
 		case line == "":

@@ -30,7 +30,7 @@ func TestProblemTypesMatchThePlatform(t *testing.T) {
 		t.Errorf("400 is %q, not the platform's invalid", got)
 	}
 
-	src, err := os.ReadFile("python/plugboard/identity.py")
+	src, err := os.ReadFile("python/plugboard/responses.py")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 )
@@ -90,11 +91,13 @@ type Config struct {
 	Logger *slog.Logger `env:"-"`
 }
 
-// LoadConfig reads a Config from the PLUGBOARD_* environment.
+// LoadConfig reads a Config from the PLUGBOARD_* environment. A bad value
+// is an error that names the variable, as the platform's processes report
+// it.
 func LoadConfig() (Config, error) {
-	cfg, err := env.ParseAsWithOptions[Config](env.Options{Prefix: "PLUGBOARD_"})
+	cfg, err := envconfig.Parse[Config](env.ToMap(os.Environ()))
 	if err != nil {
-		return cfg, fmt.Errorf("plugboard sdk config: %w", err)
+		return cfg, fmt.Errorf("plugboard sdk: %w", err)
 	}
 	return cfg, nil
 }

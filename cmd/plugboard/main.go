@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -207,8 +208,17 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 			}
 			running = append(running, p.cmd)
 			go func() { exits <- exit{p.name, p.cmd.Wait()} }()
-			fmt.Fprintf(stdout, "plugboard: started the example plugin %s: %s/api/%s/\n", p.name, gateway, p.service)
 		}
+		for _, p := range plugins {
+			// A public endpoint answers anyone once the plugin is routable.
+			public := gateway + "/api/" + p.service + p.public
+			if err := waitHealthy(ctx, public, exits); err != nil {
+				stopAll()
+				return fmt.Errorf("example plugin %s did not become routable: %w", p.name, err)
+			}
+			fmt.Fprintf(stdout, "plugboard: example plugin %s is up: curl %s\n", p.name, public)
+		}
+		printDemoLogin(stdout, gateway, coreCfg, plugins)
 	}
 	fmt.Fprintf(stdout, "plugboard: stack running (data in %s); gateway at %s; press Ctrl-C to stop\n",
 		regCfg.DataDir, gateway)
@@ -229,6 +239,9 @@ type plugin struct {
 	name, service string
 	cmd           *exec.Cmd
 	env           []string
+	// public is a path of a public endpoint (anyone may call it); private
+	// the curl arguments after the URL of a call that needs a login.
+	public, private string
 }
 
 // demoPlugins are the example plugins, registered with the registry token
@@ -247,18 +260,41 @@ func demoPlugins(binDir string, regCfg registryd.Config, environ map[string]stri
 	var out []plugin
 	if _, err := os.Stat(filepath.Join(binDir, "hello-go")); err == nil {
 		out = append(out, plugin{name: "hello-go", service: "hello", cmd: exec.Command(filepath.Join(binDir, "hello-go")),
-			env: append([]string{"PLUGBOARD_SERVICE_PORT=9101"}, common...)})
+			env: append([]string{"PLUGBOARD_SERVICE_PORT=9101"}, common...), public: "/hello", private: "/whoami"})
 	}
 	if py, err := exec.LookPath("python3"); err == nil {
 		if _, err := os.Stat(filepath.Join("examples", "notes-py", "notes.py")); err == nil {
 			out = append(out, plugin{name: "notes-py", service: "notes", cmd: exec.Command(py, filepath.Join("examples", "notes-py", "notes.py")),
-				env: append([]string{"PLUGBOARD_SERVICE_PORT=9102", "PYTHONPATH=" + filepath.Join("sdk", "python"), "PYTHONUNBUFFERED=1"}, common...)})
+				env:    append([]string{"PLUGBOARD_SERVICE_PORT=9102", "PYTHONPATH=" + filepath.Join("sdk", "python"), "PYTHONUNBUFFERED=1"}, common...),
+				public: "/health", private: `/notes -d '{"text":"hello"}'`})
 		}
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no example plugin found: run `make demo` from the repository root")
 	}
 	return out, nil
+}
+
+// printDemoLogin shows how to call the example plugins' endpoints that need
+// an identity: log in as the super admin (core printed a generated password
+// on the first start), then send the access token.
+func printDemoLogin(w io.Writer, gateway string, cfg cored.Config, plugins []plugin) {
+	password := cfg.AdminPassword
+	if password == "" {
+		password = "<the password core printed on the first start>"
+	}
+	var login strings.Builder
+	enc := json.NewEncoder(&login)
+	enc.SetEscapeHTML(false) // keep the placeholder's <> readable
+	_ = enc.Encode(struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}{cfg.AdminUser, password})
+	fmt.Fprintln(w, "plugboard: the other endpoints need a login:")
+	fmt.Fprintf(w, "plugboard:   TOKEN=$(curl -s %s/api/auth/login -d '%s' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n", gateway, strings.TrimSpace(login.String()))
+	for _, p := range plugins {
+		fmt.Fprintf(w, "plugboard:   curl -H \"Authorization: Bearer $TOKEN\" %s/api/%s%s\n", gateway, p.service, p.private)
+	}
 }
 
 // loadOrCreateSecret returns the secret kept in path, creating a random one

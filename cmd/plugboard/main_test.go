@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/core/cored"
 )
 
 // TestRunStartsAndStopsTheStack builds the binaries as `make build` does,
@@ -214,5 +216,25 @@ func TestHelpAndBadValues(t *testing.T) {
 	err := run(t.Context(), []string{"run"}, env, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), `PLUGBOARD_GATEWAY_LB_POLICY: "bogus" is not one of`) || !strings.Contains(err.Error(), "least_conn") {
 		t.Fatalf("run with a bogus policy: %v", err)
+	}
+}
+
+func TestDemoLoginLines(t *testing.T) {
+	var out strings.Builder
+	plugins := []plugin{{service: "hello", private: "/whoami"}, {service: "notes", private: `/notes -d '{"text":"hi"}'`}}
+	printDemoLogin(&out, "http://127.0.0.1:8080", cored.Config{AdminUser: "admin", AdminPassword: "s3cret-pass"}, plugins)
+	for _, want := range []string{
+		`curl -s http://127.0.0.1:8080/api/auth/login -d '{"username":"admin","password":"s3cret-pass"}'`,
+		`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/hello/whoami`,
+		`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/notes/notes -d '{"text":"hi"}'`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %s in\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	printDemoLogin(&out, "http://x", cored.Config{AdminUser: "admin"}, nil)
+	if !strings.Contains(out.String(), `"password":"<the password core printed on the first start>"`) {
+		t.Errorf("placeholder: %s", out.String())
 	}
 }

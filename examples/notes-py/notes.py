@@ -81,14 +81,14 @@ class Settings:
             log.warning("configuration center unavailable (%s): max_note_length = %d for now", e,
                         self.max_note_length)
 
-        def changed(ch: dict[str, Any]) -> None:
-            if ch.get("key") == "max_note_length":
-                self.set(None if ch.get("deleted") else ch.get("value"), "config center")
+        def changed(ch: plugboard.ConfigChange) -> None:
+            if ch.key == "max_note_length":
+                self.set(None if ch.deleted else ch.value, "config center")
 
-        def snapshot(entries: list[dict[str, Any]]) -> None:
+        def snapshot(entries: list[plugboard.ConfigEntry]) -> None:
             for e in entries:
-                if e.get("key") == "max_note_length" and e.get("value") != self.max_note_length:
-                    self.set(e.get("value"), "config center")
+                if e.key == "max_note_length" and e.value != self.max_note_length:
+                    self.set(e.value, "config center")
 
         self.watch = client.watch(SERVICE, changed, on_snapshot=snapshot)
 

@@ -1,6 +1,6 @@
 // Package fault defines the typed errors that Plugboard's stores and services
 // return: a machine-readable code plus a message that is safe to show users.
-// The HTTP layer maps codes to statuses in one table (see package problem);
+// The HTTP layer maps codes to statuses in one table (package internal/httpx);
 // anything that is not a *Error is an internal error and is never shown.
 package fault
 

@@ -18,18 +18,19 @@ See sdk/python/README.md."""
 import logging as _logging
 
 from ._http import HTTPError, PlugboardError, Unavailable
-from .configcenter import DEFAULT_CORE_URL, ConfigClient, ConfigWatch, PasswordLogin
+from .configcenter import DEFAULT_CORE_URL, Author, ConfigChange, ConfigClient, ConfigEntry, ConfigWatch, PasswordLogin
 from .identity import (
     HEADER_ROLES, HEADER_SCOPES, HEADER_SIGNATURE, HEADER_TENANT_ID, HEADER_TIMESTAMP, HEADER_USER_ID,
-    IDENTITY_HEADERS, SUPER_ADMIN, Forbidden, Identity, Unauthorized, identity_from_handler, problem,
-    require_role, send_json, send_problem, sign, signed_headers, signing_secret, verify_request,
+    IDENTITY_HEADERS, SUPER_ADMIN, Forbidden, Identity, Unauthorized, identity_from_handler, require_role, sign,
+    signed_headers, signing_secret, verify_request,
 )
 from .middleware import ASGI_STATE_KEY, WSGI_ENVIRON_KEY, GatewayAuthASGI, GatewayAuthWSGI
-from .registry import Registration, RegistrationError, RegistryClient
+from .registry import Heartbeat, Instance, Registration, RegistrationError, RegistryClient
+from .responses import problem, send_json, send_problem
 from .runner import run
 from .service import DEFAULT_REGISTRY_URL, ConfigurationError, Endpoint, ServiceConfig
+from ._version import __version__
 
-__version__ = "0.1.0"
 
 # A library logs; the application decides where to (logging.basicConfig).
 _logging.getLogger("plugboard").addHandler(_logging.NullHandler())
@@ -38,7 +39,7 @@ __all__ = [
     # service description
     "ServiceConfig", "Endpoint", "ConfigurationError", "DEFAULT_REGISTRY_URL",
     # registry and life cycle
-    "RegistryClient", "Registration", "RegistrationError", "run",
+    "RegistryClient", "Registration", "RegistrationError", "Instance", "Heartbeat", "run",
     # identity
     "Identity", "verify_request", "require_role", "identity_from_handler", "sign", "signed_headers",
     "signing_secret", "Unauthorized", "Forbidden", "SUPER_ADMIN", "IDENTITY_HEADERS", "HEADER_USER_ID",
@@ -47,7 +48,8 @@ __all__ = [
     # problems and responses
     "problem", "send_problem", "send_json",
     # configuration center
-    "ConfigClient", "ConfigWatch", "PasswordLogin", "DEFAULT_CORE_URL",
+    "ConfigClient", "ConfigWatch", "PasswordLogin", "DEFAULT_CORE_URL", "ConfigEntry", "ConfigChange", "Author",
     # errors
     "PlugboardError", "HTTPError", "Unavailable",
+    "__version__",
 ]

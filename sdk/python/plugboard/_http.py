@@ -10,9 +10,11 @@ import urllib.error
 import urllib.request
 from typing import Any, Mapping
 
+from ._version import __version__
+
 __all__ = ["PlugboardError", "HTTPError", "Unavailable", "request_json"]
 
-USER_AGENT = "plugboard-python-sdk/0.1"
+USER_AGENT = "plugboard-python-sdk/" + __version__
 
 
 class PlugboardError(Exception):

@@ -19,11 +19,15 @@ import socket
 import threading
 import time
 import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from ._http import HTTPError, Unavailable, request_json
+from ._record import Record, parse_time
 
-__all__ = ["ConfigClient", "ConfigWatch", "PasswordLogin", "DEFAULT_CORE_URL"]
+__all__ = ["ConfigClient", "ConfigWatch", "PasswordLogin", "DEFAULT_CORE_URL", "ConfigEntry", "ConfigChange",
+           "Author"]
 
 log = logging.getLogger("plugboard.config")
 
@@ -31,6 +35,66 @@ DEFAULT_CORE_URL = "http://127.0.0.1:8082"
 _MISSING = object()
 
 Credential = str | Callable[[], Mapping[str, str] | str] | None
+
+
+@dataclass(frozen=True)
+class Author(Record):
+    """Who wrote a configuration version: a user's id and name."""
+
+    id: str = ""
+    name: str = ""
+
+    @classmethod
+    def from_json(cls, v: Any) -> "Author":
+        v = v if isinstance(v, Mapping) else {}
+        return cls(id=str(v.get("id") or ""), name=str(v.get("name") or ""))
+
+
+@dataclass
+class ConfigEntry(Record):
+    """One configuration entry in its current version (core's entry JSON;
+    attribute names are its field names). scope is ``global`` or
+    ``tenant``; tenant_id is empty for global entries; value is any
+    JSON value, decoded."""
+
+    service: str
+    key: str
+    value: Any = None
+    version: int = 0
+    scope: str = "global"
+    tenant_id: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    updated_by: Author = Author()
+
+    @classmethod
+    def from_json(cls, v: Mapping[str, Any]) -> "ConfigEntry":
+        """Decodes core's JSON (unknown fields are ignored)."""
+        return cls(service=str(v.get("service") or ""), key=str(v.get("key") or ""), value=v.get("value"),
+                   version=int(v.get("version") or 0), scope=str(v.get("scope") or "global"),
+                   tenant_id=str(v.get("tenant_id") or ""), created_at=parse_time(v.get("created_at")),
+                   updated_at=parse_time(v.get("updated_at")), updated_by=Author.from_json(v.get("updated_by")))
+
+
+@dataclass
+class ConfigChange(Record):
+    """A committed write the watch reports: the entry's new version and
+    value, or deleted=True (value None) when it was deleted."""
+
+    service: str
+    key: str
+    version: int
+    deleted: bool = False
+    value: Any = None
+    scope: str = "global"
+    tenant_id: str = ""
+
+    @classmethod
+    def from_json(cls, v: Mapping[str, Any]) -> "ConfigChange":
+        """Decodes a ``change`` event (unknown fields are ignored)."""
+        return cls(service=str(v.get("service") or ""), key=str(v.get("key") or ""),
+                   version=int(v.get("version") or 0), deleted=bool(v.get("deleted")), value=v.get("value"),
+                   scope=str(v.get("scope") or "global"), tenant_id=str(v.get("tenant_id") or ""))
 
 
 class PasswordLogin:
@@ -148,32 +212,31 @@ class ConfigClient:
             k = head + "%2F" + last
         return "/api/config/" + urllib.parse.quote(service, safe="") + "/" + k
 
-    def get_entry(self, service: str, key: str, *, scope: str = "global", tenant_id: str | None = None) -> dict[str, Any]:
-        """The entry (scope, tenant_id, service, key, value, version, …);
-        HTTPError 404 when there is none."""
+    def get_entry(self, service: str, key: str, *, scope: str = "global", tenant_id: str | None = None) -> ConfigEntry:
+        """The entry; HTTPError 404 when there is none."""
         url = self.core_url + self.entry_path(service, key) + "?" + self._query(scope, tenant_id)
         _, _, out = request_json("GET", url, headers=self._headers(), timeout=self.timeout)
-        return out
+        return ConfigEntry.from_json(out)
 
     def get(self, service: str, key: str, *, scope: str = "global", tenant_id: str | None = None,
             default: Any = _MISSING) -> Any:
         """The entry's value; default (when given) if it does not exist."""
         try:
-            return self.get_entry(service, key, scope=scope, tenant_id=tenant_id)["value"]
+            return self.get_entry(service, key, scope=scope, tenant_id=tenant_id).value
         except HTTPError as e:
             if e.status == 404 and default is not _MISSING:
                 return default
             raise
 
     def list(self, service: str | None = None, *, prefix: str | None = None, scope: str = "global",
-             tenant_id: str | None = None) -> list[dict[str, Any]]:
+             tenant_id: str | None = None) -> list[ConfigEntry]:
         """The current entries of a scope, optionally of one service / key prefix."""
         url = self.core_url + "/api/config?" + self._query(scope, tenant_id, service=service, prefix=prefix)
         _, _, out = request_json("GET", url, headers=self._headers(), timeout=self.timeout)
-        return list(out or [])
+        return [ConfigEntry.from_json(v) for v in out or []]
 
-    def watch(self, service: str | None, callback: Callable[[dict[str, Any]], None], *, scope: str = "global",
-              tenant_id: str | None = None, on_snapshot: Callable[[list[dict[str, Any]]], None] | None = None,
+    def watch(self, service: str | None, callback: Callable[[ConfigChange], None], *, scope: str = "global",
+              tenant_id: str | None = None, on_snapshot: Callable[[list[ConfigEntry]], None] | None = None,
               retry_max: float = 30.0, read_timeout: float = 45.0) -> "ConfigWatch":
         """Follows changes in a daemon thread; see ConfigWatch. Returns it, started."""
         w = ConfigWatch(self, service, callback, scope=scope, tenant_id=tenant_id, on_snapshot=on_snapshot,
@@ -184,8 +247,7 @@ class ConfigClient:
 
 class ConfigWatch:
     """A thread reading GET /api/config/watch and calling callback(change)
-    for each ``change`` event (a dict: scope, tenant_id, service, key,
-    version, deleted, value).
+    with a ConfigChange for each ``change`` event.
 
     It reconnects when the stream ends (a ``reconnect`` event, a dropped
     connection, or nothing — not even a keep-alive — for read_timeout
@@ -197,9 +259,9 @@ class ConfigWatch:
 
     ``connected`` is set while a stream is open; ``stop()`` ends it."""
 
-    def __init__(self, client: ConfigClient, service: str | None, callback: Callable[[dict[str, Any]], None], *,
+    def __init__(self, client: ConfigClient, service: str | None, callback: Callable[[ConfigChange], None], *,
                  scope: str = "global", tenant_id: str | None = None,
-                 on_snapshot: Callable[[list[dict[str, Any]]], None] | None = None,
+                 on_snapshot: Callable[[list[ConfigEntry]], None] | None = None,
                  retry_max: float = 30.0, read_timeout: float = 45.0):
         self.client = client
         self.service = service or None
@@ -322,39 +384,38 @@ class ConfigWatch:
             return True
         if event == "snapshot":
             snap = json.loads(data)
-            entries = list(snap.get("entries") or [])
+            entries = [ConfigEntry.from_json(e) for e in snap.get("entries") or []]
             first = self.snapshots == 0
             self.snapshots += 1
             if first:
                 for e in entries:
-                    self.versions[(e["service"], e["key"])] = int(e["version"])
+                    self.versions[(e.service, e.key)] = e.version
                 if self.on_snapshot is not None:
                     self._call(self.on_snapshot, entries)
                 return False
             # A reconnect: report what changed while we were away.
             present = set()
             for e in entries:
-                k, v = (e["service"], e["key"]), int(e["version"])
+                k, v = (e.service, e.key), e.version
                 present.add(k)
                 if v > self._known(k):
                     self.versions[k] = v
                     self._deleted.pop(k, None)
-                    self._call(self.callback, {"scope": e.get("scope"), "tenant_id": e.get("tenant_id", ""),
-                                               "service": k[0], "key": k[1], "version": v,
-                                               "deleted": False, "value": e.get("value")})
+                    self._call(self.callback, ConfigChange(service=k[0], key=k[1], version=v, value=e.value,
+                                                           scope=e.scope, tenant_id=e.tenant_id))
             for k in [k for k in self.versions if k not in present]:
                 v = self.versions.pop(k) + 1  # at least one write (the delete) happened
                 self._deleted[k] = v
-                self._call(self.callback, {"scope": snap.get("scope"), "tenant_id": snap.get("tenant_id", ""),
-                                           "service": k[0], "key": k[1], "version": v, "deleted": True,
-                                           "value": None})
+                self._call(self.callback, ConfigChange(service=k[0], key=k[1], version=v, deleted=True,
+                                                       scope=str(snap.get("scope") or "global"),
+                                                       tenant_id=str(snap.get("tenant_id") or "")))
             return False
         if event == "change":
-            ch = json.loads(data)
-            k, v = (ch["service"], ch["key"]), int(ch["version"])
+            ch = ConfigChange.from_json(json.loads(data))
+            k, v = (ch.service, ch.key), ch.version
             if v <= self._known(k):
                 return False  # already reported
-            if ch.get("deleted"):
+            if ch.deleted:
                 self.versions.pop(k, None)
                 self._deleted[k] = v
             else:

@@ -1,5 +1,6 @@
 """Who is calling: the identity headers the gateway's jwt_auth sets and
-their signature (caddymodules/jwtauth/sign.go), plus RFC 9457 problems.
+their signature (caddymodules/jwtauth/sign.go). The responses a plugin
+writes (problem+json, JSON) are in plugboard.responses.
 
 The gateway strips every client-sent X-Plugboard-* header, authenticates
 the caller and sets
@@ -12,15 +13,15 @@ PLUGBOARD_GATEWAY_SIGNING_SECRET, of
 
     method "\\n" path "\\n" user "\\n" tenant "\\n" roles "\\n" scopes "\\n" timestamp
 
-and path is the escaped path the service itself receives (base path
-included, query excluded). A plugin that checks it refuses requests that
-did not come through the gateway."""
+and path is the request target the service itself receives: escaped path
+and query (``/v1/items/1?a=2``, base path included), as ``handler.path``
+and Go's ``r.URL.RequestURI()`` hold it. A plugin that checks it refuses
+requests that did not come through the gateway."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -29,12 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ._http import PlugboardError
+from .responses import problem, send_json, send_problem  # noqa: F401 - their home before 0.2
 
 __all__ = [
     "HEADER_USER_ID", "HEADER_TENANT_ID", "HEADER_ROLES", "HEADER_SCOPES", "HEADER_TIMESTAMP",
     "HEADER_SIGNATURE", "IDENTITY_HEADERS", "SUPER_ADMIN", "Identity", "Unauthorized", "Forbidden",
     "sign", "signed_headers", "verify_request", "require_role", "identity_from_handler",
-    "signing_secret", "problem", "send_problem", "send_json",
+    "signing_secret",
 ]
 
 log = logging.getLogger("plugboard.identity")
@@ -54,9 +56,10 @@ _TIMESTAMP = re.compile(r"[+-]?[0-9]{1,19}")
 _HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Identity:
-    """The verified caller. user_id is empty for a tenant-wide API key."""
+    """The verified caller, immutable. user_id is empty for a tenant-wide
+    API key."""
 
     user_id: str
     tenant_id: str
@@ -253,56 +256,3 @@ def identity_from_handler(handler: Any, secret: str | bytes | None = None,
     """verify_request for a http.server.BaseHTTPRequestHandler."""
     path = handler.path.split("#", 1)[0]
     return verify_request(handler.headers, handler.command, path, secret, max_skew)
-
-
-# Problems -------------------------------------------------------------------
-
-# The platform's problem types by status: a copy of the Go table in
-# internal/httpx problemTypes, pinned by sdk/problem_test.go.
-_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          408: "timeout", 409: "conflict", 412: "precondition", 413: "too_large", 415: "invalid", 422: "invalid",
-          429: "rate_limited", 500: "internal", 502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout"}
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed",
-           413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-def problem(status: int, detail: str = "", *, instance: str | None = None, type: str | None = None,
-            title: str | None = None, **extra: Any) -> bytes:
-    """An RFC 9457 problem+json body, in the platform's shape
-    (type /problems/<code>)."""
-    body: dict[str, Any] = {
-        "type": type or "/problems/" + _CODES.get(status, "internal" if status >= 500 else "invalid"),
-        "title": title or _TITLES.get(status, "Error"),
-        "status": status,
-    }
-    if detail:
-        body["detail"] = detail
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
-    return json.dumps(body, ensure_ascii=False).encode("utf-8") + b"\n"
-
-
-def send_json(handler: Any, status: int, value: Any, content_type: str = "application/json",
-              headers: Mapping[str, str] | None = None) -> None:
-    """Writes a JSON answer from a http.server.BaseHTTPRequestHandler."""
-    body = value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode("utf-8") + b"\n"
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Cache-Control", "no-store")
-    for k, v in (headers or {}).items():
-        handler.send_header(k, v)
-    handler.end_headers()
-    if handler.command != "HEAD":
-        handler.wfile.write(body)
-
-
-def send_problem(handler: Any, status: int, detail: str = "", headers: Mapping[str, str] | None = None,
-                 **extra: Any) -> None:
-    """Writes a problem+json answer from a BaseHTTPRequestHandler."""
-    body = problem(status, detail, instance=handler.path.split("?", 1)[0], **extra)
-    send_json(handler, status, body, "application/problem+json", headers)

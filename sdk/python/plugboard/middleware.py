@@ -25,7 +25,8 @@ import logging
 import urllib.parse
 from typing import Any, Callable, Collection, Iterable
 
-from .identity import DEFAULT_MAX_SKEW, Identity, problem, signing_secret, verify_request
+from .identity import DEFAULT_MAX_SKEW, Identity, signing_secret, verify_request
+from .responses import problem
 
 __all__ = ["GatewayAuthWSGI", "GatewayAuthASGI", "WSGI_ENVIRON_KEY", "ASGI_STATE_KEY"]
 

@@ -7,12 +7,15 @@ import logging
 import random
 import threading
 import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from ._http import HTTPError, PlugboardError, Unavailable, request_json
-from .service import ServiceConfig
+from ._record import Record, parse_time
+from .service import Endpoint, ServiceConfig
 
-__all__ = ["RegistryClient", "Registration", "RegistrationError"]
+__all__ = ["RegistryClient", "Registration", "RegistrationError", "Instance", "Heartbeat"]
 
 log = logging.getLogger("plugboard.registry")
 
@@ -20,6 +23,59 @@ log = logging.getLogger("plugboard.registry")
 class RegistrationError(PlugboardError):
     """The registry refused the registration for good (bad credential,
     invalid fields, reserved name): retrying cannot help."""
+
+
+@dataclass
+class Instance(Record):
+    """One registered instance as the registry returns it (the Instance
+    schema of registry/httpapi/openapi.json; attribute names are its JSON
+    field names). health is ``unknown``, ``healthy`` or ``unhealthy``."""
+
+    id: str
+    name: str
+    host: str = ""
+    port: int = 0
+    display_name: str = ""
+    version: str = ""
+    base_path: str = ""
+    is_active: bool = False
+    health: str = "unknown"
+    health_check_url: str = ""
+    last_heartbeat: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    undeclared_paths: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, v: Mapping[str, Any]) -> "Instance":
+        """Decodes the registry's JSON (unknown fields are ignored)."""
+        return cls(
+            id=str(v.get("id") or ""), name=str(v.get("name") or ""), host=str(v.get("host") or ""),
+            port=int(v.get("port") or 0), display_name=str(v.get("display_name") or ""),
+            version=str(v.get("version") or ""), base_path=str(v.get("base_path") or ""),
+            is_active=bool(v.get("is_active")), health=str(v.get("health") or "unknown"),
+            health_check_url=str(v.get("health_check_url") or ""),
+            last_heartbeat=parse_time(v.get("last_heartbeat")), metadata=dict(v.get("metadata") or {}),
+            tags=list(v.get("tags") or []), endpoints=[Endpoint.from_json(e) for e in v.get("endpoints") or []],
+            undeclared_paths=str(v.get("undeclared_paths") or ""), created_at=parse_time(v.get("created_at")),
+            updated_at=parse_time(v.get("updated_at")))
+
+
+@dataclass
+class Heartbeat(Record):
+    """The registry's answer to a heartbeat."""
+
+    service_id: str
+    status: str = "ok"
+    last_heartbeat: datetime | None = None
+
+    @classmethod
+    def from_json(cls, v: Mapping[str, Any]) -> "Heartbeat":
+        return cls(service_id=str(v.get("service_id") or ""), status=str(v.get("status") or ""),
+                   last_heartbeat=parse_time(v.get("last_heartbeat")))
 
 
 class RegistryClient:
@@ -49,36 +105,36 @@ class RegistryClient:
         return request_json(method, self.base_url + path, body=body, headers=self._headers or None,
                             timeout=self.timeout if timeout is None else timeout)
 
-    def register(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def register(self, body: Mapping[str, Any]) -> Instance:
         """Registers (201) or re-registers (200) an instance; returns it as stored."""
         _, _, out = self._call("POST", "/api/registry/register", dict(body))
-        return out
+        return Instance.from_json(out)
 
-    def heartbeat(self, service_id: str) -> dict[str, Any]:
+    def heartbeat(self, service_id: str) -> Heartbeat:
         """Keeps an instance alive. HTTPError with status 404 means: register again."""
         _, _, out = self._call("POST", "/api/registry/heartbeat", {"service_id": service_id})
-        return out
+        return Heartbeat.from_json(out)
 
-    def deregister(self, service_id: str, timeout: float | None = None) -> dict[str, Any]:
+    def deregister(self, service_id: str, timeout: float | None = None) -> Instance:
         """Takes an instance out of service (404 when unknown or already inactive)."""
         _, _, out = self._call("POST", "/api/registry/deregister/" + urllib.parse.quote(service_id, safe=""),
                                timeout=timeout)
-        return out
+        return Instance.from_json(out)
 
     def list(self, *, name: str | None = None, tag: str | None = None, version: str | None = None,
-             include_inactive: bool = False) -> list[dict[str, Any]]:
+             include_inactive: bool = False) -> list[Instance]:
         """The instances the filters select (active ones unless include_inactive)."""
         q = {k: v for k, v in (("name", name), ("tag", tag), ("version", version)) if v}
         if include_inactive:
             q["include_inactive"] = "true"
         path = "/api/registry/services" + ("?" + urllib.parse.urlencode(q) if q else "")
         _, _, out = self._call("GET", path)
-        return list(out or [])
+        return [Instance.from_json(v) for v in out or []]
 
-    def get(self, service_id: str) -> dict[str, Any]:
+    def get(self, service_id: str) -> Instance:
         """One instance by id, active or not."""
         _, _, out = self._call("GET", "/api/registry/services/" + urllib.parse.quote(service_id, safe=""))
-        return out
+        return Instance.from_json(out)
 
 
 def _permanent(e: HTTPError) -> bool:
@@ -114,7 +170,7 @@ class Registration:
     def __init__(self, cfg: ServiceConfig, *, heartbeat_interval: float | None = None, jitter: float = 0.1,
                  retry_initial: float = 1.0, retry_max: float = 30.0, timeout: float = 5.0,
                  client: RegistryClient | None = None,
-                 on_register: Callable[[dict[str, Any]], None] | None = None):
+                 on_register: Callable[[Instance], None] | None = None):
         self.cfg = cfg
         self.client = client or RegistryClient.for_service(cfg, timeout=timeout)
         self.interval = float(heartbeat_interval if heartbeat_interval is not None else cfg.heartbeat_interval)
@@ -124,7 +180,7 @@ class Registration:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.on_register = on_register
-        self.instance: dict[str, Any] | None = None
+        self.instance: Instance | None = None
         self.registered = threading.Event()
         self.registrations = 0  # successful register calls
         self.heartbeats = 0  # successful heartbeats
@@ -140,7 +196,7 @@ class Registration:
     @property
     def instance_id(self) -> str | None:
         inst = self.instance
-        return inst.get("id") if inst else None
+        return inst.id if inst else None
 
     def start(self) -> "Registration":
         """Registers (see the class) and starts the heartbeat thread."""
@@ -202,7 +258,7 @@ class Registration:
             self.registrations += 1
         self._failures = 0
         self.registered.set()
-        log.info("registered %s as %s at %s:%s", self.cfg.name, inst.get("id"), self.cfg.host, self.cfg.port)
+        log.info("registered %s as %s at %s:%s", self.cfg.name, inst.id, self.cfg.host, self.cfg.port)
         if self.on_register is not None:
             try:
                 self.on_register(inst)

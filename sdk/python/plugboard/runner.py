@@ -19,10 +19,13 @@ DEFAULT_SHUTDOWN_TIMEOUT = 15.0
 
 
 def _shutdown_timeout() -> float:
-    raw = os.environ.get("PLUGBOARD_SHUTDOWN_TIMEOUT", "")
-    if not raw:
-        return DEFAULT_SHUTDOWN_TIMEOUT
-    return parse_duration("PLUGBOARD_SHUTDOWN_TIMEOUT", raw)
+    """PLUGBOARD_DRAIN_TIMEOUT, the Go SDK's name, or else the older
+    PLUGBOARD_SHUTDOWN_TIMEOUT; 15 s when neither is set."""
+    for var in ("PLUGBOARD_DRAIN_TIMEOUT", "PLUGBOARD_SHUTDOWN_TIMEOUT"):
+        raw = os.environ.get(var, "")
+        if raw:
+            return parse_duration(var, raw)
+    return DEFAULT_SHUTDOWN_TIMEOUT
 
 
 class _InFlight:
@@ -83,8 +86,8 @@ def run(cfg: ServiceConfig, server: Any, *, shutdown_timeout: float | None = Non
        the requests in flight to finish (counted for socketserver
        ThreadingMixIn servers such as ThreadingHTTPServer, whose daemon
        threads server_close() would not wait for), then server_close();
-       at most shutdown_timeout seconds (PLUGBOARD_SHUTDOWN_TIMEOUT, 15 s
-       by default) in all. The previous signal handlers are restored and
+       at most shutdown_timeout seconds (PLUGBOARD_DRAIN_TIMEOUT, as in
+       the Go SDK, or PLUGBOARD_SHUTDOWN_TIMEOUT; 15 s by default) in all. The previous signal handlers are restored and
        run() returns, so the program exits 0.
 
     With an HTTP/1.1 handler (protocol_version = "HTTP/1.1"), an idle

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ._record import Record
+
 __all__ = ["Endpoint", "ServiceConfig", "ConfigurationError", "DEFAULT_REGISTRY_URL", "parse_duration"]
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8081"
@@ -47,7 +49,7 @@ def parse_duration(var: str, raw: str) -> float:
 
 
 @dataclass
-class Endpoint:
+class Endpoint(Record):
     """One operation of the service and the policy the gateway enforces.
 
     path is relative to the service's base_path and may hold templates
@@ -85,6 +87,14 @@ class Endpoint:
                 raise ConfigurationError(f"endpoint {v.get('path')!r}: unknown fields {sorted(unknown)}")
             return cls(**dict(v))
         raise ConfigurationError(f"an endpoint must be an Endpoint or a dict, not {type(v).__name__}")
+
+    @classmethod
+    def from_json(cls, v: Mapping[str, Any]) -> "Endpoint":
+        """An endpoint as the registry returns it (unknown fields ignored)."""
+        return cls(path=str(v.get("path") or ""), method=str(v.get("method") or "GET"),
+                   description=str(v.get("description") or ""),
+                   required_roles=list(v.get("required_roles") or []), is_public=bool(v.get("is_public")),
+                   rate_limit=v.get("rate_limit"))
 
 
 @dataclass

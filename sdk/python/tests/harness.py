@@ -25,8 +25,11 @@ SDK_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SDK_DIR.parents[1]
 NOTES_EXAMPLE = REPO_ROOT / "examples" / "notes-py" / "notes.py"
 
-if str(SDK_DIR) not in sys.path:
-    sys.path.insert(0, str(SDK_DIR))
+try:
+    import plugboard  # noqa: F401 - the installed SDK, not the source tree
+except ImportError:
+    raise ImportError("the plugboard SDK is not installed in this Python: pip install ./sdk/python "
+                      "(make test-python does it in sdk/python/.venv)") from None
 
 REGISTRY_TOKEN = "test-registry-token-0123456789"
 SIGNING_SECRET = "test-gateway-signing-secret"

@@ -3,12 +3,10 @@ SIGTERM arrives while a request is in flight. Prints its port, then
 "in-flight" when /slow starts and "done" when run() returned."""
 
 import os
-import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import plugboard  # noqa: E402
+import plugboard
 
 
 class Handler(BaseHTTPRequestHandler):

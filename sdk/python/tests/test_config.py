@@ -9,11 +9,12 @@ import queue
 import re
 import sys
 import unittest
+from datetime import datetime
 
 import harness
 from harness import (ADMIN_PASSWORD, REGISTRY_TOKEN, SIGNING_SECRET, Core, Plugin, Registry, clean_env, http_json,
                      wait_until)
-from plugboard import ConfigClient, ConfigWatch, HTTPError, PasswordLogin, signed_headers
+from plugboard import ConfigChange, ConfigClient, ConfigEntry, ConfigWatch, HTTPError, PasswordLogin, signed_headers
 
 
 class ConfigClientTest(unittest.TestCase):
@@ -32,8 +33,12 @@ class ConfigClientTest(unittest.TestCase):
         client = ConfigClient(self.core.url, self.token)
         self.assertEqual(client.get("cfgtest", "limits"), {"max": 4})
         entry = client.get_entry("cfgtest", "limits")
-        self.assertEqual((entry["version"], entry["scope"]), (2, "global"))
-        self.assertEqual([e["key"] for e in client.list("cfgtest")], ["limits"])
+        self.assertIsInstance(entry, ConfigEntry)
+        self.assertEqual((entry.version, entry.scope, entry.tenant_id, entry.value), (2, "global", "", {"max": 4}))
+        self.assertEqual(entry.updated_by.name, "admin")
+        self.assertIsInstance(entry.updated_at, datetime)
+        self.assertEqual(entry["version"], 2)  # dict-style reads still work
+        self.assertEqual([e.key for e in client.list("cfgtest")], ["limits"])
         self.assertEqual(client.get("cfgtest", "absent", default=7), 7)
         with self.assertRaises(HTTPError) as cm:
             client.get("cfgtest", "absent")
@@ -75,12 +80,13 @@ class ConfigClientTest(unittest.TestCase):
         client = ConfigClient(self.core.url, self.token)
         with client.watch("watched", changes.put, on_snapshot=snapshots.put) as w:
             snap = snapshots.get(timeout=5)
-            self.assertEqual([(e["key"], e["value"]) for e in snap], [("limit", 1)])
+            self.assertEqual([(e.key, e.value) for e in snap], [("limit", 1)])
             self.core.put_config(self.token, "other", "limit", 2)  # another service: not reported
             self.core.put_config(self.token, "watched", "limit", 2)
             ch = changes.get(timeout=5)
-            self.assertEqual((ch["service"], ch["key"], ch["value"], ch["version"], ch["deleted"]),
-                             ("watched", "limit", 2, 2, False))
+            self.assertIsInstance(ch, ConfigChange)
+            self.assertEqual((ch.service, ch.key, ch.value, ch.version, ch.deleted, ch.scope),
+                             ("watched", "limit", 2, 2, False, "global"))
             self.core.delete_config(self.token, "watched", "limit")
             ch = changes.get(timeout=5)
             self.assertEqual((ch["key"], ch["deleted"], ch["value"]), ("limit", True, None))

@@ -13,7 +13,7 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from wsgiref.util import setup_testing_defaults
 
-import harness  # noqa: F401 - puts the SDK on sys.path
+import harness  # noqa: F401 - fails clearly when the SDK is not installed
 import plugboard
 from plugboard import (Forbidden, GatewayAuthASGI, GatewayAuthWSGI, Identity, Unauthorized, require_role,
                        verify_request)

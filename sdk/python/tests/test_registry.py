@@ -7,11 +7,12 @@ import logging
 import os
 import time
 import unittest
+from datetime import datetime
 
 import harness
 from harness import REGISTRY_TOKEN, Registry, wait_until
-from plugboard import (Endpoint, HTTPError, Registration, RegistrationError, RegistryClient, ServiceConfig,
-                       Unavailable)
+from plugboard import (Endpoint, HTTPError, Instance, Registration, RegistrationError, RegistryClient,
+                       ServiceConfig, Unavailable)
 
 INACTIVE_AFTER = 1.5  # seconds without a heartbeat before the registry expires an instance
 _names = itertools.count(1)
@@ -115,15 +116,21 @@ class RegistrationTest(unittest.TestCase):
         name = unique_name("client")
         client = RegistryClient(self.registry.url, token=REGISTRY_TOKEN)
         inst = client.register({"name": name, "host": "127.0.0.1", "port": 9100})
-        self.assertEqual(client.heartbeat(inst["id"])["status"], "ok")
-        self.assertEqual(client.get(inst["id"])["name"], name)
-        self.assertEqual([i["id"] for i in client.list(name=name)], [inst["id"]])
+        self.assertIsInstance(inst, Instance)
+        self.assertEqual((inst.name, inst.port, inst.is_active, inst.health), (name, 9100, True, "unknown"))
+        self.assertIsInstance(inst.created_at, datetime)
+        beat = client.heartbeat(inst.id)
+        self.assertEqual((beat.service_id, beat.status), (inst.id, "ok"))
+        self.assertIsInstance(beat.last_heartbeat, datetime)
+        self.assertEqual(client.get(inst.id).name, name)
+        self.assertEqual([i.id for i in client.list(name=name)], [inst.id])
+        self.assertEqual(inst["id"], inst.id)  # dict-style reads still work
         with self.assertRaises(HTTPError) as cm:  # reads need the credential too
             RegistryClient(self.registry.url).list(name=name)
         self.assertEqual(cm.exception.status, 401)
         again = client.register({"name": name, "host": "127.0.0.1", "port": 9100, "undeclared_paths": "deny"})
-        self.assertEqual((again["id"], again["undeclared_paths"]), (inst["id"], "deny"))
-        self.assertFalse(client.deregister(inst["id"])["is_active"])
+        self.assertEqual((again.id, again.undeclared_paths), (inst.id, "deny"))
+        self.assertFalse(client.deregister(inst.id).is_active)
         with self.assertRaises(HTTPError) as cm:
             client.heartbeat(inst["id"])
         self.assertEqual(cm.exception.status, 404)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import unittest
+from unittest import mock
 
-import harness  # noqa: F401 - puts the SDK on sys.path
-from plugboard import ConfigurationError, Endpoint, ServiceConfig
+import harness  # noqa: F401 - fails clearly when the SDK is not installed
+from plugboard import ConfigurationError, Endpoint, ServiceConfig, runner
 
 
 class ServiceConfigTest(unittest.TestCase):
@@ -46,6 +47,15 @@ class ServiceConfigTest(unittest.TestCase):
         cfg = ServiceConfig.from_env({"PLUGBOARD_API_KEY": "pb_live_abcdefgh_secret",
                                       "PLUGBOARD_REGISTRY_TOKEN": "t" * 20}, name="x")
         self.assertEqual(cfg.auth_headers(), {"X-API-Key": "pb_live_abcdefgh_secret"})
+
+    def test_drain_timeout_has_the_go_sdks_name(self):
+        for env, want in (({}, 15.0), ({"PLUGBOARD_SHUTDOWN_TIMEOUT": "3s"}, 3.0),
+                          ({"PLUGBOARD_DRAIN_TIMEOUT": "500ms", "PLUGBOARD_SHUTDOWN_TIMEOUT": "3s"}, 0.5)):
+            with mock.patch.dict("os.environ", env, clear=True):
+                self.assertEqual(runner._shutdown_timeout(), want, env)
+        with mock.patch.dict("os.environ", {"PLUGBOARD_DRAIN_TIMEOUT": "soon"}, clear=True):
+            with self.assertRaisesRegex(ConfigurationError, "PLUGBOARD_DRAIN_TIMEOUT"):
+                runner._shutdown_timeout()
 
     def test_heartbeat_interval_takes_go_durations(self):
         for raw, want in (("10s", 10.0), ("1m30s", 90.0), ("500ms", 0.5), ("2.5", 2.5)):
