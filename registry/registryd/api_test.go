@@ -273,6 +273,25 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 	})
 }
 
+// TestHeartbeatRightAfterDeregister makes the race behind a flake likely:
+// a heartbeat sent the moment a deregistration is answered must get 404
+// (the SDK re-registers on it), never a 200 from a feed that has not
+// delivered the deregistration yet.
+func TestHeartbeatRightAfterDeregister(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		for i := range 30 {
+			in := rp.register("orders", 9100+i, nil)
+			if r := rp.do("POST", "/api/registry/deregister/"+in.ID, nil, token); r.Status != 200 {
+				t.Fatalf("deregister: %d %s", r.Status, r.Body)
+			}
+			if r := rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token); r.Status != 404 {
+				t.Fatalf("round %d: heartbeat right after deregister: %d %s", i, r.Status, r.Body)
+			}
+		}
+	})
+}
+
 func TestWatch(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
