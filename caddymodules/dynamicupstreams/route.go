@@ -101,7 +101,7 @@ func (h *Route) Provision(ctx caddy.Context) error {
 	h.app = app.(*App)
 	h.keepHost = make(map[string]bool, len(h.PreserveHost))
 	for _, name := range h.PreserveHost {
-		if !ValidService(name) {
+		if !registry.ValidName(name) {
 			return fmt.Errorf("plugboard_route: preserve_host: %q is not a service name", name)
 		}
 		h.keepHost[name] = true

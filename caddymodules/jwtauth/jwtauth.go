@@ -285,7 +285,7 @@ func (h *JWTAuth) Validate() error {
 		return fmt.Errorf("jwt_auth: default_policy %q is neither %s nor %s", h.DefaultPolicy, PolicyAuthenticated, PolicyPublic)
 	}
 	for _, name := range h.ForwardAuthorization {
-		if !dynamicupstreams.ValidService(name) {
+		if !registry.ValidName(name) {
 			return fmt.Errorf("jwt_auth: forward_authorization %q is not a service name", name)
 		}
 	}

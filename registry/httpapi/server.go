@@ -77,7 +77,7 @@ type Options struct {
 	// Keys verifies API keys (X-API-Key or Authorization: ApiKey …) and
 	// access tokens; nil accepts the token only.
 	Keys Verifier
-	// ReservedNames are reserved in addition to ReservedNames.
+	// ReservedNames are reserved in addition to ReservedNames().
 	ReservedNames []string
 	// Addresses limits where instances may point.
 	Addresses AddressPolicy

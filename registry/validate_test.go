@@ -1,0 +1,111 @@
+package registry_test
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/plugboard/plugboard/internal/routes"
+	"github.com/plugboard/plugboard/registry"
+)
+
+func TestValidNameIsNamePattern(t *testing.T) {
+	re := regexp.MustCompile(registry.NamePattern)
+	for _, s := range []string{"", "a", "0", "orders", "a-b_c", "-a", "_a", "A", "aB", "a.b", "a/b", "a b", "é",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), "api-keys", "a\n", "a\x00"} {
+		if got, want := registry.ValidName(s), re.MatchString(s); got != want {
+			t.Errorf("ValidName(%q) = %v, NamePattern says %v", s, got, want)
+		}
+	}
+}
+
+func FuzzValidName(f *testing.F) {
+	re := regexp.MustCompile(registry.NamePattern)
+	for _, s := range []string{"orders", "-x", "a_b", "Z", strings.Repeat("b", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := registry.ValidName(s), re.MatchString(s); got != want {
+			t.Fatalf("ValidName(%q) = %v, NamePattern says %v", s, got, want)
+		}
+	})
+}
+
+// TestOpenAPICopiesOfTheNameRule pins the copies of the rule the OpenAPI
+// documents must carry: every service-name schema's pattern is
+// NamePattern, and the registry's reserved-name enum is internal/routes'.
+func TestOpenAPICopiesOfTheNameRule(t *testing.T) {
+	for file, keys := range map[string][]string{
+		"httpapi/openapi.json":         {"name"},    // an instance's name
+		"../core/httpapi/openapi.json": {"service"}, // core's "name"s are users' and tenants'
+	} {
+		var doc any
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		var patterns []string
+		var enums [][]string
+		walk(doc, func(m map[string]any) {
+			if props, ok := m["properties"].(map[string]any); ok {
+				for _, key := range keys {
+					if s, ok := props[key].(map[string]any); ok {
+						if p, ok := s["pattern"].(string); ok {
+							patterns = append(patterns, p)
+						}
+						if not, ok := s["not"].(map[string]any); ok {
+							var names []string
+							for _, v := range not["enum"].([]any) {
+								names = append(names, v.(string))
+							}
+							enums = append(enums, names)
+						}
+					}
+				}
+			}
+			if name, _ := m["name"].(string); m["in"] != nil && name == "service" {
+				if s, ok := m["schema"].(map[string]any); ok {
+					if p, ok := s["pattern"].(string); ok {
+						patterns = append(patterns, p)
+					}
+				}
+			}
+		})
+		if len(patterns) == 0 {
+			t.Errorf("%s: no service-name pattern found", file)
+		}
+		for _, p := range patterns {
+			if p != registry.NamePattern {
+				t.Errorf("%s: a service-name pattern is %s, want registry.NamePattern %s", file, p, registry.NamePattern)
+			}
+		}
+		for _, names := range enums {
+			want := routes.Reserved()
+			slices.Sort(names)
+			slices.Sort(want)
+			if !slices.Equal(names, want) {
+				t.Errorf("%s: reserved names %v, want internal/routes' %v", file, names, want)
+			}
+		}
+	}
+}
+
+func walk(v any, visit func(map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		visit(v)
+		for _, c := range v {
+			walk(c, visit)
+		}
+	case []any:
+		for _, c := range v {
+			walk(c, visit)
+		}
+	}
+}
