@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,10 +22,9 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
+	"github.com/plugboard/plugboard/registry/registrytest"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
 	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
@@ -88,33 +86,7 @@ type stackOptions struct {
 func startStackWith(t testing.TB, opts stackOptions, extraEnv ...string) *stack {
 	t.Helper()
 	edit := opts.edit
-	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
-		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h http.Handler = srv.Handler()
-	if opts.wrap != nil {
-		h = opts.wrap(h)
-	}
-	reg := httptest.NewServer(h)
-	var once sync.Once
-	stopReg := func() {
-		once.Do(func() {
-			srv.StartShutdown()
-			reg.CloseClientConnections()
-			reg.Close()
-			cancel()
-			srv.Close()
-		})
-	}
-	t.Cleanup(stopReg)
+	reg := registrytest.Start(t, registrytest.Options{Token: token, Wrap: opts.wrap})
 
 	addr := opts.addr
 	if addr == "" {
@@ -141,7 +113,7 @@ func startStackWith(t testing.TB, opts stackOptions, extraEnv ...string) *stack 
 		t.Setenv(k, v)
 	}
 	loadCaddyfile(t, "../../Caddyfile", edit)
-	s := &stack{t: t, registry: client.New(reg.URL, token, nil), regURL: reg.URL, regStop: stopReg, gateway: "http://" + addr, logFile: logFile}
+	s := &stack{t: t, registry: reg.Client, regURL: reg.URL, regStop: reg.Stop, gateway: "http://" + addr, logFile: logFile}
 	eventually(t, 5*time.Second, func() bool {
 		resp, err := http.Get(s.gateway + "/")
 		if err == nil {

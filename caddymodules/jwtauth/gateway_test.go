@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,10 +24,9 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules"
 	"github.com/plugboard/plugboard/caddymodules/jwtauth"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
+	"github.com/plugboard/plugboard/registry/registrytest"
 )
 
 // TestGateway runs a registry, a fake core, a service and the gateway
@@ -182,26 +180,8 @@ func startRegistry(t *testing.T) (string, *client.Client) {
 	t.Helper()
 	const token = "jwtauth-test-token-0123"
 	t.Setenv("PLUGBOARD_REGISTRY_TOKEN", token) // the gateway reads the registry with it
-	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
-		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.StartShutdown()
-		reg.CloseClientConnections()
-		reg.Close()
-		cancel()
-		srv.Close()
-	})
-	return reg.URL, client.New(reg.URL, token, nil)
+	r := registrytest.Start(t, registrytest.Options{Token: token})
+	return r.URL, r.Client
 }
 
 func freePort(t *testing.T) string {

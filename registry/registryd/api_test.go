@@ -364,7 +364,7 @@ func TestWatchAfterPruningGetsASnapshot(t *testing.T) {
 	for i := range 130 {
 		rp.register(fmt.Sprintf("svc-%d", i), 9000+i, nil)
 	}
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		events, _ := rp.watch("?revision=5", nil)
 		ev := next(t, events, 5*time.Second)
 		return ev.Event == "snapshot"
@@ -457,7 +457,7 @@ func TestTwoReplicasShareOneFeed(t *testing.T) {
 	}
 	b.do("POST", "/api/registry/deregister/"+in.ID, nil, token)
 	// A learns of it through the feed, within milliseconds.
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, func() bool {
 		return a.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token).Status == 404
 	}, "A kept accepting heartbeats of an instance deregistered on B")
 }
@@ -691,7 +691,7 @@ func TestRefusedInstancesAreRetired(t *testing.T) {
 	bad := old.register("cadm", 9001, map[string]any{"base_path": ""})
 	good := old.register("orders", 9002, nil)
 	rp := start(t, env, "PLUGBOARD_REGISTRY_PROTECTED_ADDRS", "127.0.0.1:9001")
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		var got instance
 		rp.do("GET", "/api/registry/services/"+bad.ID, nil, token).Decode(t, &got)
 		return !got.IsActive

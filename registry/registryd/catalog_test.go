@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // catalogPage is GET /api/registry/catalog's answer.
@@ -59,7 +61,7 @@ func TestCatalogListPagingAndHistory(t *testing.T) {
 		sick := rp.register("orders", 9002, map[string]any{"health_check_url": probe.URL + "/bad", "version": "1.1.0"})
 		rp.register("billing", 9003, map[string]any{"tags": []string{"green", "blue"}, "version": "2.0.0"})
 		rp.register("search", 9004, nil)
-		eventually(t, 10*time.Second, func() bool {
+		testenv.Eventually(t, 10*time.Second, func() bool {
 			var got instance
 			rp.do("GET", "/api/registry/services/"+sick.ID, nil, token).Decode(t, &got)
 			return got.Health == "unhealthy"
