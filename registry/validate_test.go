@@ -59,6 +59,14 @@ func TestOpenAPICopiesOfTheNameRule(t *testing.T) {
 						if p, ok := s["pattern"].(string); ok {
 							patterns = append(patterns, p)
 						}
+						if d, _ := s["description"].(string); strings.Contains(d, "reserved and rejected:") {
+							_, list, _ := strings.Cut(d, "reserved and rejected:")
+							var names []string
+							for _, m := range regexp.MustCompile("`([a-z-]+)`").FindAllStringSubmatch(list, -1) {
+								names = append(names, m[1])
+							}
+							enums = append(enums, names)
+						}
 						if not, ok := s["not"].(map[string]any); ok {
 							var names []string
 							for _, v := range not["enum"].([]any) {
@@ -84,6 +92,9 @@ func TestOpenAPICopiesOfTheNameRule(t *testing.T) {
 			if p != registry.NamePattern {
 				t.Errorf("%s: a service-name pattern is %s, want registry.NamePattern %s", file, p, registry.NamePattern)
 			}
+		}
+		if keys[0] == "name" && len(enums) != 2 {
+			t.Errorf("%s: want the reserved names as an enum and in the description, found %d lists", file, len(enums))
 		}
 		for _, names := range enums {
 			want := routes.Reserved()
