@@ -120,3 +120,44 @@ func walk(v any, visit func(map[string]any)) {
 		}
 	}
 }
+
+func TestInstanceValidateAndNormalize(t *testing.T) {
+	valid := func() *registry.Instance {
+		return &registry.Instance{
+			Name: "orders", Port: 80, BasePath: "/v1/", UndeclaredPaths: registry.UndeclaredDeny, Tags: []string{"a", "a"},
+			Endpoints: []registry.Endpoint{{Path: "/x", Method: " get ", RequiredRoles: []string{" r ", "r"}}, {Path: "/x", Method: "POST"}},
+		}
+	}
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	in := valid()
+	in.Normalize()
+	if in.BasePath != "/v1" || in.Endpoints[0].Method != "GET" || !slices.Equal(in.Endpoints[0].RequiredRoles, []string{"r"}) ||
+		!slices.Equal(in.Tags, []string{"a"}) || in.Endpoints[1].RequiredRoles == nil {
+		t.Fatalf("Normalize = %+v", in)
+	}
+	for _, tc := range []struct {
+		field  string
+		mutate func(*registry.Instance)
+	}{
+		{"name", func(in *registry.Instance) { in.Name = "Orders" }},
+		{"name", func(in *registry.Instance) { in.Name = "" }},
+		{"port", func(in *registry.Instance) { in.Port = 70000 }},
+		{"base_path", func(in *registry.Instance) { in.BasePath = "/a/../b" }},
+		{"version", func(in *registry.Instance) { in.Version = "1 0" }},
+		{"metadata", func(in *registry.Instance) { in.Metadata = []byte(`[1]`) }},
+		{"undeclared_paths", func(in *registry.Instance) { in.UndeclaredPaths = "" }},
+		{"tags[1]", func(in *registry.Instance) { in.Tags[1] = "-x" }},
+		{"endpoints[0].method", func(in *registry.Instance) { in.Endpoints[0].Method = "FETCH" }},
+		{"endpoints[1]", func(in *registry.Instance) { in.Endpoints[1].Method = "GET" }},
+		{"endpoints[0].is_public", func(in *registry.Instance) { in.Endpoints[0].IsPublic = true }},
+		{"endpoints[0].required_roles[1]", func(in *registry.Instance) { in.Endpoints[0].RequiredRoles[1] = " " }},
+	} {
+		in := valid()
+		tc.mutate(in)
+		if in.Problems()[tc.field] == "" || in.Validate() == nil {
+			t.Errorf("%s: Problems = %v, want %s named", tc.field, in.Problems(), tc.field)
+		}
+	}
+}
