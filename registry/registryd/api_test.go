@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,11 +277,27 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 // TestHeartbeatRightAfterDeregister makes the race behind a flake likely:
 // a heartbeat sent the moment a deregistration is answered must get 404
 // (the SDK re-registers on it), never a 200 from a feed that has not
-// delivered the deregistration yet.
+// delivered the deregistration yet. Other writers keep the feed's loop busy
+// meanwhile, as load did when the flake was seen.
 func TestHeartbeatRightAfterDeregister(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
-		for i := range 30 {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					rp.do("POST", "/api/registry/register", serviceConfig("busy", 20000+w*1000+i%1000), token)
+				}
+			})
+		}
+		defer func() { close(stop); wg.Wait() }()
+		for i := range 40 {
 			in := rp.register("orders", 9100+i, nil)
 			if r := rp.do("POST", "/api/registry/deregister/"+in.ID, nil, token); r.Status != 200 {
 				t.Fatalf("deregister: %d %s", r.Status, r.Body)
