@@ -121,7 +121,9 @@ func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
 		}
 		return by(a, b)
 	})
-	out := catalogPage{Items: list[min(offset, len(list)):min(offset+limit, len(list))], Total: len(list), Limit: limit, Offset: offset, Revision: rev}
+	start := min(offset, len(list))
+	end := start + min(limit, len(list)-start) // offset+limit could overflow
+	out := catalogPage{Items: list[start:end], Total: len(list), Limit: limit, Offset: offset, Revision: rev}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 

@@ -102,6 +102,7 @@ func TestCatalogListPagingAndHistory(t *testing.T) {
 			"?sort=health&order=desc":     {"search", "billing", "orders"},
 			"?sort=name&limit=1&offset=1": {"orders"},
 			"?offset=5":                   nil,
+			"?offset=9223372036854775807": nil,
 		} {
 			p := catalog(query)
 			if !slices.Equal(p.names(), want) || p.Total != 3 {
@@ -141,6 +142,10 @@ func TestCatalogListPagingAndHistory(t *testing.T) {
 			if len(got) != len(want) || got[0].ID != want[0].ID || r.Header.Get("X-Total-Count") != total {
 				t.Errorf("services%s: %d instances, X-Total-Count %q", query, len(got), r.Header.Get("X-Total-Count"))
 			}
+		}
+		if r := rp.do("GET", "/api/registry/services?offset=9223372036854775807", nil, token); r.Status != 200 ||
+			string(r.Body) != "[]\n" || r.Header.Get("X-Total-Count") != "4" {
+			t.Errorf("services past the end: %d %s", r.Status, r.Body)
 		}
 		if r := rp.do("GET", "/api/registry/services?limit=0", nil, token); r.Status != 422 || r.Problem(t).Errors["limit"] == "" {
 			t.Errorf("services?limit=0: %d %s", r.Status, r.Body)
