@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"time"
 	"unicode/utf8"
+
+	"github.com/plugboard/plugboard/registry"
 )
 
 // Limits of the configuration center.
@@ -18,8 +20,6 @@ const (
 )
 
 var (
-	// configService is a registry service name.
-	configService = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	// configKey is a configuration key; "/" and ":" let keys form paths.
 	configKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
 )
@@ -90,7 +90,7 @@ func (p problems) configAddress(scope, service, key string) {
 	} else {
 		p.text("scope", scope)
 	}
-	if !configService.MatchString(service) {
+	if !registry.ValidName(service) {
 		p["service"] = "must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit"
 	}
 	if !configKey.MatchString(key) {
@@ -135,7 +135,7 @@ type ConfigFilter struct {
 // f is usable: a service set must be a valid service name.
 func (f ConfigFilter) Validate() error {
 	p := problems{}
-	if f.Service != "" && !configService.MatchString(f.Service) {
+	if f.Service != "" && !registry.ValidName(f.Service) {
 		p["service"] = "must be 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit"
 	}
 	if f.Prefix != "" {

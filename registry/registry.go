@@ -87,8 +87,28 @@ type Filter struct {
 	Name    string
 	Tag     string
 	Version string
+	// NameContains keeps the instances whose name contains it.
+	NameContains string
 	// IncludeInactive also returns deregistered and expired instances.
 	IncludeInactive bool
+	// Offset skips that many instances of the ordered list; Limit, when
+	// positive, caps how many are returned. Store.List alone honours them.
+	Offset, Limit int
+}
+
+// ServiceSummary aggregates the instances of one service name.
+type ServiceSummary struct {
+	Name string `json:"name"`
+	// Instances counts the instances; Healthy those the gateway routes to
+	// (health healthy or unknown), Unhealthy the others.
+	Instances int `json:"instances"`
+	Healthy   int `json:"healthy"`
+	Unhealthy int `json:"unhealthy"`
+	// Versions and Tags are the distinct values over the instances, sorted.
+	Versions []string `json:"versions"`
+	Tags     []string `json:"tags"`
+	// LastHeartbeat is the newest heartbeat of any instance.
+	LastHeartbeat time.Time `json:"last_heartbeat"`
 }
 
 // EventType says what changed in an Event.
@@ -126,8 +146,14 @@ type Store interface {
 	Register(ctx context.Context, in *Instance) (Event, error)
 	// Get returns the instance with id, active or not, or not_found.
 	Get(ctx context.Context, id string) (*Instance, error)
-	// List returns the instances f selects, ordered by name then ID.
+	// List returns the instances f selects, ordered by name then ID, from
+	// f.Offset on and at most f.Limit of them when it is positive.
 	List(ctx context.Context, f Filter) ([]*Instance, error)
+	// Count returns how many instances f selects, ignoring Offset and Limit.
+	Count(ctx context.Context, f Filter) (int, error)
+	// Services returns one summary per service name among the instances f
+	// selects (ignoring Offset and Limit), ordered by name.
+	Services(ctx context.Context, f Filter) ([]ServiceSummary, error)
 	// Deregister marks an active instance inactive (EventDeregistered);
 	// not_found for an unknown or already inactive one.
 	Deregister(ctx context.Context, id string) (Event, error)
@@ -148,6 +174,10 @@ type Store interface {
 	// order. complete is false when events right after after were pruned, so
 	// the caller must start over from a snapshot.
 	EventsAfter(ctx context.Context, after int64, limit int) (events []Event, complete bool, err error)
+	// InstanceEvents returns the newest events (at most limit) of the
+	// instance with id, newest first, as far back as the feed keeps them
+	// (see PruneEvents); not_found for an unknown id.
+	InstanceEvents(ctx context.Context, id string, limit int) ([]Event, error)
 	// PruneEvents deletes all but the newest keep events.
 	PruneEvents(ctx context.Context, keep int) error
 }

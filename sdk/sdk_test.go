@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/caddymodules/jwtauth"
-	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
+	"github.com/plugboard/plugboard/registry/registrytest"
 	"github.com/plugboard/plugboard/sdk"
 )
 
@@ -38,27 +37,8 @@ func startRegistryOn(t *testing.T, addr string) *client.Client {
 // startRegistryAt runs a registry on addr ("" for any free port).
 func startRegistryAt(t *testing.T, addr string) (string, *client.Client) {
 	t.Helper()
-	cfg, err := envconfig.Parse[registryd.Config](map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	if addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs.Listener.Close()
-		hs.Listener = ln
-	}
-	hs.Start()
-	t.Cleanup(func() { srv.StartShutdown(); hs.Close(); cancel(); srv.Close() })
-	return hs.URL, client.New(hs.URL, token, nil)
+	r := registrytest.Start(t, registrytest.Options{Token: token, Addr: addr})
+	return r.URL, r.Client
 }
 
 func active(t *testing.T, c *client.Client, name string) []*registry.Instance {

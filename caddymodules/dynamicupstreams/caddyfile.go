@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/plugboard/plugboard/registry"
 )
 
 func init() {
@@ -120,7 +122,7 @@ func (h *Route) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "preserve_host":
 			for d.NextArg() {
 				for _, name := range strings.FieldsFunc(d.Val(), func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
-					if !ValidService(name) {
+					if !registry.ValidName(name) {
 						return d.Errf("preserve_host: %q is not a service name", name)
 					}
 					h.PreserveHost = append(h.PreserveHost, name)

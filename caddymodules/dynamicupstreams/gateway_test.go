@@ -23,8 +23,10 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/plugboard/plugboard/internal/httpx"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
+	"github.com/plugboard/plugboard/registry/registrytest"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
 	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
@@ -77,11 +79,11 @@ type stackOptions struct {
 func startStackWith(t testing.TB, opts stackOptions, extraEnv ...string) *stack {
 	t.Helper()
 	edit := opts.edit
-	reg := gatewaytest.StartRegistry(t, token, opts.wrap)
+	reg := registrytest.Start(t, registrytest.Options{Token: token, Wrap: opts.wrap})
 
 	addr := opts.addr
 	if addr == "" {
-		addr = gatewaytest.FreePort(t)
+		addr = testenv.FreeAddr(t)
 	}
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	env := map[string]string{
@@ -105,7 +107,7 @@ func startStackWith(t testing.TB, opts stackOptions, extraEnv ...string) *stack 
 	}
 	gatewaytest.LoadCaddyfile(t, "../../Caddyfile", edit)
 	s := &stack{t: t, registry: reg.Client, regURL: reg.URL, regStop: reg.Stop, gateway: "http://" + addr, logFile: logFile}
-	gatewaytest.Eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		resp, err := http.Get(s.gateway + "/")
 		if err == nil {
 			resp.Body.Close()
@@ -266,7 +268,7 @@ func TestGateway(t *testing.T) {
 		b := newBackend(t, "orders-1")
 		s.register("orders", b, "/v1")
 		var a answer
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { a = s.get("/api/orders/items/42?a=1&b=x%20y"); return a.status == 200 }, "orders never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { a = s.get("/api/orders/items/42?a=1&b=x%20y"); return a.status == 200 }, "orders never routable")
 		if a.body != "orders-1 /v1/items/42?a=1&b=x%20y" {
 			t.Fatalf("backend saw %q", a.body)
 		}
@@ -314,7 +316,7 @@ func TestGateway(t *testing.T) {
 		for _, b := range bs {
 			s.register("spread", b, "")
 		}
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/spread/x").status == 200 }, "spread never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/spread/x").status == 200 }, "spread never routable")
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Add(1)
@@ -338,12 +340,12 @@ func TestGateway(t *testing.T) {
 	t.Run("RegisterAndDeregisterWithinASecond", func(t *testing.T) {
 		b := newBackend(t, "fresh-1")
 		in := s.register("fresh", b, "")
-		took := gatewaytest.Eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 200 }, "a registered instance was not routable within 1s")
+		took := testenv.Eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 200 }, "a registered instance was not routable within 1s")
 		t.Logf("registered → routable in %s", took)
 		if err := s.registry.Deregister(context.Background(), in.ID); err != nil {
 			t.Fatal(err)
 		}
-		took = gatewaytest.Eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 503 }, "a deregistered instance was still routed after 1s")
+		took = testenv.Eventually(t, time.Second, func() bool { return s.get("/api/fresh/x").status == 503 }, "a deregistered instance was still routed after 1s")
 		t.Logf("deregistered → out of rotation in %s", took)
 		a := s.get("/api/fresh/x")
 		if typ, _ := a.problem(t); typ != "/problems/unavailable" || a.header.Get("Retry-After") == "" {
@@ -378,11 +380,11 @@ func TestGateway(t *testing.T) {
 		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "kill", Host: host, Port: p, Metadata: public}); err != nil {
 			t.Fatal(err)
 		}
-		gatewaytest.Eventually(t, 2*time.Second, func() bool {
+		testenv.Eventually(t, 2*time.Second, func() bool {
 			snapReady := s.do("GET", "/api/registry/services?name=kill", nil, registryRead)
 			return strings.Count(snapReady.body, `"id"`) == 2
 		}, "second instance not registered")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return gatewayDials("kill") == 2 }, "the feed never brought the second instance to the gateway")
+		testenv.Eventually(t, 2*time.Second, func() bool { return gatewayDials("kill") == 2 }, "the feed never brought the second instance to the gateway")
 		for i := range 20 {
 			if a := s.get("/api/kill/x"); a.status != 200 {
 				t.Fatalf("request %d failed with %d: %s", i, a.status, a.body)
@@ -398,7 +400,7 @@ func TestGateway(t *testing.T) {
 		s.register("safe", b, "/v1")
 		victim := newBackend(t, "victim-1")
 		s.register("victim", victim, "/admin")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/safe/x").status == 200 && s.get("/api/victim/x").status == 200 }, "not routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/safe/x").status == 200 && s.get("/api/victim/x").status == 200 }, "not routable")
 		victimHits := victim.hits.Load()
 		for _, p := range []string{
 			"/api/safe/../victim/x",
@@ -432,7 +434,7 @@ func TestGateway(t *testing.T) {
 	t.Run("ServerSentEventsStream", func(t *testing.T) {
 		b := newBackend(t, "sse-1")
 		s.register("sse", b, "")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/sse/x").status == 200 }, "sse never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/sse/x").status == 200 }, "sse never routable")
 		resp, err := http.Get(s.gateway + "/api/sse/events")
 		if err != nil {
 			t.Fatal(err)
@@ -452,7 +454,7 @@ func TestGateway(t *testing.T) {
 		if _, err := s.registry.Register(context.Background(), &registry.Instance{Name: "ws", Host: host, Port: port, Metadata: public}); err != nil {
 			t.Fatal(err)
 		}
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/ws/plain").status == 200 }, "ws never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/ws/plain").status == 200 }, "ws never routable")
 		conn, err := net.Dial("tcp", strings.TrimPrefix(s.gateway, "http://"))
 		if err != nil {
 			t.Fatal(err)
@@ -476,7 +478,7 @@ func TestGateway(t *testing.T) {
 	t.Run("BodyLimit", func(t *testing.T) {
 		b := newBackend(t, "body-1")
 		s.register("body", b, "")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/body/x").status == 200 }, "body never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/body/x").status == 200 }, "body never routable")
 		if a := s.do("POST", "/api/body/echo-body", strings.NewReader("small"), nil); a.status != 200 || a.body != "small" {
 			t.Fatalf("small body: %d %q", a.status, a.body)
 		}
@@ -518,7 +520,7 @@ func TestGateway(t *testing.T) {
 	t.Run("UpstreamPathAndErrors", func(t *testing.T) {
 		b := newBackend(t, "inner-1")
 		s.register("inner", b, "/inner")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/inner/x").status == 200 }, "inner never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/inner/x").status == 200 }, "inner never routable")
 		// The request reaches the instance at base_path + path, encoded as
 		// sent, with its query.
 		for path, want := range map[string]string{
@@ -553,7 +555,7 @@ func TestGateway(t *testing.T) {
 		}()
 		b := newBackend(t, "logged-1")
 		s.register("logged", b, "/v2")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/logged/x").status == 200 }, "logged never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/logged/x").status == 200 }, "logged never routable")
 		ok := s.do("GET", "/api/logged/items/7?q=a%20b", nil, http.Header{"X-Request-Id": {"log-me-1"},
 			"Authorization": {"Bearer do-not-log-me"}, "User-Agent": {"access-log-test"}})
 		missing := s.do("GET", "/api/nosuchsvc/x", nil, http.Header{"X-Request-Id": {"log-me-2"}})
@@ -563,7 +565,7 @@ func TestGateway(t *testing.T) {
 		}
 		// Lines reach the file within the flush interval (1 s).
 		var lines map[string]map[string]any
-		gatewaytest.Eventually(t, 3*time.Second, func() bool {
+		testenv.Eventually(t, 3*time.Second, func() bool {
 			lines = accessLines(t, s.logFile)
 			return lines["log-me-1"] != nil && lines["log-me-2"] != nil && lines["log-me-3"] != nil
 		}, "the access log lines never arrived")
@@ -595,7 +597,7 @@ func TestGateway(t *testing.T) {
 	t.Run("RegistryDownKeepsRouting", func(t *testing.T) {
 		b := newBackend(t, "survivor-1")
 		s.register("survivor", b, "")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/survivor/x").status == 200 }, "survivor never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/survivor/x").status == 200 }, "survivor never routable")
 		app, err := caddy.ActiveContext().App(dynamicupstreams.AppName)
 		if err != nil {
 			t.Fatal(err)
@@ -604,7 +606,7 @@ func TestGateway(t *testing.T) {
 			t.Fatalf("staleness %v while the feed is connected", st)
 		}
 		s.regStop()
-		gatewaytest.Eventually(t, 3*time.Second, func() bool { return app.(*dynamicupstreams.App).Staleness() > 0 },
+		testenv.Eventually(t, 3*time.Second, func() bool { return app.(*dynamicupstreams.App).Staleness() > 0 },
 			"the staleness metric did not rise with the registry down")
 		for range 5 {
 			if a := s.get("/api/survivor/x"); a.status != 200 {

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
 	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // recorder is a plugin instance that keeps every request it received,
@@ -71,7 +73,7 @@ func (s *stack) registerRecorder(name string, rec *recorder, basePath string) {
 	var p int
 	fmt.Sscan(port, &p)
 	s.registerAt(name, host, p, basePath)
-	gatewaytest.Eventually(s.t, 2*time.Second, func() bool { return s.get("/api/"+name+"/ready").status == 200 }, name+" never routable")
+	testenv.Eventually(s.t, 2*time.Second, func() bool { return s.get("/api/"+name+"/ready").status == 200 }, name+" never routable")
 }
 
 // raw sends one request as written on a new connection and returns the
@@ -177,7 +179,7 @@ func TestGatewayHardening(t *testing.T) {
 		var p int
 		fmt.Sscan(port, &p)
 		s.registerAt("tunnel", host, p, "/v1")
-		gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/tunnel/ready").status == 200 }, "tunnel never routable")
+		testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/tunnel/ready").status == 200 }, "tunnel never routable")
 
 		for _, upgrade := range []string{"h2c", "H2C", "HTTP/2.0", "websocket, h2c"} {
 			conn, rd, status := s.raw(t, "GET /api/tunnel/public HTTP/1.1\r\nHost: "+gwHost+
@@ -396,7 +398,7 @@ func TestGatewaySendsRegistryToken(t *testing.T) {
 // make it http://:port with PLUGBOARD_GATEWAY_BIND=127.0.0.1 (issue 11,
 // finding 18).
 func TestListenBindsOneInterface(t *testing.T) {
-	addr := gatewaytest.FreePort(t)
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	s := startStackWith(t, stackOptions{addr: addr}, "PLUGBOARD_GATEWAY_SITE", "http://:"+port, "PLUGBOARD_GATEWAY_BIND", "127.0.0.1")
 	// 127.0.0.2 is this machine too, but not the bound interface.
@@ -431,7 +433,7 @@ func TestHeaderUpKeepsTheInstanceHost(t *testing.T) {
 		}
 	}
 	t.Setenv("PLUGBOARD_GATEWAY_ADMIN", "off")
-	t.Setenv("PLUGBOARD_GATEWAY_SITE", "http://"+gatewaytest.FreePort(t))
+	t.Setenv("PLUGBOARD_GATEWAY_SITE", "http://"+testenv.FreeAddr(t))
 	t.Setenv("PLUGBOARD_REGISTRY_URL", "http://127.0.0.1:1")
 	t.Setenv("PLUGBOARD_GATEWAY_SIGNING_SECRET", "gateway-test-signing-secret")
 	t.Setenv("XDG_DATA_HOME", t.TempDir())

@@ -12,7 +12,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+
 	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -26,7 +28,7 @@ func TestLocalHTTPSAndHTTP2(t *testing.T) {
 	s.register("h2", b, "/v2")
 	caddy.Stop()
 
-	port := strings.Split(gatewaytest.FreePort(t), ":")[1]
+	port := strings.Split(testenv.FreeAddr(t), ":")[1]
 	t.Setenv("PLUGBOARD_GATEWAY_SITE", "https://localhost:"+port)
 	body, _ := os.ReadFile("../../Caddyfile")
 	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, nil)
@@ -48,7 +50,7 @@ func TestLocalHTTPSAndHTTP2(t *testing.T) {
 		ForceAttemptHTTP2: true,
 	}}
 	var resp *http.Response
-	gatewaytest.Eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, func() bool {
 		resp, err = client.Get("https://localhost:" + port + "/api/h2/x")
 		if err != nil {
 			return false
@@ -75,7 +77,7 @@ func TestH2C(t *testing.T) {
 	client := &http.Client{Transport: &tr, Timeout: 5 * time.Second}
 	var resp *http.Response
 	var err error
-	gatewaytest.Eventually(t, 2*time.Second, func() bool {
+	testenv.Eventually(t, 2*time.Second, func() bool {
 		resp, err = client.Get(s.gateway + "/api/h2c/x")
 		if err != nil {
 			return false

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // BenchmarkGatewayOverhead prices what the gateway adds to Caddy's own
@@ -34,7 +34,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		io.WriteString(w, body)
 	}))
 	b.Cleanup(be.Close)
-	plainAddr := gatewaytest.FreePort(b)
+	plainAddr := testenv.FreeAddr(b)
 	noJWT := regexp.MustCompile(`(?s)\n\t\tjwt_auth \{.*?\n\t\t\}`)
 	s := startStackEdited(b, func(shipped string) string {
 		gw := noJWT.ReplaceAllString(shipped, "")
@@ -65,7 +65,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		{"caddy", "http://" + plainAddr + "/api/v1/users/42"},
 		{"gateway", s.gateway + "/api/v1/users/42"},
 	}
-	gatewaytest.Eventually(b, 5*time.Second, func() bool {
+	testenv.Eventually(b, 5*time.Second, func() bool {
 		resp, err := client.Get(targets[1].url)
 		if err != nil {
 			return false

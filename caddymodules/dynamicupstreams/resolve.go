@@ -5,25 +5,9 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
-)
 
-// ValidService reports whether s is what the registry accepts as a service
-// name: ^[a-z0-9][a-z0-9_-]{0,62}$ (checked by hand: it runs per request).
-func ValidService(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case (c == '-' || c == '_') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+	"github.com/plugboard/plugboard/registry"
+)
 
 // Errors of Resolve.
 var (
@@ -83,7 +67,7 @@ func Resolve(prefix, escapedPath string) (service, rest string, err error) {
 		return "", "", errNotAPI
 	}
 	service = tail[svcStart:svcEnd]
-	if !ValidService(service) {
+	if !registry.ValidName(service) {
 		return "", "", errNotAPI
 	}
 	if !empty { // the path as sent, from the slash after the service

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/plugboard/plugboard/registry"
 )
 
 func TestResolve(t *testing.T) {
@@ -62,9 +64,9 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-// servicePattern is the registry's rule for names, which ValidService
+// servicePattern is the registry's rule for names, which registry.ValidName
 // implements by hand.
-var servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var servicePattern = regexp.MustCompile(registry.NamePattern)
 
 // doubleEncoded finds a percent escape left in a segment decoded once.
 var doubleEncoded = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
@@ -146,7 +148,7 @@ func resolveReference(prefix, escapedPath string) (service, rest string, err err
 		return "", "", errNotAPI
 	}
 	service = segs[0]
-	if !ValidService(service) {
+	if !registry.ValidName(service) {
 		return "", "", errNotAPI
 	}
 	rest = "/" + strings.Join(segs[1:], "/")

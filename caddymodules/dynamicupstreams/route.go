@@ -13,7 +13,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
+	"github.com/plugboard/plugboard/registry"
 )
 
 func init() {
@@ -62,7 +64,7 @@ func (h *Route) Provision(ctx caddy.Context) error {
 	h.app = app.(*App)
 	h.keepHost = make(map[string]bool, len(h.PreserveHost))
 	for _, name := range h.PreserveHost {
-		if !ValidService(name) {
+		if !registry.ValidName(name) {
 			return fmt.Errorf("plugboard_route: preserve_host: %q is not a service name", name)
 		}
 		h.keepHost[name] = true

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 func newSlowBackend(t *testing.T, name string, delay time.Duration) *backend {
@@ -38,8 +38,8 @@ func TestSlowInstanceIsEjected(t *testing.T) {
 	s.register("mixed", slow, "")
 	lone := newSlowBackend(t, "lone", 300*time.Millisecond)
 	s.register("lone", lone, "")
-	gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/mixed/x").status == 200 }, "mixed never routable")
-	gatewaytest.Eventually(t, 2*time.Second, func() bool { return s.get("/api/lone/x").status == 200 }, "lone never routable")
+	testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/mixed/x").status == 200 }, "mixed never routable")
+	testenv.Eventually(t, 2*time.Second, func() bool { return s.get("/api/lone/x").status == 200 }, "lone never routable")
 
 	// Until both are measured (the slow one may be ejected at any of its
 	// answers from the fifth on, once the fast one has five).

@@ -23,7 +23,9 @@ import (
 	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/registrytest"
 )
 
 // BenchmarkJWTAuthOverhead measures what jwt_auth costs the gateway. One
@@ -115,7 +117,7 @@ func benchStack(b *testing.B) benchEnv {
 	coreHS := httptest.NewServer(core.Handler())
 	b.Cleanup(coreHS.Close)
 
-	regHS := gatewaytest.StartRegistry(b, "bench-registry-token-0123", nil)
+	regHS := registrytest.Start(b, registrytest.Options{Token: "bench-registry-token-0123"})
 
 	body := bytes.Repeat([]byte("x"), 100)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
@@ -146,7 +148,7 @@ func benchStack(b *testing.B) benchEnv {
 	token := post("/api/auth/login", "", map[string]string{"username": "admin", "password": "admin-password-1"})["access_token"].(string)
 	key := post("/api/api-keys", token, map[string]any{"name": "bench"})["key"].(string)
 
-	authAddr, plainAddr := gatewaytest.FreePort(b), gatewaytest.FreePort(b)
+	authAddr, plainAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)
 	for k, v := range map[string]string{
 		"PLUGBOARD_GATEWAY_SITE": "http://" + authAddr, "PLUGBOARD_GATEWAY_ADMIN": "off",
 		"PLUGBOARD_REGISTRY_URL": regHS.URL, "PLUGBOARD_CORE_URL": coreHS.URL,
@@ -172,7 +174,7 @@ func benchStack(b *testing.B) benchEnv {
 	}
 	gatewaytest.LoadCaddyfile(b, path, nil)
 	env := benchEnv{plainURL: "http://" + plainAddr + "/api/bench/users/42", authURL: "http://" + authAddr + "/api/bench/users/42", token: token, key: key}
-	gatewaytest.Eventually(b, 10*time.Second, func() bool {
+	testenv.Eventually(b, 10*time.Second, func() bool {
 		return fire(b, env.authURL, http.Header{"Authorization": {"Bearer " + token}}) == 200
 	}, "the gateway never routed the bench service")
 	return env

@@ -6,7 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
+	"github.com/plugboard/plugboard/registry"
 )
 
 func init() {
@@ -51,7 +51,7 @@ func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, name := range names {
-				if !dynamicupstreams.ValidService(name) {
+				if !registry.ValidName(name) {
 					return d.Errf("forward_authorization: %q is not a service name", name)
 				}
 			}

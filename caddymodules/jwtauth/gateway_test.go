@@ -23,7 +23,9 @@ import (
 	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/caddymodules/jwtauth"
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/registrytest"
 )
 
 // TestGateway runs a registry, a fake core, a service and the gateway
@@ -57,7 +59,7 @@ func TestGateway(t *testing.T) {
 
 	const regToken = "jwtauth-test-token-0123"
 	t.Setenv("PLUGBOARD_REGISTRY_TOKEN", regToken) // the gateway reads the registry with it
-	reg := gatewaytest.StartRegistry(t, regToken, nil)
+	reg := registrytest.Start(t, registrytest.Options{Token: regToken})
 	regURL, regClient := reg.URL, reg.Client
 	host, portStr, _ := net.SplitHostPort(backend.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
@@ -72,7 +74,7 @@ func TestGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	gateway := "http://" + gatewaytest.FreePort(t)
+	gateway := "http://" + testenv.FreeAddr(t)
 	accessLog := filepath.Join(t.TempDir(), "access.log")
 	t.Setenv("PLUGBOARD_GATEWAY_ACCESS_LOG", "file "+accessLog)
 	startGateway(t, "testdata/gateway.caddyfile", gateway, regURL, core.URL, secret)
@@ -94,7 +96,7 @@ func TestGateway(t *testing.T) {
 	}
 
 	// Wait until the route and the JWKS are ready.
-	gatewaytest.Eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		resp, _ := get("GET", "/api/orders/items/1", http.Header{"Authorization": {"Bearer " + token("user")}})
 		return resp.StatusCode == 200
 	}, "the gateway never let a valid token through")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 	"github.com/plugboard/plugboard/core/rbac"
 )

@@ -47,7 +47,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/plugboard/plugboard/caddymodules/dynamicupstreams"
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 	"github.com/plugboard/plugboard/internal/coreclient"
 	"github.com/plugboard/plugboard/internal/credential"
@@ -228,7 +227,7 @@ func (h *JWTAuth) Validate() error {
 		return fmt.Errorf("jwt_auth: default_policy %q is neither %s nor %s", h.DefaultPolicy, PolicyAuthenticated, PolicyPublic)
 	}
 	for _, name := range h.ForwardAuthorization {
-		if !dynamicupstreams.ValidService(name) {
+		if !registry.ValidName(name) {
 			return fmt.Errorf("jwt_auth: forward_authorization %q is not a service name", name)
 		}
 	}

@@ -22,9 +22,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
-	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/coreclient"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -165,7 +165,7 @@ func (f *fixture) start() {
 	f.core.mu.Lock()
 	expectKeys := f.core.status == 0 && len(f.core.jwks.Keys) > 0
 	f.core.mu.Unlock()
-	gatewaytest.Eventually(f.t, 5*time.Second, func() bool {
+	testenv.Eventually(f.t, 5*time.Second, func() bool {
 		return f.core.jwksHits.Load() > 0 && (!expectKeys || f.h.rt.keys.Load().keys != nil)
 	}, "the JWKS was never fetched")
 }
@@ -666,7 +666,7 @@ func TestRefresherRecovers(t *testing.T) {
 	f.start()
 	core.setStatus(0)
 	// The first retry comes after 1s.
-	gatewaytest.Eventually(t, 5*time.Second, func() bool { return f.h.rt.keys.Load().keys != nil },
+	testenv.Eventually(t, 5*time.Second, func() bool { return f.h.rt.keys.Load().keys != nil },
 		"the refresher never fetched the JWKS after core came back")
 }
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -88,7 +88,7 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	}))
 	t.Cleanup(func() { reg.CloseClientConnections(); reg.Close() })
 
-	gateway := "http://" + gatewaytest.FreePort(t)
+	gateway := "http://" + testenv.FreeAddr(t)
 	startGateway(t, "testdata/policy.caddyfile", gateway, reg.URL, core.URL, "policy-test-signing-secret-0123456789")
 
 	token := func(roles ...string) string { return signToken(t, key, roles...) }
@@ -110,7 +110,7 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	}
 	as := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 
-	gatewaytest.Eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		status, _ := send("GET", "/api/billing/items/1", as(user))
 		return status == 200
 	}, "the gateway never let a valid token through")

@@ -263,19 +263,3 @@ func Do(t testing.TB, method, url string, body any, header ...string) Response {
 	t.Helper()
 	return Send(t, nil, NewRequest(t, method, url, body, header...))
 }
-
-// Eventually checks cond every few milliseconds until it holds, and fails
-// the test with msg if it still does not after within. It returns how long
-// cond took to hold.
-func Eventually(t testing.TB, within time.Duration, cond func() bool, msg string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s (waited %s)", msg, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}

@@ -144,7 +144,8 @@ func (c *Client) Deregister(ctx context.Context, id string) error {
 }
 
 // List returns the instances f selects and the registry's revision when it
-// answered.
+// answered. f.Limit and f.Offset page the list; f.NameContains is the
+// catalog's filter and is not sent.
 func (c *Client) List(ctx context.Context, f registry.Filter) ([]*registry.Instance, int64, error) {
 	q := url.Values{}
 	if f.Name != "" {
@@ -158,6 +159,12 @@ func (c *Client) List(ctx context.Context, f registry.Filter) ([]*registry.Insta
 	}
 	if f.IncludeInactive {
 		q.Set("include_inactive", "true")
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.Offset > 0 {
+		q.Set("offset", strconv.Itoa(f.Offset))
 	}
 	path := "/api/registry/services"
 	if len(q) > 0 {

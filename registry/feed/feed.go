@@ -47,7 +47,11 @@ type Hub struct {
 
 	mu     sync.Mutex
 	last   int64
-	active map[string]bool // IDs of active instances, as of last
+	active map[string]bool // IDs of active instances, as of last (and ahead)
+	// ahead holds, per instance, the revision of an event this replica
+	// committed and Publish applied to active before its turn came in
+	// revision order: older events delivered after it must not undo it.
+	ahead  map[string]int64
 	subs   map[*Sub]struct{}
 	closed bool
 	ready  chan struct{}
@@ -60,9 +64,11 @@ func New(src Source, ps ephemeral.PubSub, logger *slog.Logger, poll time.Duratio
 	}
 	return &Hub{
 		src: src, ps: ps, logger: logger, poll: poll,
-		local: make(chan registry.Event, 1024),
-		subs:  map[*Sub]struct{}{},
-		ready: make(chan struct{}),
+		local:  make(chan registry.Event, 1024),
+		subs:   map[*Sub]struct{}{},
+		active: map[string]bool{},
+		ahead:  map[string]int64{},
+		ready:  make(chan struct{}),
 	}
 }
 
@@ -83,11 +89,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		return fmt.Errorf("list active instances: %w", err)
 	}
 	h.mu.Lock()
-	h.last = rev
-	h.active = make(map[string]bool, len(list))
-	for _, in := range list {
-		h.active[in.ID] = true
-	}
+	h.load(rev, list)
 	h.mu.Unlock()
 	close(h.ready)
 	// Events committed between the revision read and the list are caught up
@@ -126,7 +128,21 @@ func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
 // Publish hands an event this replica committed to the local watchers and
 // to every other replica. Call it after the commit, in any goroutine.
+//
+// The event's effect on IsActive is applied at once, before Publish
+// returns, so that a client told its instance was deregistered gets 404
+// for its next heartbeat to this replica rather than a 200 from a view
+// that has not delivered the event yet. Watchers still receive it in
+// revision order.
 func (h *Hub) Publish(ctx context.Context, ev registry.Event) {
+	if ev.Instance != nil {
+		h.mu.Lock()
+		if ev.Revision > h.last && ev.Revision > h.ahead[ev.Instance.ID] {
+			h.ahead[ev.Instance.ID] = ev.Revision
+			h.setActive(ev.Instance)
+		}
+		h.mu.Unlock()
+	}
 	select {
 	case h.local <- ev:
 	default: // the poll will find it
@@ -198,11 +214,7 @@ func (h *Hub) reset(ctx context.Context) {
 	h.logger.Warn("registry events were pruned before this replica read them; watchers start over", slog.Int64("revision", rev))
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.last = rev
-	h.active = make(map[string]bool, len(list))
-	for _, in := range list {
-		h.active[in.ID] = true
-	}
+	h.load(rev, list)
 	for s := range h.subs {
 		h.drop(s)
 	}
@@ -215,10 +227,13 @@ func (h *Hub) deliver(ev registry.Event) {
 		return
 	}
 	h.last = ev.Revision
-	if ev.Instance.IsActive {
-		h.active[ev.Instance.ID] = true
-	} else {
-		delete(h.active, ev.Instance.ID)
+	id := ev.Instance.ID
+	switch ahead, ok := h.ahead[id]; {
+	case !ok:
+		h.setActive(ev.Instance)
+	case ahead <= ev.Revision:
+		delete(h.ahead, id) // in step again
+		h.setActive(ev.Instance)
 	}
 	for s := range h.subs {
 		select {
@@ -227,6 +242,36 @@ func (h *Hub) deliver(ev registry.Event) {
 			h.logger.Info("cutting off a watcher that fell behind", slog.Int64("revision", ev.Revision))
 			h.drop(s)
 		}
+	}
+}
+
+// load makes list, read at revision rev, the active set; h.mu must be
+// held. Published events newer than rev stay applied.
+func (h *Hub) load(rev int64, list []*registry.Instance) {
+	h.last = rev
+	active := make(map[string]bool, len(list))
+	for _, in := range list {
+		active[in.ID] = true
+	}
+	for id, ahead := range h.ahead {
+		switch {
+		case ahead <= rev:
+			delete(h.ahead, id)
+		case h.active[id]:
+			active[id] = true
+		default:
+			delete(active, id)
+		}
+	}
+	h.active = active
+}
+
+// setActive records whether in is active; h.mu must be held.
+func (h *Hub) setActive(in *registry.Instance) {
+	if in.IsActive {
+		h.active[in.ID] = true
+	} else {
+		delete(h.active, in.ID)
 	}
 }
 
@@ -239,7 +284,9 @@ func (h *Hub) drop(s *Sub) {
 }
 
 // IsActive reports whether the instance was active as of the last delivered
-// event. It may lag a write on another replica by the feed's latency.
+// event, or of a later one this replica published. It may lag a write on
+// another replica by the feed's latency (a heartbeat there is then
+// answered 200 once more and ignored by the store).
 func (h *Hub) IsActive(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

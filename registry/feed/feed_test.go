@@ -121,3 +121,35 @@ func TestShutdownEndsSubscriptions(t *testing.T) {
 		t.Fatal("a subscription made after Shutdown is open")
 	}
 }
+
+// TestPublishedDeregistrationIsSeenAtOnce pins the root of a heartbeat
+// race: the API answers a deregistration, the client's next heartbeat
+// asks IsActive, and the hub's loop has not delivered the event yet. A
+// published event must count before Publish returns, and an older event
+// delivered after it must not undo it.
+func TestPublishedDeregistrationIsSeenAtOnce(t *testing.T) {
+	store, hub := setup(t, time.Hour) // no polling: only Publish and catch-up
+	sub, _ := hub.Subscribe()
+	reg := register(t, store, "a", 1) // not published: delivered late, by catch-up
+	id := reg.Instance.ID
+	dereg, err := store.Deregister(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		hub.Publish(context.Background(), dereg)
+		if hub.IsActive(id) {
+			t.Fatal("IsActive is true right after a deregistration was published")
+		}
+	}
+	expect(t, sub, reg.Revision, dereg.Revision) // registered (active) delivered after
+	if hub.IsActive(id) {
+		t.Fatal("delivering the older registration reactivated the instance")
+	}
+	back := register(t, store, "a", 1)
+	hub.Publish(context.Background(), back)
+	if !hub.IsActive(id) {
+		t.Fatal("a published re-registration is not active at once")
+	}
+	expect(t, sub, back.Revision)
+}

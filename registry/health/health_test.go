@@ -11,6 +11,7 @@ import (
 
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/health"
 	"github.com/plugboard/plugboard/registry/sqlstore"
@@ -81,19 +82,16 @@ func TestOnlyTheLeaseHolderSweeps(t *testing.T) {
 	actx, stopA := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { sa.Run(actx); close(done) }()
-	time.Sleep(50 * time.Millisecond) // a takes the lease
+	testenv.Eventually(t, 5*time.Second, func() bool { return a.sweeps.Load() > 0 }, "a never swept")
 	go sb.Run(ctx)
-	time.Sleep(300 * time.Millisecond)
-	if a.sweeps.Load() == 0 || b.sweeps.Load() != 0 {
+	// b gets as many chances as a sweeps 20 more times: a condition, not a
+	// guess at how long that takes on a loaded machine.
+	seen := a.sweeps.Load()
+	testenv.Eventually(t, 10*time.Second, func() bool { return a.sweeps.Load() >= seen+20 }, "a stopped sweeping")
+	if b.sweeps.Load() != 0 {
 		t.Fatalf("while a holds the lease: a swept %d times, b %d", a.sweeps.Load(), b.sweeps.Load())
 	}
 	stopA() // a leaves and releases the lease; b takes over
 	<-done
-	deadline := time.Now().Add(5 * time.Second)
-	for b.sweeps.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("b never took over the lease")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return b.sweeps.Load() > 0 }, "b never took over the lease")
 }

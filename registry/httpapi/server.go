@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ type Store interface {
 	Register(ctx context.Context, in *registry.Instance) (registry.Event, error)
 	Get(ctx context.Context, id string) (*registry.Instance, error)
 	List(ctx context.Context, f registry.Filter) ([]*registry.Instance, error)
+	Count(ctx context.Context, f registry.Filter) (int, error)
+	Services(ctx context.Context, f registry.Filter) ([]registry.ServiceSummary, error)
+	InstanceEvents(ctx context.Context, id string, limit int) ([]registry.Event, error)
 	Deregister(ctx context.Context, id string) (registry.Event, error)
 	Revision(ctx context.Context) (int64, error)
 	EventsAfter(ctx context.Context, after int64, limit int) ([]registry.Event, bool, error)
@@ -77,7 +81,7 @@ type Options struct {
 	// Keys verifies API keys (X-API-Key or Authorization: ApiKey …) and
 	// access tokens; nil accepts the token only.
 	Keys Verifier
-	// ReservedNames are reserved in addition to ReservedNames.
+	// ReservedNames are reserved in addition to ReservedNames().
 	ReservedNames []string
 	// Addresses limits where instances may point.
 	Addresses AddressPolicy
@@ -118,25 +122,6 @@ func New(store Store, f Feed, beats Heartbeats, logger *slog.Logger, opt Options
 		token: sha256.Sum256([]byte(opt.Token)),
 		now:   time.Now,
 	}
-}
-
-// Routes mounts the API on r.
-func (s *Server) Routes(r chi.Router) {
-	r.Route("/api/registry", func(r chi.Router) {
-		r.Get("/openapi.json", s.handleOpenAPI)
-		r.Group(func(r chi.Router) {
-			r.Use(s.requireRead)
-			r.Get("/services", s.handleList)
-			r.Get("/services/{service_id}", s.handleGet)
-			r.Get("/watch", s.handleWatch)
-		})
-		r.Group(func(r chi.Router) {
-			r.Use(s.requireWrite)
-			r.Post("/register", s.handleRegister)
-			r.Post("/heartbeat", s.handleHeartbeat)
-			r.Post("/deregister/{service_id}", s.handleDeregister)
-		})
-	})
 }
 
 // requireRead is requireCredential for reads.
@@ -300,6 +285,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, fault.InvalidFields("Invalid query.", map[string]string{"include_inactive": "must be true or false"}))
 		return
 	}
+	paged := q.Has("limit") || q.Has("offset")
+	if paged {
+		if f.Limit, f.Offset, err = page(q, 0); err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+	}
 	rev, err := s.store.Revision(r.Context())
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
@@ -309,6 +301,14 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
+	}
+	if paged {
+		total, err := s.store.Count(r.Context(), f)
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	}
 	s.freshen(r.Context(), list)
 	w.Header().Set("X-Registry-Revision", formatInt(rev))

@@ -13,28 +13,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/routes"
 	"github.com/plugboard/plugboard/registry"
 )
 
-// ReservedNames are the service names the platform's own routes use; no
-// plugin may register them.
-var ReservedNames = []string{"registry", "auth", "users", "tenants", "api-keys", "config", "roles", "audit"}
-
-// Limits on what one registration may hold.
-const (
-	maxEndpoints    = 500
-	maxTags         = 32
-	maxMetadataSize = 64 << 10
-)
+// ReservedNames returns the service names the platform's own routes use
+// (internal/routes); no plugin may register them.
+func ReservedNames() []string { return routes.Reserved() }
 
 var (
-	namePattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	tagPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/=+-]{0,63}$`)
 	hostnamePattern = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$`)
-	knownMethods    = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 )
 
 // blocked are addresses no instance may use unless an allow-list names
@@ -304,7 +294,7 @@ type validator struct {
 
 func newValidator(extraReserved []string, policy AddressPolicy) *validator {
 	v := &validator{reserved: map[string]bool{}, policy: policy}
-	for _, n := range append(slices.Clone(ReservedNames), extraReserved...) {
+	for _, n := range append(ReservedNames(), extraReserved...) {
 		if n = strings.TrimSpace(strings.ToLower(n)); n != "" {
 			v.reserved[n] = true
 		}
@@ -313,126 +303,48 @@ func newValidator(extraReserved []string, policy AddressPolicy) *validator {
 }
 
 func (v *validator) instance(ctx context.Context, req registerRequest) (*registry.Instance, error) {
-	bad := map[string]string{}
 	in := &registry.Instance{
-		Name:           req.Name,
-		DisplayName:    strings.TrimSpace(req.DisplayName),
-		Version:        strings.TrimSpace(req.Version),
-		Host:           strings.TrimSpace(req.Host),
-		Port:           req.Port,
-		HealthCheckURL: strings.TrimSpace(req.HealthCheckURL),
-		Metadata:       req.Metadata,
+		Name:            req.Name,
+		DisplayName:     strings.TrimSpace(req.DisplayName),
+		Version:         strings.TrimSpace(req.Version),
+		Host:            strings.TrimSpace(req.Host),
+		Port:            req.Port,
+		BasePath:        req.BasePath,
+		HealthCheckURL:  strings.TrimSpace(req.HealthCheckURL),
+		Metadata:        req.Metadata,
+		Tags:            req.Tags,
+		UndeclaredPaths: registry.UndeclaredAuthenticated,
 	}
-	switch {
-	case req.Name == "":
-		bad["name"] = "is required"
-	case !namePattern.MatchString(req.Name):
-		bad["name"] = "must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
-	case v.reserved[req.Name]:
+	if req.UndeclaredPaths != nil {
+		in.UndeclaredPaths = *req.UndeclaredPaths
+	}
+	for _, e := range req.Endpoints {
+		in.Endpoints = append(in.Endpoints, registry.Endpoint{
+			Path: e.Path, Method: e.Method, Description: e.Description,
+			RequiredRoles: e.RequiredRoles, IsPublic: e.IsPublic, RateLimit: e.RateLimit,
+		})
+	}
+	bad := in.Problems()
+	if bad["name"] == "" && v.reserved[req.Name] {
 		bad["name"] = fmt.Sprintf("%q is reserved for the platform", req.Name)
-	}
-	if len(in.DisplayName) > 200 || hasControl(in.DisplayName) {
-		bad["display_name"] = "must be at most 200 printable characters"
-	}
-	if len(in.Version) > 64 || strings.ContainsFunc(in.Version, unicode.IsSpace) || hasControl(in.Version) {
-		bad["version"] = "must be at most 64 characters without spaces"
 	}
 	if h, msg := v.checkHost(ctx, in.Host); msg != "" {
 		bad["host"] = msg
 	} else {
 		in.Host = h
 	}
-	if req.Port < 1 || req.Port > 65535 {
-		bad["port"] = "must be between 1 and 65535"
-	} else if bad["host"] == "" {
+	if bad["host"] == "" && bad["port"] == "" {
 		if msg := v.policy.checkListener(ctx, in.Host, req.Port); msg != "" {
 			bad["host"], bad["port"] = msg, msg
 		}
 	}
-	if p, msg := cleanPath(req.BasePath, true); msg != "" {
-		bad["base_path"] = msg
-	} else {
-		in.BasePath = p
-	}
 	if msg := v.checkHealthURL(ctx, in.HealthCheckURL); msg != "" {
 		bad["health_check_url"] = msg
-	}
-	if m := strings.TrimSpace(string(req.Metadata)); m != "" && m != "null" {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(req.Metadata, &obj) != nil {
-			bad["metadata"] = "must be a JSON object"
-		} else if len(req.Metadata) > maxMetadataSize {
-			bad["metadata"] = fmt.Sprintf("must be at most %d bytes", maxMetadataSize)
-		}
-	}
-	in.UndeclaredPaths = registry.UndeclaredAuthenticated
-	if req.UndeclaredPaths != nil {
-		in.UndeclaredPaths = *req.UndeclaredPaths
-	}
-	switch in.UndeclaredPaths {
-	case registry.UndeclaredAuthenticated, registry.UndeclaredDeny:
-	default:
-		bad["undeclared_paths"] = fmt.Sprintf("must be %q or %q", registry.UndeclaredAuthenticated, registry.UndeclaredDeny)
-	}
-	if len(req.Tags) > maxTags {
-		bad["tags"] = fmt.Sprintf("must hold at most %d tags", maxTags)
-	}
-	for i, t := range req.Tags {
-		if !tagPattern.MatchString(t) {
-			bad[fmt.Sprintf("tags[%d]", i)] = "must be 1-64 letters, digits or . _ : / = + -, starting with a letter or digit"
-		} else if !slices.Contains(in.Tags, t) {
-			in.Tags = append(in.Tags, t)
-		}
-	}
-	if len(req.Endpoints) > maxEndpoints {
-		bad["endpoints"] = fmt.Sprintf("must hold at most %d endpoints", maxEndpoints)
-	}
-	seen := map[string]int{}
-	for i, e := range req.Endpoints {
-		field := fmt.Sprintf("endpoints[%d]", i)
-		ep := registry.Endpoint{
-			Method: strings.ToUpper(strings.TrimSpace(e.Method)), Description: e.Description,
-			RequiredRoles: []string{}, IsPublic: e.IsPublic, RateLimit: e.RateLimit,
-		}
-		if ep.Method == "" {
-			ep.Method = "GET"
-		}
-		if !slices.Contains(knownMethods, ep.Method) {
-			bad[field+".method"] = fmt.Sprintf("%q is not one of %s", e.Method, strings.Join(knownMethods, ", "))
-		}
-		if e.Path == "" {
-			bad[field+".path"] = "is required"
-		} else if p, msg := cleanPath(e.Path, false); msg != "" {
-			bad[field+".path"] = msg
-		} else {
-			ep.Path = p
-		}
-		if len(e.Description) > 1000 {
-			bad[field+".description"] = "must be at most 1000 characters"
-		}
-		for j, r := range e.RequiredRoles {
-			if r = strings.TrimSpace(r); r == "" || len(r) > 64 || hasControl(r) {
-				bad[fmt.Sprintf("%s.required_roles[%d]", field, j)] = "must be a role name of 1-64 characters"
-			} else if !slices.Contains(ep.RequiredRoles, r) {
-				ep.RequiredRoles = append(ep.RequiredRoles, r)
-			}
-		}
-		if ep.IsPublic && len(ep.RequiredRoles) > 0 {
-			bad[field+".is_public"] = "a public endpoint cannot also require roles"
-		}
-		if len(e.RateLimit) > 0 && !json.Valid(e.RateLimit) {
-			bad[field+".rate_limit"] = "is not valid JSON"
-		}
-		key := ep.Method + " " + ep.Path
-		if j, dup := seen[key]; dup && ep.Path != "" {
-			bad[field] = fmt.Sprintf("%s is also endpoints[%d]", key, j)
-		}
-		seen[key] = i
-		in.Endpoints = append(in.Endpoints, ep)
 	}
 	if len(bad) > 0 {
 		return nil, fault.InvalidFields("The registration is invalid.", bad)
 	}
+	in.Normalize()
 	return in, nil
 }
 
@@ -487,7 +399,7 @@ func (v *validator) checkHealthURL(ctx context.Context, raw string) string {
 		return ""
 	}
 	if raw[0] == '/' {
-		if _, msg := cleanPath(raw, false); msg != "" {
+		if _, msg := registry.CleanPath(raw, false); msg != "" {
 			return msg
 		}
 		return ""
@@ -511,38 +423,3 @@ func (v *validator) checkHealthURL(ctx context.Context, raw string) string {
 	}
 	return v.policy.checkListener(ctx, host, port)
 }
-
-// cleanPath checks a base or endpoint path and returns it normalised: it
-// must start with '/', and hold no '..' segment, empty segment, backslash,
-// percent-escape, query, fragment or control character. A base path loses
-// its trailing slash ("/" becomes "").
-func cleanPath(p string, base bool) (string, string) {
-	if p == "" && base {
-		return "", ""
-	}
-	switch {
-	case !strings.HasPrefix(p, "/"):
-		return "", "must start with /"
-	case len(p) > 512:
-		return "", "must be at most 512 characters"
-	case strings.ContainsAny(p, `\?#%`) || hasControl(p) || strings.ContainsFunc(p, unicode.IsSpace):
-		return "", `must not contain \, ?, #, %, spaces or control characters`
-	}
-	trimmed := strings.TrimSuffix(p, "/")
-	if trimmed != "" {
-		for _, seg := range strings.Split(trimmed[1:], "/") {
-			if seg == "" {
-				return "", "must not contain //"
-			}
-			if seg == ".." || seg == "." {
-				return "", "must not contain . or .. segments"
-			}
-		}
-	}
-	if base {
-		return trimmed, ""
-	}
-	return p, ""
-}
-
-func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -273,6 +274,41 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 	})
 }
 
+// TestHeartbeatRightAfterDeregister makes the race behind a flake likely:
+// a heartbeat sent the moment a deregistration is answered must get 404
+// (the SDK re-registers on it), never a 200 from a feed that has not
+// delivered the deregistration yet. Other writers keep the feed's loop busy
+// meanwhile, as load did when the flake was seen.
+func TestHeartbeatRightAfterDeregister(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					rp.do("POST", "/api/registry/register", serviceConfig("busy", 20000+w*1000+i%1000), token)
+				}
+			})
+		}
+		defer func() { close(stop); wg.Wait() }()
+		for i := range 40 {
+			in := rp.register("orders", 9100+i, nil)
+			if r := rp.do("POST", "/api/registry/deregister/"+in.ID, nil, token); r.Status != 200 {
+				t.Fatalf("deregister: %d %s", r.Status, r.Body)
+			}
+			if r := rp.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token); r.Status != 404 {
+				t.Fatalf("round %d: heartbeat right after deregister: %d %s", i, r.Status, r.Body)
+			}
+		}
+	})
+}
+
 func TestWatch(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
@@ -345,7 +381,7 @@ func TestWatchAfterPruningGetsASnapshot(t *testing.T) {
 	for i := range 130 {
 		rp.register(fmt.Sprintf("svc-%d", i), 9000+i, nil)
 	}
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		events, _ := rp.watch("?revision=5", nil)
 		ev := next(t, events, 5*time.Second)
 		return ev.Event == "snapshot"
@@ -438,7 +474,7 @@ func TestTwoReplicasShareOneFeed(t *testing.T) {
 	}
 	b.do("POST", "/api/registry/deregister/"+in.ID, nil, token)
 	// A learns of it through the feed, within milliseconds.
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, func() bool {
 		return a.do("POST", "/api/registry/heartbeat", map[string]string{"service_id": in.ID}, token).Status == 404
 	}, "A kept accepting heartbeats of an instance deregistered on B")
 }
@@ -672,7 +708,7 @@ func TestRefusedInstancesAreRetired(t *testing.T) {
 	bad := old.register("cadm", 9001, map[string]any{"base_path": ""})
 	good := old.register("orders", 9002, nil)
 	rp := start(t, env, "PLUGBOARD_REGISTRY_PROTECTED_ADDRS", "127.0.0.1:9001")
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, func() bool {
 		var got instance
 		rp.do("GET", "/api/registry/services/"+bad.ID, nil, token).Decode(t, &got)
 		return !got.IsActive

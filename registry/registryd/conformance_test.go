@@ -70,6 +70,13 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"GET", "/api/registry/services?include_inactive=maybe", ""},
 		{"GET", "/api/registry/services/" + id, ""},
 		{"GET", "/api/registry/services/a%20b", ""},
+		{"GET", "/api/registry/services?limit=1&offset=0", ""},
+		{"GET", "/api/registry/catalog", ""},
+		{"GET", "/api/registry/catalog?q=ord&tag=blue&version=1.0.0&sort=name&order=desc&limit=10&offset=0", ""},
+		{"GET", "/api/registry/catalog?sort=size", ""},
+		{"GET", "/api/registry/services/" + id + "/events", ""},
+		{"GET", "/api/registry/services/" + id + "/events?limit=0", ""},
+		{"GET", "/api/registry/services/nope/events", ""},
 		{"GET", "/api/registry/watch?revision=x", ""},
 		{"GET", "/api/registry/openapi.json", ""},
 		{"GET", "/healthz", ""},
@@ -83,6 +90,7 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"POST", "/api/registry/register", strings.Repeat(" ", 2<<20)},
 		{"POST", "/api/registry/deregister/" + id, ""},
 		{"POST", "/api/registry/deregister/nope", ""},
+		{"GET", "/api/registry/services/" + id + "/events", ""}, // with the deregistration
 	} {
 		c.send(t, tc.method, tc.path, tc.body, auth...)
 	}
@@ -147,10 +155,12 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 	reg := c.send(t, "POST", "/api/registry/register", string(mustMarshal(t, cfg)), "Authorization", "Bearer "+token)
 	id := strings.TrimPrefix(reg.Header.Get("Location"), "/api/registry/services/")
 	fixtures := map[string]openapitest.Fixture{
-		"POST /api/registry/register":  {Path: "/api/registry/register", Body: cfg, Header: auth},
-		"POST /api/registry/heartbeat": {Path: "/api/registry/heartbeat", Body: map[string]any{"service_id": id}, Header: auth},
-		"GET /api/registry/services":   {Path: "/api/registry/services"},
-		"GET /api/registry/watch":      {Path: "/api/registry/watch"},
+		"POST /api/registry/register":                    {Path: "/api/registry/register", Body: cfg, Header: auth},
+		"POST /api/registry/heartbeat":                   {Path: "/api/registry/heartbeat", Body: map[string]any{"service_id": id}, Header: auth},
+		"GET /api/registry/services":                     {Path: "/api/registry/services"},
+		"GET /api/registry/watch":                        {Path: "/api/registry/watch"},
+		"GET /api/registry/catalog":                      {Path: "/api/registry/catalog"},
+		"GET /api/registry/services/{service_id}/events": {Path: "/api/registry/services/" + id + "/events"},
 	}
 	sent := 0
 	for _, op := range c.v.Operations() {

@@ -6,16 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry/registryd"
+	"github.com/plugboard/plugboard/registry/registrytest"
 )
 
 const token = "test-token-0123456789"
@@ -67,24 +65,8 @@ func start(t testing.TB, env map[string]string, extra ...string) *replica {
 	for i := 0; i+1 < len(extra); i += 2 {
 		vars[extra[i]] = extra[i+1]
 	}
-	cfg, err := envconfig.Parse[registryd.Config](vars)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.StartShutdown()
-		hs.Close()
-		cancel()
-		srv.Close()
-	})
-	return &replica{t: t, srv: srv, URL: hs.URL}
+	r := registrytest.Start(t, registrytest.Options{Token: token, Env: vars})
+	return &replica{t: t, srv: r.Server, URL: r.URL}
 }
 
 // response is a decoded HTTP answer.
@@ -240,16 +222,4 @@ func next(t testing.TB, events <-chan sseEvent, within time.Duration) sseEvent {
 		t.Fatalf("no event within %s", within)
 	}
 	return sseEvent{}
-}
-
-// eventually retries cond until it holds or within passes.
-func eventually(t testing.TB, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // TestAPIKeysRegister registers with core API keys instead of the registry
@@ -80,7 +81,7 @@ func TestAPIKeysRegister(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("revoke: %v %v", err, resp)
 	}
-	eventually(t, 2*time.Second, func() bool { return register(writer["key"].(string)) == 401 },
+	testenv.Eventually(t, 2*time.Second, func() bool { return register(writer["key"].(string)) == 401 },
 		"a revoked key kept registering past the cache TTL")
 }
 
@@ -231,7 +232,7 @@ func TestReadsNeedACredential(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("revoke: %v %v", err, resp)
 	}
-	eventually(t, 3*time.Second, func() bool {
+	testenv.Eventually(t, 3*time.Second, func() bool {
 		_, resp := rp.watch("", http.Header{"Authorization": {""}, "X-Api-Key": {reader}})
 		return resp.StatusCode == 401
 	}, "a revoked key kept watching past the cache TTL")

@@ -5,52 +5,15 @@
 package gatewaytest
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile" // the caddyfile adapter
-
-	"github.com/plugboard/plugboard/internal/envconfig"
-	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
 )
-
-// FreePort returns a loopback host:port nothing listens on.
-func FreePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// Eventually polls cond every 10ms until it holds, failing the test with
-// msg after within; it returns how long it took.
-func Eventually(t testing.TB, within time.Duration, cond func() bool, msg string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatal(msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
 
 // LoadCaddyfile adapts the Caddyfile at path, its text passed through edit
 // first (nil: as it is), and runs it until the test ends. Caddy's own logs
@@ -119,48 +82,4 @@ func QuietLogs(t testing.TB, cfgJSON []byte) []byte {
 	}
 	out, _ := json.Marshal(cfg)
 	return out
-}
-
-// Registry is a registry (SQLite in a temporary directory) served in
-// process.
-type Registry struct {
-	URL    string
-	Client *client.Client // authenticated with the token
-	// Stop stops it before the test ends (it stops then anyway).
-	Stop func()
-}
-
-// StartRegistry runs a registry whose token is token; wrap, when not nil,
-// wraps its handler.
-func StartRegistry(t testing.TB, token string, wrap func(http.Handler) http.Handler) *Registry {
-	t.Helper()
-	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
-		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": token,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	var h http.Handler = srv.Handler()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	hs := httptest.NewServer(h)
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			srv.StartShutdown()
-			hs.CloseClientConnections()
-			hs.Close()
-			cancel()
-			srv.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return &Registry{URL: hs.URL, Client: client.New(hs.URL, token, nil), Stop: stop}
 }
