@@ -55,20 +55,18 @@ type configChange struct {
 // encode writes ch with its value verbatim (json.Unmarshal into
 // json.RawMessage reads it back byte for byte).
 func (ch configChange) encode() []byte {
-	var o jsonObject
-	o.field("scope", ch.Scope)
-	o.field("service", ch.Service)
-	o.field("key", ch.Key)
-	o.field("version", ch.Version)
-	o.field("deleted", ch.Deleted)
-	o.raw("value", ch.Value)
-	return o.bytes()
+	return ch.object(func(o *jsonObject) { o.field("scope", ch.Scope) })
 }
 
 // view is how the API shows ch: scope as global or tenant.
 func (ch configChange) view() []byte {
+	return ch.object(func(o *jsonObject) { scopeFields(o, ch.Scope) })
+}
+
+// object writes ch's fields after what scope writes.
+func (ch configChange) object(scope func(*jsonObject)) []byte {
 	var o jsonObject
-	scopeFields(&o, ch.Scope)
+	scope(&o)
 	o.field("service", ch.Service)
 	o.field("key", ch.Key)
 	o.field("version", ch.Version)
@@ -84,11 +82,7 @@ func (ch configChange) view() []byte {
 // client that reconnects (a "reconnect" event asks it to) starts over from
 // a new snapshot, and uses versions to skip what it has seen.
 func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
-	c := CallerOf(r.Context())
-	scope, err := configScope(r, c)
-	if err == nil {
-		err = configAccess(c, scope, false)
-	}
+	scope, err := accessibleScope(r, false)
 	filter := core.ConfigFilter{Scope: &scope, Service: r.URL.Query().Get("service")}
 	if err == nil {
 		err = filter.Validate()

@@ -75,15 +75,22 @@ func configAccess(c *Caller, scope string, write bool) error {
 	return nil
 }
 
-// target resolves and authorises the entry a request addresses; actions
-// are the path suffixes the route accepts after the key.
-func (s *Server) target(r *http.Request, write bool, actions ...string) (configTarget, error) {
+// accessibleScope is the scope r addresses (configScope) once the caller
+// may read it, and write it when write is set (configAccess).
+func accessibleScope(r *http.Request, write bool) (string, error) {
 	c := CallerOf(r.Context())
 	scope, err := configScope(r, c)
 	if err != nil {
-		return configTarget{}, err
+		return "", err
 	}
-	if err := configAccess(c, scope, write); err != nil {
+	return scope, configAccess(c, scope, write)
+}
+
+// target resolves and authorises the entry a request addresses; actions
+// are the path suffixes the route accepts after the key.
+func (s *Server) target(r *http.Request, write bool, actions ...string) (configTarget, error) {
+	scope, err := accessibleScope(r, write)
+	if err != nil {
 		return configTarget{}, err
 	}
 	t := configTarget{scope: scope, service: chi.URLParam(r, "service"), key: chi.URLParam(r, "*")}
@@ -112,11 +119,7 @@ func author(r *http.Request) core.Author {
 }
 
 func (s *Server) handleListConfig(w http.ResponseWriter, r *http.Request) {
-	c := CallerOf(r.Context())
-	scope, err := configScope(r, c)
-	if err == nil {
-		err = configAccess(c, scope, false)
-	}
+	scope, err := accessibleScope(r, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -153,18 +156,31 @@ func (s *Server) handleReadConfig(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		w.Header().Set("ETag", etag(e.Version))
-		writeRawJSON(w, http.StatusOK, entryJSON(e))
+		writeEntry(w, http.StatusOK, e)
 	}
 }
 
-func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
-	t, err := s.target(r, true)
+// writeTarget is the entry a write (PUT, DELETE, …/rollback) addresses and
+// the version its precondition expects (expectedVersion).
+func (s *Server) writeTarget(r *http.Request, actions ...string) (configTarget, *int, error) {
+	t, err := s.target(r, true, actions...)
+	if err == nil && len(actions) > 0 && t.action == "" {
+		err = fault.Errorf(fault.NotFound, "No such endpoint: %s %s (did you mean …/%s?).", r.Method, r.URL.Path, actions[0])
+	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return configTarget{}, nil, err
 	}
 	expect, err := expectedVersion(r)
+	return t, expect, err
+}
+
+// writeEntry answers with entry e and its ETag.
+func writeEntry(w http.ResponseWriter, status int, e *core.ConfigEntry) {
+	writeEntry(w, status, e)
+}
+
+func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
+	t, expect, err := s.writeTarget(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -194,17 +210,11 @@ func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Location", loc)
 	}
-	w.Header().Set("ETag", etag(e.Version))
-	writeRawJSON(w, status, entryJSON(e))
+	writeEntry(w, status, e)
 }
 
 func (s *Server) handleDeleteConfig(w http.ResponseWriter, r *http.Request) {
-	t, err := s.target(r, true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	expect, err := expectedVersion(r)
+	t, expect, err := s.writeTarget(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -221,15 +231,7 @@ func (s *Server) handleDeleteConfig(w http.ResponseWriter, r *http.Request) {
 // handleRollbackConfig writes the value of an earlier version as a new
 // version (…/rollback).
 func (s *Server) handleRollbackConfig(w http.ResponseWriter, r *http.Request) {
-	t, err := s.target(r, true, "rollback")
-	if err == nil && t.action != "rollback" {
-		err = fault.Errorf(fault.NotFound, "No such endpoint: POST %s (did you mean …/rollback?).", r.URL.Path)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	expect, err := expectedVersion(r)
+	t, expect, err := s.writeTarget(r, "rollback")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -267,8 +269,7 @@ func (s *Server) handleRollbackConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	s.configWritten(r, "config.rollback", t, e, false,
 		map[string]any{"version": e.Version, "comment": comment, "rolled_back_to": req.Version})
-	w.Header().Set("ETag", etag(e.Version))
-	writeRawJSON(w, http.StatusOK, entryJSON(e))
+	writeEntry(w, http.StatusOK, e)
 }
 
 func (s *Server) configHistory(w http.ResponseWriter, r *http.Request, t configTarget) {

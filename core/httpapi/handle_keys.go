@@ -53,12 +53,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errKeyWithoutUser)
 		return
 	}
-	q, err := httpx.Query(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	tenant, err := scopeTenant(c, q.Get("tenant_id"), false)
+	_, tenant, err := queryTenant(r, c, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return

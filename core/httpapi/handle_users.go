@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -29,6 +30,17 @@ func scopeTenant(c *Caller, asked string, allowAll bool) (string, error) {
 	return c.TenantID, nil
 }
 
+// queryTenant is r's query and the tenant its tenant_id asks for
+// (scopeTenant).
+func queryTenant(r *http.Request, c *Caller, allowAll bool) (url.Values, string, error) {
+	q, err := httpx.Query(r)
+	if err != nil {
+		return nil, "", err
+	}
+	tenant, err := scopeTenant(c, q.Get("tenant_id"), allowAll)
+	return q, tenant, err
+}
+
 // visibleUser loads a user the caller may see: their own record, or any of
 // a tenant they manage. Others are not found.
 func (s *Server) visibleUser(r *http.Request, id string) (*core.User, error) {
@@ -45,12 +57,7 @@ func (s *Server) visibleUser(r *http.Request, id string) (*core.User, error) {
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	c := CallerOf(r.Context())
-	q, err := httpx.Query(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	tenant, err := scopeTenant(c, q.Get("tenant_id"), true)
+	q, tenant, err := queryTenant(r, c, true)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -252,12 +259,7 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 	c := CallerOf(r.Context())
-	q, err := httpx.Query(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	tenant, err := scopeTenant(c, q.Get("tenant_id"), true)
+	q, tenant, err := queryTenant(r, c, true)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -261,28 +261,19 @@ func (s *Server) AddressProblem(ctx context.Context, in *registry.Instance) stri
 // registerRequest is the body of POST /api/registry/register: the seed's
 // SERVICE_CONFIG plus base_path, health_check_url and tags.
 type registerRequest struct {
-	Name           string            `json:"name"`
-	DisplayName    string            `json:"display_name"`
-	Version        string            `json:"version"`
-	Host           string            `json:"host"`
-	Port           int               `json:"port"`
-	BasePath       string            `json:"base_path"`
-	HealthCheckURL string            `json:"health_check_url"`
-	Endpoints      []endpointRequest `json:"endpoints"`
-	Metadata       json.RawMessage   `json:"metadata"`
-	Tags           []string          `json:"tags"`
+	Name           string              `json:"name"`
+	DisplayName    string              `json:"display_name"`
+	Version        string              `json:"version"`
+	Host           string              `json:"host"`
+	Port           int                 `json:"port"`
+	BasePath       string              `json:"base_path"`
+	HealthCheckURL string              `json:"health_check_url"`
+	Endpoints      []registry.Endpoint `json:"endpoints"`
+	Metadata       json.RawMessage     `json:"metadata"`
+	Tags           []string            `json:"tags"`
 	// UndeclaredPaths is the gateway's policy for paths not in Endpoints;
 	// absent means registry.UndeclaredAuthenticated, "" is refused.
 	UndeclaredPaths *registry.UndeclaredPaths `json:"undeclared_paths"`
-}
-
-type endpointRequest struct {
-	Path          string          `json:"path"`
-	Method        string          `json:"method"`
-	Description   string          `json:"description"`
-	RequiredRoles []string        `json:"required_roles"`
-	IsPublic      bool            `json:"is_public"`
-	RateLimit     json.RawMessage `json:"rate_limit"`
 }
 
 // validator turns a registerRequest into an instance, or an invalid fault
@@ -318,11 +309,8 @@ func (v *validator) instance(ctx context.Context, req registerRequest) (*registr
 	if req.UndeclaredPaths != nil {
 		in.UndeclaredPaths = *req.UndeclaredPaths
 	}
-	for _, e := range req.Endpoints {
-		in.Endpoints = append(in.Endpoints, registry.Endpoint{
-			Path: e.Path, Method: e.Method, Description: e.Description,
-			RequiredRoles: e.RequiredRoles, IsPublic: e.IsPublic, RateLimit: e.RateLimit,
-		})
+	if len(req.Endpoints) > 0 { // [] is stored as none, like an absent list
+		in.Endpoints = req.Endpoints
 	}
 	bad := in.Problems()
 	if bad["name"] == "" && v.reserved[req.Name] {
