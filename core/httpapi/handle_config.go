@@ -176,7 +176,8 @@ func (s *Server) writeTarget(r *http.Request, actions ...string) (configTarget, 
 
 // writeEntry answers with entry e and its ETag.
 func writeEntry(w http.ResponseWriter, status int, e *core.ConfigEntry) {
-	writeEntry(w, status, e)
+	w.Header().Set("ETag", etag(e.Version))
+	writeRawJSON(w, status, entryJSON(e))
 }
 
 func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
