@@ -6,6 +6,9 @@
 
 SHELL   := bash
 GO      ?= go
+# staticcheck runs at a pinned version through `go run`, which keeps it out
+# of go.mod: its dependencies do not join the product's module graph.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN     := bin
 GOFLAGS_BUILD ?= -trimpath
 
@@ -66,6 +69,7 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './web/node_modules/*' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	$(MAKE) --no-print-directory lint-openapi
 
 # The OpenAPI documents, linted with the versions pinned in web/package-lock.json

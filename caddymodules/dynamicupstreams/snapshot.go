@@ -5,7 +5,6 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/plugboard/plugboard/registry"
 )
@@ -75,9 +74,6 @@ type state struct {
 	rev    int64
 	active map[string]*registry.Instance
 	known  map[string]bool
-	// synced is when the registry last confirmed the state; zero while
-	// nothing was ever loaded.
-	synced time.Time
 }
 
 func newState() *state {

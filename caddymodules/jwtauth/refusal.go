@@ -30,8 +30,6 @@ var (
 	errBadToken       = &refusal{http.StatusUnauthorized, "The access token is invalid.", true}
 	errExpiredToken   = &refusal{http.StatusUnauthorized, "The access token has expired.", true}
 	errBadKey         = &refusal{http.StatusUnauthorized, "The API key is invalid, expired or revoked.", true}
-	// errRefused is core refusing a credential (401 or 403).
-	errRefused = errors.New("core refused the credential")
 )
 
 // refuse turns err into the handler's error: a refusal's status and
