@@ -2,7 +2,6 @@ package cored
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -31,14 +30,12 @@ type Config struct {
 // Validate checks values caarlos0/env cannot.
 func (c *Config) Validate() error {
 	p := envconfig.Prefix
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("%sCORE_LISTEN: %q is not host:port: %w", p, c.Listen, err)
+	if err := envconfig.Listen("CORE_LISTEN", c.Listen); err != nil {
+		return err
 	}
-	for name, d := range map[string]time.Duration{"CORE_ACCESS_TTL": c.AccessTTL, "CORE_REFRESH_TTL": c.RefreshTTL,
-		"CORE_KEY_LIFETIME": c.KeyLifetime, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
-		if d <= 0 {
-			return fmt.Errorf("%s%s: must be positive", p, name)
-		}
+	if err := envconfig.Positive(map[string]time.Duration{"CORE_ACCESS_TTL": c.AccessTTL, "CORE_REFRESH_TTL": c.RefreshTTL,
+		"CORE_KEY_LIFETIME": c.KeyLifetime, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout}); err != nil {
+		return err
 	}
 	if c.KeyLifetime < 2*c.AccessTTL {
 		return fmt.Errorf("%sCORE_KEY_LIFETIME: must be at least twice PLUGBOARD_CORE_ACCESS_TTL", p)

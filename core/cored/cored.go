@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
@@ -29,7 +28,6 @@ import (
 	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/fault"
-	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/internal/storage"
 )
 
@@ -43,8 +41,7 @@ type Server struct {
 	throttleState *ephemeral.Fallback
 	id            *identity.Service
 	api           *httpapi.Server
-	cancel        context.CancelFunc
-	wg            sync.WaitGroup
+	background    daemon.Background
 }
 
 // New opens the core service's storage and ephemeral state as cfg says,
@@ -52,16 +49,10 @@ type Server struct {
 // stdout once), and starts the background work, which stops when ctx ends
 // or Close is called.
 func New(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) (*Server, error) {
-	store, err := sqlstore.Open(ctx, storage.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Name: "core"})
+	store, state, err := daemon.OpenStores(ctx, "core", cfg.Storage, logger, sqlstore.Open)
 	if err != nil {
-		return nil, fmt.Errorf("open core store: %w", err)
+		return nil, err
 	}
-	state, err := ephemeral.Open(ctx, cfg.RedisURL, cfg.RedisPrefix+"core:")
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("open core state: %w", err)
-	}
-	logger.Info("core storage ready", slog.String("database", store.DB().Location), slog.Bool("redis", cfg.RedisURL != ""))
 	s := &Server{cfg: cfg, logger: logger, store: store, state: state}
 	if err := s.open(ctx, stdout); err != nil {
 		state.Close()
@@ -100,14 +91,8 @@ func (s *Server) open(ctx context.Context, stdout io.Writer) error {
 	}
 	s.api = httpapi.New(s.store, id, s.logger, httpapi.Options{DefaultTenant: s.cfg.DefaultTenant, Changes: s.state,
 		PasswordCost: s.cfg.BcryptCost, TrustedProxies: trusted})
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
-	context.AfterFunc(ctx, cancel)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		id.Run(runCtx, 30*time.Second)
-	}()
+	s.background.Start(ctx)
+	s.background.Go(func(ctx context.Context) { id.Run(ctx, 30*time.Second) })
 	return nil
 }
 
@@ -236,19 +221,14 @@ func (s *Server) bootstrap(ctx context.Context, stdout io.Writer) error {
 
 // Handler returns the core service's HTTP API.
 func (s *Server) Handler() http.Handler {
-	r := httpx.NewRouter(s.logger,
-		httpx.Check{Name: "The database", Ping: s.store.Ping},
-		httpx.Check{Name: "The ephemeral state store", Ping: s.state.Ping, Degraded: true})
+	r := daemon.Router(s.logger, s.store, s.state)
 	s.api.Routes(r)
 	return r
 }
 
 // Close stops the background work and releases the storage.
 func (s *Server) Close() error {
-	if s.cancel != nil {
-		s.cancel()
-	}
-	s.wg.Wait()
+	s.background.Stop()
 	if s.throttleState != nil {
 		s.throttleState.Close()
 	}

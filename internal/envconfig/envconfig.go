@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -205,4 +207,23 @@ func CIDRs(variable string, values []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// Listen checks a listen address variable (without Prefix: "CORE_LISTEN").
+func Listen(variable, value string) error {
+	if _, _, err := net.SplitHostPort(value); err != nil {
+		return fmt.Errorf("%s%s: %q is not host:port: %w", Prefix, variable, value, err)
+	}
+	return nil
+}
+
+// Positive checks duration variables (named without Prefix) that must be
+// more than zero.
+func Positive(durations map[string]time.Duration) error {
+	for name, d := range durations {
+		if d <= 0 {
+			return fmt.Errorf("%s%s: must be positive", Prefix, name)
+		}
+	}
+	return nil
 }

@@ -45,17 +45,15 @@ type Config struct {
 // Validate checks values caarlos0/env cannot.
 func (c *Config) Validate() error {
 	p := envconfig.Prefix
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("%sREGISTRY_LISTEN: %q is not host:port: %w", p, c.Listen, err)
+	if err := envconfig.Listen("REGISTRY_LISTEN", c.Listen); err != nil {
+		return err
 	}
-	for name, d := range map[string]time.Duration{
+	if err := envconfig.Positive(map[string]time.Duration{
 		"REGISTRY_INACTIVE_AFTER": c.InactiveAfter, "REGISTRY_SWEEP_INTERVAL": c.SweepInterval,
 		"REGISTRY_HEALTH_INTERVAL": c.HealthInterval, "REGISTRY_HEALTH_TIMEOUT": c.HealthTimeout,
 		"SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "REGISTRY_KEY_CACHE_TTL": c.KeyCacheTTL,
-	} {
-		if d <= 0 {
-			return fmt.Errorf("%s%s: must be positive", p, name)
-		}
+	}); err != nil {
+		return err
 	}
 	if c.HealthFailAfter < 1 {
 		return fmt.Errorf("%sREGISTRY_HEALTH_FAIL_AFTER: must be at least 1", p)

@@ -13,16 +13,13 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/plugboard/plugboard/internal/daemon"
 	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/fault"
-	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/internal/secretfile"
-	"github.com/plugboard/plugboard/internal/storage"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/feed"
 	"github.com/plugboard/plugboard/registry/health"
@@ -36,13 +33,12 @@ const TokenFile = "registry.token"
 
 // Server is a running registry replica.
 type Server struct {
-	logger *slog.Logger
-	store  *sqlstore.Store
-	state  ephemeral.Store
-	hub    *feed.Hub
-	api    *httpapi.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	logger     *slog.Logger
+	store      *sqlstore.Store
+	state      ephemeral.Store
+	hub        *feed.Hub
+	api        *httpapi.Server
+	background daemon.Background
 }
 
 // New opens the registry's storage and ephemeral state as cfg says and
@@ -61,16 +57,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlstore.Open(ctx, storage.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Name: "registry"})
+	store, state, err := daemon.OpenStores(ctx, "registry", cfg.Storage, logger, sqlstore.Open)
 	if err != nil {
-		return nil, fmt.Errorf("open registry store: %w", err)
+		return nil, err
 	}
-	state, err := ephemeral.Open(ctx, cfg.RedisURL, cfg.RedisPrefix+"registry:")
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("open registry state: %w", err)
-	}
-	logger.Info("registry storage ready", slog.String("database", store.DB().Location), slog.Bool("redis", cfg.RedisURL != ""))
 
 	s := &Server{logger: logger, store: store, state: state}
 	s.hub = feed.New(store, state, logger, time.Second)
@@ -86,30 +76,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		KeepEvents: cfg.EventsKept,
 	})
 
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
-	context.AfterFunc(ctx, cancel)
+	s.background.Start(ctx)
 	hubErr := make(chan error, 1)
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		hubErr <- s.hub.Run(runCtx)
-	}()
-	go func() {
-		defer s.wg.Done()
-		sweeper.Run(runCtx)
-	}()
+	s.background.Go(func(ctx context.Context) { hubErr <- s.hub.Run(ctx) })
+	s.background.Go(sweeper.Run)
 	select {
 	case <-s.hub.Ready():
 	case err := <-hubErr:
 		s.Close()
 		return nil, err
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.retireRefused(runCtx)
-	}()
+	s.background.Go(s.retireRefused)
 	return s, nil
 }
 
@@ -142,9 +119,7 @@ func (s *Server) retireRefused(ctx context.Context) {
 
 // Handler returns the registry's HTTP API.
 func (s *Server) Handler() http.Handler {
-	r := httpx.NewRouter(s.logger,
-		httpx.Check{Name: "The database", Ping: s.store.Ping},
-		httpx.Check{Name: "The ephemeral state store", Ping: s.state.Ping, Degraded: true})
+	r := daemon.Router(s.logger, s.store, s.state)
 	s.api.Routes(r)
 	return r
 }
@@ -156,8 +131,7 @@ func (s *Server) StartShutdown() { s.hub.Shutdown() }
 // Close stops the background work and releases the storage.
 func (s *Server) Close() error {
 	s.hub.Shutdown()
-	s.cancel()
-	s.wg.Wait()
+	s.background.Stop()
 	s.state.Close()
 	return s.store.Close()
 }
