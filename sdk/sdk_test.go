@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -101,18 +100,13 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 // TestRunWaitsForTheRegistry starts a service before its registry: Run
 // keeps trying, and registers once the registry answers.
 func TestRunWaitsForTheRegistry(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing answers there yet
+	addr := testenv.FreeAddr(t) // nothing answers there yet
 	cfg := sdk.Config{Name: "late", RegistryURL: "http://" + addr, RegistryToken: token,
 		HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sdk.Run(ctx, cfg, http.NotFoundHandler()) }()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // Run fails to reach the registry a few times
 
 	reg := startRegistryOn(t, addr)
 	testenv.Eventually(t, 10*time.Second, func() bool { return len(active(t, reg, "late")) == 1 },

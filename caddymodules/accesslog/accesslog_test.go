@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/logging" // the file writer
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -289,19 +290,9 @@ func TestSink(t *testing.T) {
 		if _, n := mw.all(); n != 0 {
 			t.Fatalf("%d writes before the interval", n)
 		}
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			out, n := mw.all()
-			if n > 0 {
-				if n != 1 || out != strings.Repeat("line\n", 10) {
-					t.Fatalf("%d writes: %q", n, out)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("never flushed")
-			}
-			time.Sleep(10 * time.Millisecond)
+		testenv.Eventually(t, 2*time.Second, func() bool { _, n := mw.all(); return n > 0 }, "never flushed")
+		if out, n := mw.all(); n != 1 || out != strings.Repeat("line\n", 10) {
+			t.Fatalf("%d writes: %q", n, out)
 		}
 	})
 	t.Run("a full buffer is written at once", func(t *testing.T) {

@@ -176,7 +176,7 @@ func newBackend(t *testing.T, name string) *backend {
 			for i := range 3 {
 				fmt.Fprintf(w, "data: %d\n\n", i)
 				w.(http.Flusher).Flush()
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(200 * time.Millisecond) // spaced, to show the gateway streams rather than buffers
 			}
 		case strings.HasSuffix(r.URL.Path, "/echo-body"):
 			io.Copy(w, r.Body)

@@ -246,10 +246,10 @@ func TestGatewayHardening(t *testing.T) {
 				t.Fatal(err)
 			}
 			fmt.Fprintf(conn, "POST /api/victim6/items HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", gwHost)
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // let the gateway start proxying the body
 			conn.Close()
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // let it see the aborts: there is nothing to wait for
 		healthy("four aborted bodies")
 		big := strings.Repeat("x", 600)
 		for range 4 { // past max_size (1KB here) in chunks: no Content-Length to refuse up front

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core/cored"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // TestRunStartsAndStopsTheStack builds the binaries as `make build` does,
@@ -37,7 +37,7 @@ func TestRunStartsAndStopsTheStack(t *testing.T) {
 		}
 	}
 	data := filepath.Join(t.TempDir(), "data")
-	regAddr, coreAddr, gwAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	regAddr, coreAddr, gwAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 
 	for round := 1; round <= 2; round++ {
 		cmd := exec.Command(filepath.Join(bin, "plugboard"), "run")
@@ -168,16 +168,6 @@ func childPIDs(t *testing.T, pid int) []int {
 		}
 	}
 	return kids
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestGatewayURL: the launcher reaches the gateway where it binds

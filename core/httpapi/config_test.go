@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -507,14 +506,8 @@ func TestConfigAudit(t *testing.T) {
 	}
 }
 
-// sseEvent is one Server-Sent Event.
-type sseEvent struct {
-	name string
-	data string
-}
-
 // watch opens a watch on a replica and returns its events.
-func (h *harness) watch(replica int, token, query string) <-chan sseEvent {
+func (h *harness) watch(replica int, token, query string) <-chan testenv.SSEEvent {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.t.Cleanup(cancel)
@@ -531,46 +524,7 @@ func (h *harness) watch(replica int, token, query string) <-chan sseEvent {
 		b, _ := io.ReadAll(res.Body)
 		h.t.Fatalf("watch: status %d, %s", res.StatusCode, b)
 	}
-	events := make(chan sseEvent, 16)
-	go func() {
-		defer res.Body.Close()
-		defer close(events)
-		sc := bufio.NewScanner(res.Body)
-		sc.Buffer(nil, 1<<20)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.name != "" {
-					events <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "event: "):
-				ev.name = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: "):
-				if ev.data != "" {
-					ev.data += "\n"
-				}
-				ev.data += strings.TrimPrefix(line, "data: ")
-			}
-		}
-	}()
-	return events
-}
-
-func next(t *testing.T, events <-chan sseEvent, within time.Duration) sseEvent {
-	t.Helper()
-	select {
-	case ev, ok := <-events:
-		if !ok {
-			t.Fatal("the watch stream ended")
-		}
-		return ev
-	case <-time.After(within):
-		t.Fatalf("no event within %v", within)
-	}
-	return sseEvent{}
+	return testenv.SSEEvents(res, 16)
 }
 
 func TestConfigWatch(t *testing.T) {
@@ -582,8 +536,8 @@ func TestConfigWatch(t *testing.T) {
 
 	// Watch on the second replica; write through the first.
 	events := h.watch(1, userA, "?service=orders")
-	snap := next(t, events, time.Second)
-	if snap.name != "snapshot" {
+	snap := testenv.NextSSE(t, events, time.Second)
+	if snap.Event != "snapshot" {
 		t.Fatalf("first event = %+v", snap)
 	}
 	var s struct {
@@ -592,12 +546,12 @@ func TestConfigWatch(t *testing.T) {
 		Service  string            `json:"service"`
 		Entries  []json.RawMessage `json:"entries"`
 	}
-	if err := json.Unmarshal([]byte(snap.data), &s); err != nil {
-		t.Fatalf("snapshot %s: %v", snap.data, err)
+	if err := json.Unmarshal(snap.Data, &s); err != nil {
+		t.Fatalf("snapshot %s: %v", snap.Data, err)
 	}
 	if s.Scope != "tenant" || s.TenantID != h.a.ID || s.Service != "orders" || len(s.Entries) != 1 ||
 		!strings.Contains(string(s.Entries[0]), `"value":`+value+`,`) {
-		t.Fatalf("snapshot = %s", snap.data)
+		t.Fatalf("snapshot = %s", snap.Data)
 	}
 
 	// Writes the watch does not cover: another tenant, another service, global.
@@ -612,33 +566,33 @@ func TestConfigWatch(t *testing.T) {
 
 	start := time.Now()
 	h.want("update", h.do(adminA, "PUT", "/api/config/orders/db", `{"value": {"pool": 6}}`), http.StatusOK)
-	ev := next(t, events, time.Second)
+	ev := testenv.NextSSE(t, events, time.Second)
 	var ch map[string]any
-	if err := json.Unmarshal([]byte(ev.data), &ch); err != nil {
+	if err := json.Unmarshal(ev.Data, &ch); err != nil {
 		t.Fatal(err)
 	}
-	if ev.name != "change" || ch["scope"] != "tenant" || ch["tenant_id"] != h.a.ID || ch["service"] != "orders" ||
-		ch["key"] != "db" || ch["version"] != 2.0 || ch["deleted"] != false || !strings.Contains(ev.data, `"value":{"pool": 6}`) {
+	if ev.Event != "change" || ch["scope"] != "tenant" || ch["tenant_id"] != h.a.ID || ch["service"] != "orders" ||
+		ch["key"] != "db" || ch["version"] != 2.0 || ch["deleted"] != false || !strings.Contains(string(ev.Data), `"value":{"pool": 6}`) {
 		t.Fatalf("change event = %+v", ev)
 	}
 	t.Logf("change arrived %v after the write started", time.Since(start))
 
 	h.want("delete", h.do(adminA, "DELETE", "/api/config/orders/db", ""), http.StatusNoContent)
-	ev = next(t, events, time.Second)
-	if err := json.Unmarshal([]byte(ev.data), &ch); err != nil {
+	ev = testenv.NextSSE(t, events, time.Second)
+	if err := json.Unmarshal(ev.Data, &ch); err != nil {
 		t.Fatal(err)
 	}
-	if ev.name != "change" || ch["version"] != 3.0 || ch["deleted"] != true || ch["value"] != nil {
+	if ev.Event != "change" || ch["version"] != 3.0 || ch["deleted"] != true || ch["value"] != nil {
 		t.Fatalf("delete event = %+v", ev)
 	}
 
 	// A global watch sees the global write made before it as a snapshot.
 	global := h.watch(0, adminB, "?scope=global")
-	if ev := next(t, global, time.Second); ev.name != "snapshot" || !strings.Contains(ev.data, `"value":"g"`) {
+	if ev := testenv.NextSSE(t, global, time.Second); ev.Event != "snapshot" || !strings.Contains(string(ev.Data), `"value":"g"`) {
 		t.Fatalf("global snapshot = %+v", ev)
 	}
 	h.want("global update", h.do(super, "PUT", "/api/config/orders/db?scope=global", `{"value":"g2"}`), http.StatusOK)
-	if ev := next(t, global, time.Second); ev.name != "change" || !strings.Contains(ev.data, `"value":"g2"`) {
+	if ev := testenv.NextSSE(t, global, time.Second); ev.Event != "change" || !strings.Contains(string(ev.Data), `"value":"g2"`) {
 		t.Fatalf("global change = %+v", ev)
 	}
 }
@@ -657,13 +611,13 @@ func TestConfigWatchRedis(t *testing.T) {
 		return r
 	})
 	events := h.watch(1, adminA, "?service=orders")
-	if ev := next(t, events, time.Second); ev.name != "snapshot" || !strings.Contains(ev.data, `"entries":[]`) {
+	if ev := testenv.NextSSE(t, events, time.Second); ev.Event != "snapshot" || !strings.Contains(string(ev.Data), `"entries":[]`) {
 		t.Fatalf("snapshot = %+v", ev)
 	}
 	start := time.Now()
 	h.want("put", h.do(adminA, "PUT", "/api/config/orders/flag", `{"value": [true, "<x>"]}`), http.StatusCreated)
-	ev := next(t, events, time.Second)
-	if ev.name != "change" || !strings.Contains(ev.data, `"key":"flag","version":1,"deleted":false,"value":[true, "<x>"]`) {
+	ev := testenv.NextSSE(t, events, time.Second)
+	if ev.Event != "change" || !strings.Contains(string(ev.Data), `"key":"flag","version":1,"deleted":false,"value":[true, "<x>"]`) {
 		t.Fatalf("change = %+v", ev)
 	}
 	t.Logf("change arrived through Redis %v after the write started", time.Since(start))
@@ -689,7 +643,7 @@ func TestConfigWatchResyncsLostChanges(t *testing.T) {
 		func(o *Options) { o.WatchResync = 100 * time.Millisecond })
 	h.want("seed", h.do(adminA, "PUT", "/api/config/orders/db", `{"value":1}`), http.StatusCreated)
 	events := h.watch(1, userA, "?service=orders")
-	if ev := next(t, events, time.Second); ev.name != "snapshot" {
+	if ev := testenv.NextSSE(t, events, time.Second); ev.Event != "snapshot" {
 		t.Fatalf("first event = %+v", ev)
 	}
 	for _, tc := range []struct{ name, method, path, body string }{
@@ -699,11 +653,11 @@ func TestConfigWatchResyncsLostChanges(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.do(adminA, tc.method, tc.path, tc.body)
-			if ev := next(t, events, 2*time.Second); ev.name != "reconnect" {
+			if ev := testenv.NextSSE(t, events, 2*time.Second); ev.Event != "reconnect" {
 				t.Fatalf("after a lost notification: %+v; want reconnect", ev)
 			}
 			events = h.watch(1, userA, "?service=orders")
-			if ev := next(t, events, time.Second); ev.name != "snapshot" {
+			if ev := testenv.NextSSE(t, events, time.Second); ev.Event != "snapshot" {
 				t.Fatalf("after reconnecting: %+v", ev)
 			}
 		})
@@ -727,7 +681,7 @@ func TestConfigWatchWithoutChanges(t *testing.T) {
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	h.replicas = []*httptest.Server{srv}
-	if ev := next(t, h.watch(0, userA, ""), time.Second); ev.name != "snapshot" || !strings.Contains(ev.data, `"key":"db"`) {
+	if ev := testenv.NextSSE(t, h.watch(0, userA, ""), time.Second); ev.Event != "snapshot" || !strings.Contains(string(ev.Data), `"key":"db"`) {
 		t.Fatalf("snapshot = %+v", ev)
 	}
 }

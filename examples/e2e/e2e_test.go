@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 const adminPassword = "e2e-admin-password"
@@ -42,16 +44,6 @@ func build(t *testing.T, bin string, pkgs map[string]string) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startStack(t *testing.T) *stack {
 	bin := t.TempDir()
 	build(t, bin, map[string]string{
@@ -59,12 +51,12 @@ func startStack(t *testing.T) *stack {
 		"plugboard-core": "./cmd/core", "plugboard-gateway": "./cmd/gateway", "hello-go": "./examples/hello-go",
 	})
 	dir := t.TempDir()
-	gw := freeAddr(t)
+	gw := testenv.FreeAddr(t)
 	s := &stack{t: t, bin: bin, dir: dir, gateway: "http://" + gw}
 	s.env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"PLUGBOARD_DATA_DIR=" + filepath.Join(dir, "data"),
-		"PLUGBOARD_REGISTRY_LISTEN=" + freeAddr(t), "PLUGBOARD_CORE_LISTEN=" + freeAddr(t),
+		"PLUGBOARD_REGISTRY_LISTEN=" + testenv.FreeAddr(t), "PLUGBOARD_CORE_LISTEN=" + testenv.FreeAddr(t),
 		"PLUGBOARD_GATEWAY_SITE=http://" + gw, "PLUGBOARD_GATEWAY_ADMIN=off",
 		"PLUGBOARD_GATEWAY_CADDYFILE=" + abs(t, "../../Caddyfile"), "PLUGBOARD_WEB_ROOT=" + abs(t, "../../web/placeholder"),
 		"PLUGBOARD_ADMIN_PASSWORD=" + adminPassword, "PLUGBOARD_CORE_BCRYPT_COST=4",
@@ -162,7 +154,7 @@ type plugin struct {
 
 func (s *stack) startHello(t *testing.T) *plugin {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(filepath.Join(s.bin, "hello-go"))
 	cmd.Env = append(append([]string{}, s.env...),
@@ -187,7 +179,7 @@ func (s *stack) startHello(t *testing.T) *plugin {
 
 func (s *stack) startNotes(t *testing.T) *plugin {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command("python3", abs(t, "../notes-py/notes.py"))
 	cmd.Env = append(append([]string{}, s.env...),
@@ -219,18 +211,6 @@ func envValue(env []string, name string) string {
 	return ""
 }
 
-func within(t *testing.T, d time.Duration, cond func() bool, msg string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s (waited %s)", msg, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func TestPluginLifeThroughTheGateway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the whole stack")
@@ -239,7 +219,7 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 
 	// A plugin starts and is reachable through the gateway.
 	one := s.startHello(t)
-	within(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 }, "hello-go never became routable")
+	testenv.Eventually(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 }, "hello-go never became routable")
 	if c, body := s.call("GET", "/api/hello/whoami", nil, nil); c != 200 || !strings.Contains(body, "super_admin") {
 		t.Fatalf("whoami with the admin's token: %d %s", c, body)
 	}
@@ -259,7 +239,7 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 	// A second instance starts and receives traffic.
 	two := s.startHello(t)
 	seen := map[string]bool{}
-	within(t, 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, func() bool {
 		_, body := s.call("GET", "/api/hello/hello", nil, nil)
 		for _, p := range []*plugin{one, two} {
 			if strings.Contains(body, p.addr) {
@@ -280,7 +260,7 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 
 	// The other stops cleanly: deregistered, the gateway answers 503 at once.
 	two.cmd.Process.Signal(syscall.SIGTERM)
-	took := within(t, time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 503 },
+	took := testenv.Eventually(t, time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 503 },
 		"the gateway did not answer 503 within a second of SIGTERM")
 	t.Logf("SIGTERM → 503 in %s", took)
 	if err := two.cmd.Wait(); err != nil {
@@ -289,7 +269,7 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 
 	// The Python plugin joins too, and sees the caller's tenant.
 	s.startNotes(t)
-	within(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/notes/health", nil, nil); return c == 200 }, "notes-py never became routable")
+	testenv.Eventually(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/notes/health", nil, nil); return c == 200 }, "notes-py never became routable")
 	s.token = admin
 	var note struct {
 		ID string `json:"id"`
@@ -307,8 +287,8 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 
 	// It restarts and is routable again within a second of registering.
 	three := s.startHello(t)
-	within(t, 15*time.Second, func() bool { return strings.Contains(three.log.String(), "registered") }, "the restarted plugin did not register")
-	took = within(t, time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 },
+	testenv.Eventually(t, 15*time.Second, func() bool { return strings.Contains(three.log.String(), "registered") }, "the restarted plugin did not register")
+	took = testenv.Eventually(t, time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 },
 		"the restarted plugin was not routable within a second of registering")
 	t.Logf("registered → routable in %s", took)
 }

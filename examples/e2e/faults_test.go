@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // TestFaults runs the whole platform as separate processes on a PostgreSQL
@@ -46,7 +48,7 @@ func TestFaults(t *testing.T) {
 		"plugboard-gateway": "./cmd/gateway", "hello-go": "./examples/hello-go",
 	})
 	pg := startPostgres(t, pgBin)
-	redisAddr := freeAddr(t)
+	redisAddr := testenv.FreeAddr(t)
 	redis := startProc(t, "redis", "redis-server", nil, "--bind", "127.0.0.1", "--port", port(redisAddr), "--save", "", "--appendonly", "no")
 	waitTCP(t, redisAddr)
 
@@ -61,7 +63,7 @@ func TestFaults(t *testing.T) {
 	os.WriteFile(cfPath, []byte(edited), 0o600)
 
 	data := t.TempDir()
-	regAddr, coreAddr, gwAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	regAddr, coreAddr, gwAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PLUGBOARD_DATA_DIR=" + data,
 		"PLUGBOARD_DATABASE_URL=" + pg.url, "PLUGBOARD_REDIS_URL=redis://" + redisAddr + "/0",
@@ -82,14 +84,14 @@ func TestFaults(t *testing.T) {
 	}
 	startHello := func() *proc {
 		return startProc(t, "hello-go", filepath.Join(bin, "hello-go"), append(append([]string{}, env...),
-			"PLUGBOARD_SERVICE_PORT="+port(freeAddr(t)), "PLUGBOARD_HEARTBEAT_INTERVAL=1s"))
+			"PLUGBOARD_SERVICE_PORT="+port(testenv.FreeAddr(t)), "PLUGBOARD_HEARTBEAT_INTERVAL=1s"))
 	}
 	startHello()
 	second := startHello()
 
 	gw := "http://" + gwAddr
 	c := &client{base: gw}
-	within(t, 30*time.Second, func() bool { return c.status("GET", "/api/hello/hello", nil, "") == 200 }, "hello-go never routable")
+	testenv.Eventually(t, 30*time.Second, func() bool { return c.status("GET", "/api/hello/hello", nil, "") == 200 }, "hello-go never routable")
 
 	// A plain user of the default tenant, which enables hello, and the
 	// user's API key.
@@ -122,7 +124,7 @@ func TestFaults(t *testing.T) {
 	watch := newConfigWatcher(gw, userTok.AccessToken, "faults")
 	t.Cleanup(watch.stop)
 	c.json(t, "PUT", "/api/config/faults/flag", map[string]any{"value": "steady"}, admin.AccessToken, nil)
-	within(t, 10*time.Second, func() bool { return watch.get("flag") == `"steady"` }, "the watcher never saw the first value")
+	testenv.Eventually(t, 10*time.Second, func() bool { return watch.get("flag") == `"steady"` }, "the watcher never saw the first value")
 
 	streams := []stream{
 		{name: "public", method: "GET", path: "/api/hello/hello"},
@@ -152,6 +154,8 @@ func TestFaults(t *testing.T) {
 		}
 	}
 
+	// Each phase lets traffic run for a while under one fault: the sleeps
+	// are the observation windows, not waits for a condition.
 	phase("steady", func() { time.Sleep(2 * time.Second) }, false)
 	phase("postgres restart", func() { pg.ctl(t, "restart", "-m", "fast"); time.Sleep(time.Second) }, true)
 	phase("postgres stopped 5 s", func() {
@@ -170,7 +174,7 @@ func TestFaults(t *testing.T) {
 		waitTCP(t, redisAddr)
 		time.Sleep(2 * time.Second)
 	}, true)
-	within(t, 15*time.Second, func() bool { return watch.get("flag") == `"written-without-redis"` },
+	testenv.Eventually(t, 15*time.Second, func() bool { return watch.get("flag") == `"written-without-redis"` },
 		"a configuration change written while Redis was down never reached the open watch")
 	phase("an instance killed", func() {
 		time.Sleep(time.Second)
@@ -437,7 +441,7 @@ func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 func waitTCP(t *testing.T, addr string) {
 	t.Helper()
-	within(t, 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -461,7 +465,7 @@ func startPostgres(t *testing.T, bin string) *postgres {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	p := &postgres{bin: bin, dir: dir, addr: freeAddr(t)}
+	p := &postgres{bin: bin, dir: dir, addr: testenv.FreeAddr(t)}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/internal/credential"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // core answers /api/auth/verify: key "good" is tenant t1's, others are
@@ -144,10 +145,11 @@ func TestConcurrentCallsShareOne(t *testing.T) {
 			}
 		})
 	}
-	for c.calls.Load() == 0 || started.Load() < 20 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // from started to waiting on the shared call
+	testenv.Eventually(t, 5*time.Second, func() bool { return c.calls.Load() > 0 && started.Load() == 20 },
+		"the calls never started")
+	// From started to waiting on the shared call there is no signal to wait
+	// for: give the goroutines time to get there.
+	time.Sleep(20 * time.Millisecond)
 	close(c.block)
 	wg.Wait()
 	if n := c.calls.Load(); n != 1 {

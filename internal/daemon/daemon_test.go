@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/plugboard/plugboard/internal/daemon"
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 type config struct {
@@ -67,8 +69,17 @@ func TestServesUntilCancelledThenCloses(t *testing.T) {
 	svc := &service{closed: make(chan struct{}), shutdown: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- daemon.Main(ctx, spec(svc), nil, nil, io.Discard, io.Discard) }()
-	time.Sleep(100 * time.Millisecond)
+	addr := testenv.FreeAddr(t)
+	go func() {
+		done <- daemon.Main(ctx, spec(svc), nil, map[string]string{"PLUGBOARD_T_LISTEN": addr}, io.Discard, io.Discard)
+	}()
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, "Main never listened on %s", addr)
 	cancel()
 	select {
 	case err := <-done:

@@ -317,7 +317,7 @@ func TestWatch(t *testing.T) {
 		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 			t.Fatalf("content type %q", ct)
 		}
-		ev := next(t, events, 5*time.Second)
+		ev := testenv.NextSSE(t, events, 5*time.Second)
 		var snap struct {
 			Revision  int64      `json:"revision"`
 			Instances []instance `json:"instances"`
@@ -328,34 +328,34 @@ func TestWatch(t *testing.T) {
 		}
 
 		bInst := rp.register("billing", 9002, nil)
-		ev = next(t, events, 5*time.Second)
+		ev = testenv.NextSSE(t, events, 5*time.Second)
 		if ev.Event != "registered" || ev.ID != "2" || !strings.Contains(string(ev.Data), bInst.ID) {
 			t.Fatalf("after register: %s %s %s", ev.Event, ev.ID, ev.Data)
 		}
 		rp.do("POST", "/api/registry/deregister/"+a.ID, nil, token)
-		if ev = next(t, events, 5*time.Second); ev.Event != "deregistered" || ev.ID != "3" {
+		if ev = testenv.NextSSE(t, events, 5*time.Second); ev.Event != "deregistered" || ev.ID != "3" {
 			t.Fatalf("after deregister: %s %s", ev.Event, ev.ID)
 		}
 		rp.register("orders", 9001, nil)
-		if ev = next(t, events, 5*time.Second); ev.Event != "updated" || ev.ID != "4" {
+		if ev = testenv.NextSSE(t, events, 5*time.Second); ev.Event != "updated" || ev.ID != "4" {
 			t.Fatalf("after re-register: %s %s", ev.Event, ev.ID)
 		}
 
 		// A client that reconnects with its last revision gets what it missed.
 		missed, _ := rp.watch("?revision=2", nil)
 		for _, want := range []string{"3:deregistered", "4:updated"} {
-			if ev := next(t, missed, 5*time.Second); ev.ID+":"+ev.Event != want {
+			if ev := testenv.NextSSE(t, missed, 5*time.Second); ev.ID+":"+ev.Event != want {
 				t.Fatalf("resumed watch: got %s:%s, want %s", ev.ID, ev.Event, want)
 			}
 		}
 		// EventSource's own reconnect header works the same.
 		viaHeader, _ := rp.watch("", http.Header{"Last-Event-Id": {"3"}})
-		if ev := next(t, viaHeader, 5*time.Second); ev.ID != "4" {
+		if ev := testenv.NextSSE(t, viaHeader, 5*time.Second); ev.ID != "4" {
 			t.Fatalf("Last-Event-ID resume: got %s:%s", ev.ID, ev.Event)
 		}
 		// A client ahead of the server starts over from a snapshot.
 		ahead, _ := rp.watch("?revision=99", nil)
-		if ev := next(t, ahead, 5*time.Second); ev.Event != "snapshot" || ev.ID != "4" {
+		if ev := testenv.NextSSE(t, ahead, 5*time.Second); ev.Event != "snapshot" || ev.ID != "4" {
 			t.Fatalf("watch from a future revision: got %s:%s, want snapshot 4", ev.ID, ev.Event)
 		}
 		// A bad revision is refused.
@@ -383,7 +383,7 @@ func TestWatchAfterPruningGetsASnapshot(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		events, _ := rp.watch("?revision=5", nil)
-		ev := next(t, events, 5*time.Second)
+		ev := testenv.NextSSE(t, events, 5*time.Second)
 		return ev.Event == "snapshot"
 	}, "a watcher resuming from a pruned revision never got a snapshot")
 }
@@ -406,7 +406,7 @@ func TestInactiveInstancesExpire(t *testing.T) {
 				}
 			}
 		}()
-		ev := next(t, events, 10*time.Second)
+		ev := testenv.NextSSE(t, events, 10*time.Second)
 		if ev.Event != "expired" || !strings.Contains(string(ev.Data), silent.ID) {
 			t.Fatalf("first event: %s %s", ev.Event, ev.Data)
 		}
@@ -439,18 +439,18 @@ func TestActiveHealthChecks(t *testing.T) {
 			rp.do("GET", "/api/registry/services/"+in.ID, nil, token).Decode(t, &got)
 			return got.Health
 		}
-		if ev := next(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"healthy"`) {
+		if ev := testenv.NextSSE(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"healthy"`) {
 			t.Fatalf("first health event: %s %s", ev.Event, ev.Data)
 		}
 		healthy.Store(false)
-		if ev := next(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"unhealthy"`) {
+		if ev := testenv.NextSSE(t, events, 5*time.Second); ev.Event != "health" || !strings.Contains(string(ev.Data), `"health":"unhealthy"`) {
 			t.Fatalf("second health event: %s %s", ev.Event, ev.Data)
 		}
 		if h := health(); h != "unhealthy" {
 			t.Fatalf("health = %s", h)
 		}
 		healthy.Store(true)
-		if ev := next(t, events, 5*time.Second); !strings.Contains(string(ev.Data), `"health":"healthy"`) {
+		if ev := testenv.NextSSE(t, events, 5*time.Second); !strings.Contains(string(ev.Data), `"health":"healthy"`) {
 			t.Fatalf("recovery event: %s %s", ev.Event, ev.Data)
 		}
 	})
@@ -460,11 +460,11 @@ func TestTwoReplicasShareOneFeed(t *testing.T) {
 	env := backends[1].env(t)
 	a, b := start(t, env), start(t, env)
 	events, _ := b.watch("", nil)
-	if ev := next(t, events, 5*time.Second); ev.Event != "snapshot" {
+	if ev := testenv.NextSSE(t, events, 5*time.Second); ev.Event != "snapshot" {
 		t.Fatalf("first event on B: %s", ev.Event)
 	}
 	in := a.register("orders", 9001, nil)
-	ev := next(t, events, 5*time.Second)
+	ev := testenv.NextSSE(t, events, 5*time.Second)
 	if ev.Event != "registered" || !strings.Contains(string(ev.Data), in.ID) {
 		t.Fatalf("B's watcher saw %s %s", ev.Event, ev.Data)
 	}
@@ -687,12 +687,12 @@ func TestUndeclaredPaths(t *testing.T) {
 			t.Fatalf("GET: undeclared_paths = %q", got.Undeclared)
 		}
 		events, _ := rp.watch("", nil)
-		snap := next(t, events, 5*time.Second)
+		snap := testenv.NextSSE(t, events, 5*time.Second)
 		if snap.Event != "snapshot" || !strings.Contains(string(snap.Data), `"undeclared_paths":"deny"`) {
 			t.Fatalf("snapshot: %s %s", snap.Event, snap.Data)
 		}
 		rp.register("orders", 9001, map[string]any{"undeclared_paths": "authenticated"})
-		if ev := next(t, events, 5*time.Second); ev.Event != "updated" || !strings.Contains(string(ev.Data), `"undeclared_paths":"authenticated"`) {
+		if ev := testenv.NextSSE(t, events, 5*time.Second); ev.Event != "updated" || !strings.Contains(string(ev.Data), `"undeclared_paths":"authenticated"`) {
 			t.Fatalf("event: %s %s", ev.Event, ev.Data)
 		}
 	})

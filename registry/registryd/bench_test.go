@@ -9,6 +9,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // BenchmarkHeartbeat measures heartbeats per second through the registry's
@@ -122,14 +124,14 @@ func BenchmarkRegisterToWatcher(b *testing.B) {
 				watcher = start(b, env)
 			}
 			events, _ := watcher.watch("", nil)
-			next(b, events, 5*time.Second) // the snapshot
+			testenv.NextSSE(b, events, 5*time.Second) // the snapshot
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := range b.N {
 				begin := time.Now()
 				writer.register(fmt.Sprintf("svc-%d", i%500), 10000+i%50000, nil)
 				for {
-					if ev := next(b, events, 5*time.Second); ev.Event == "registered" || ev.Event == "updated" {
+					if ev := testenv.NextSSE(b, events, 5*time.Second); ev.Event == "registered" || ev.Event == "updated" {
 						break
 					}
 				}

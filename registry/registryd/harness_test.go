@@ -1,7 +1,6 @@
 package registryd_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -154,15 +153,9 @@ func serviceConfig(name string, port int) map[string]any {
 	}
 }
 
-// sseEvent is one Server-Sent Event.
-type sseEvent struct {
-	ID, Event string
-	Data      []byte
-}
-
 // watch opens the change feed (query is appended to the URL) with the
 // registry token, unless header says otherwise, and returns its events on a channel that closes when the stream ends.
-func (rp *replica) watch(query string, header http.Header) (<-chan sseEvent, *http.Response) {
+func (rp *replica) watch(query string, header http.Header) (<-chan testenv.SSEEvent, *http.Response) {
 	rp.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rp.t.Cleanup(cancel)
@@ -178,48 +171,10 @@ func (rp *replica) watch(query string, header http.Header) (<-chan sseEvent, *ht
 	if err != nil {
 		rp.t.Fatal(err)
 	}
-	out := make(chan sseEvent, 1000)
 	if resp.StatusCode != http.StatusOK {
-		close(out)
-		return out, resp
+		closed := make(chan testenv.SSEEvent)
+		close(closed)
+		return closed, resp
 	}
-	go func() {
-		defer close(out)
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.Event != "" || ev.Data != nil {
-					out <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "id: "):
-				ev.ID = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				ev.Event = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				ev.Data = []byte(line[6:])
-			}
-		}
-	}()
-	return out, resp
-}
-
-// next returns the next event, failing after within.
-func next(t testing.TB, events <-chan sseEvent, within time.Duration) sseEvent {
-	t.Helper()
-	select {
-	case ev, ok := <-events:
-		if !ok {
-			t.Fatal("the watch stream ended")
-		}
-		return ev
-	case <-time.After(within):
-		t.Fatalf("no event within %s", within)
-	}
-	return sseEvent{}
+	return testenv.SSEEvents(resp, 1000), resp
 }

@@ -214,14 +214,14 @@ func TestReadsNeedACredential(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("watch with a registry:read key: %d", resp.StatusCode)
 	}
-	if ev := next(t, events, 5*time.Second); ev.Event != "snapshot" {
+	if ev := testenv.NextSSE(t, events, 5*time.Second); ev.Event != "snapshot" {
 		t.Fatalf("first event %q", ev.Event)
 	}
-	if ev := next(t, events, 5*time.Second); ev.Event != "reconnect" {
+	if ev := testenv.NextSSE(t, events, 5*time.Second); ev.Event != "reconnect" {
 		t.Fatalf("a key's stream was not asked to reconnect: %q", ev.Event)
 	}
 	tokenEvents, _ := rp.watch("", nil)
-	next(t, tokenEvents, 5*time.Second)
+	testenv.NextSSE(t, tokenEvents, 5*time.Second)
 	select {
 	case ev := <-tokenEvents:
 		t.Fatalf("the registry token's stream got %q", ev.Event)
