@@ -5,20 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/core/coretest"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/sdk"
 )
-
-const coreAdminPassword = "sdk-test-admin-password"
 
 // configCore is a real core (SQLite) with a tenant, a tenant_admin's API
 // key and a super_admin token to write entries with.
@@ -33,25 +29,13 @@ type configCore struct {
 
 func startConfigCore(t *testing.T) *configCore {
 	t.Helper()
-	cfg, err := envconfig.Parse[cored.Config](map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(),
-		"PLUGBOARD_ADMIN_PASSWORD": coreAdminPassword, "PLUGBOARD_CORE_BCRYPT_COST": "4"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); cancel(); srv.Close() })
+	hs := coretest.Start(t)
 
 	c := &configCore{t: t, url: hs.URL, hs: hs}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	c.call("POST", "/api/auth/login", "", map[string]string{"username": "admin", "password": coreAdminPassword}, 200, &tok)
+	c.call("POST", "/api/auth/login", "", map[string]string{"username": "admin", "password": coretest.AdminPassword}, 200, &tok)
 	c.super = tok.AccessToken
 	var created struct {
 		ID string `json:"id"`

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,8 +20,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
-	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/core/coretest"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/registrytest"
@@ -102,20 +100,8 @@ type benchEnv struct {
 func benchStack(b *testing.B) benchEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	coreCfg, err := envconfig.Parse[cored.Config](map[string]string{"PLUGBOARD_DATA_DIR": b.TempDir(),
-		"PLUGBOARD_ADMIN_PASSWORD": "admin-password-1", "PLUGBOARD_CORE_BCRYPT_COST": "4"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	core, err := cored.New(ctx, coreCfg, quiet, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { core.Close() })
-	coreHS := httptest.NewServer(core.Handler())
-	b.Cleanup(coreHS.Close)
+	coreHS := coretest.Start(b)
 
 	regHS := registrytest.Start(b, registrytest.Options{Token: "bench-registry-token-0123"})
 
@@ -145,7 +131,7 @@ func benchStack(b *testing.B) benchEnv {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return out
 	}
-	token := post("/api/auth/login", "", map[string]string{"username": "admin", "password": "admin-password-1"})["access_token"].(string)
+	token := post("/api/auth/login", "", map[string]string{"username": "admin", "password": coretest.AdminPassword})["access_token"].(string)
 	key := post("/api/api-keys", token, map[string]any{"name": "bench"})["key"].(string)
 
 	authAddr, plainAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)

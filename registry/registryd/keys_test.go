@@ -2,18 +2,14 @@ package registryd_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/core/coretest"
 	"github.com/plugboard/plugboard/internal/testenv"
 )
 
@@ -21,20 +17,7 @@ import (
 // token: a key with registry:write may, one without may not, and a revoked
 // key stops working within the cache TTL.
 func TestAPIKeysRegister(t *testing.T) {
-	cfg, err := envconfig.Parse[cored.Config](map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(),
-		"PLUGBOARD_ADMIN_PASSWORD": "admin-password-1", "PLUGBOARD_CORE_BCRYPT_COST": "4"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	core, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer core.Close()
-	hs := httptest.NewServer(core.Handler())
-	defer hs.Close()
+	hs := coretest.Start(t)
 	post := func(path, token string, body any) map[string]any {
 		b, _ := json.Marshal(body)
 		req, _ := http.NewRequest("POST", hs.URL+path, bytes.NewReader(b))
@@ -50,7 +33,7 @@ func TestAPIKeysRegister(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return out
 	}
-	admin := post("/api/auth/login", "", map[string]string{"username": "admin", "password": "admin-password-1"})["access_token"].(string)
+	admin := post("/api/auth/login", "", map[string]string{"username": "admin", "password": coretest.AdminPassword})["access_token"].(string)
 	writer := post("/api/api-keys", admin, map[string]any{"name": "plugin", "scopes": []string{"registry:write"}})
 	reader := post("/api/api-keys", admin, map[string]any{"name": "reader", "scopes": []string{"registry:read"}})
 
@@ -91,20 +74,7 @@ func TestAPIKeysRegister(t *testing.T) {
 // with registry:read or registry:write, or the access token of a
 // super_admin or tenant_admin; the OpenAPI document stays public.
 func TestReadsNeedACredential(t *testing.T) {
-	cfg, err := envconfig.Parse[cored.Config](map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(),
-		"PLUGBOARD_ADMIN_PASSWORD": "admin-password-1", "PLUGBOARD_CORE_BCRYPT_COST": "4"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	core, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer core.Close()
-	hs := httptest.NewServer(core.Handler())
-	defer hs.Close()
+	hs := coretest.Start(t)
 	post := func(path, token string, body any) map[string]any {
 		t.Helper()
 		b, _ := json.Marshal(body)
@@ -125,7 +95,7 @@ func TestReadsNeedACredential(t *testing.T) {
 	login := func(user, password string) string {
 		return post("/api/auth/login", "", map[string]string{"username": user, "password": password})["access_token"].(string)
 	}
-	admin := login("admin", "admin-password-1")
+	admin := login("admin", coretest.AdminPassword)
 	post("/api/users", admin, map[string]any{"username": "deputy", "password": "password-deputy", "role": "tenant_admin", "email": "deputy@example.com"})
 	post("/api/users", admin, map[string]any{"username": "plain", "password": "password-plain", "role": "user", "email": "plain@example.com"})
 	deputy, plain := login("deputy", "password-deputy"), login("plain", "password-plain")

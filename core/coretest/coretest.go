@@ -1,0 +1,46 @@
+// Package coretest runs a real core service (cored, in process, on an
+// httptest server) for the tests of the components that talk to it: the
+// registry's API-key checks, the gateway's jwt_auth and the SDK's
+// configuration client.
+package coretest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/plugboard/plugboard/core/cored"
+	"github.com/plugboard/plugboard/internal/envconfig"
+)
+
+// AdminPassword is the password of the super admin "admin" in the default
+// tenant.
+const AdminPassword = "admin-password-1"
+
+// Start runs a core on SQLite in a temporary data directory, with cheap
+// password hashes, and returns its server; it stops when the test ends.
+// env holds further PLUGBOARD_* settings as name, value pairs.
+func Start(t testing.TB, env ...string) *httptest.Server {
+	t.Helper()
+	vars := map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(),
+		"PLUGBOARD_ADMIN_PASSWORD": AdminPassword, "PLUGBOARD_CORE_BCRYPT_COST": "4"}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
+	cfg, err := envconfig.Parse[cored.Config](vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	// Watch streams end with their connections, so that Close need not wait.
+	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); cancel(); srv.Close() })
+	return hs
+}
