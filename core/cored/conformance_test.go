@@ -220,22 +220,7 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 		"GET /api/config/{service}/{key}/diff":      {Path: entry + "/diff", Header: auth},
 		"POST /api/config/{service}/{key}/rollback": {Path: entry + "/rollback", Header: auth, Body: map[string]any{"version": 1, "comment": "back"}},
 	}
-	sent := 0
-	for _, op := range c.v.Operations() {
-		if len(c.v.BadInputs(op, openapitest.Fixture{Path: op.Path})) == 0 {
-			continue
-		}
-		f, ok := fixtures[op.Method+" "+op.Path]
-		if !ok {
-			t.Errorf("%s %s takes input but has no fixture here", op.Method, op.Path)
-			continue
-		}
-		sent += c.v.SendBadInputs(t, c.client, c.s.URL, op, f)
-	}
-	if sent < 200 {
-		t.Errorf("only %d bad requests sent", sent)
-	}
-	t.Logf("%d bad requests sent", sent)
+	c.v.SendAllBadInputs(t, c.client, c.s.URL, fixtures, 200)
 }
 
 // TestMethodNotAllowedListsAllow: every 405 carries the Allow header RFC

@@ -239,6 +239,31 @@ func (vd *Validator) SendBadInputs(t *testing.T, client *http.Client, baseURL st
 	return len(probes)
 }
 
+// SendAllBadInputs sends the probes of every operation that takes input
+// (SendBadInputs), with the fixture fixtures holds for it under "METHOD
+// /path template", failing t for an operation without one. It fails t
+// unless at least `least` probes were sent, and returns how many were.
+func (vd *Validator) SendAllBadInputs(t *testing.T, client *http.Client, baseURL string, fixtures map[string]Fixture, least int) int {
+	t.Helper()
+	sent := 0
+	for _, op := range vd.Operations() {
+		if len(vd.BadInputs(op, Fixture{Path: op.Path})) == 0 {
+			continue
+		}
+		f, ok := fixtures[op.Method+" "+op.Path]
+		if !ok {
+			t.Errorf("%s %s takes input but has no fixture here", op.Method, op.Path)
+			continue
+		}
+		sent += vd.SendBadInputs(t, client, baseURL, op, f)
+	}
+	if sent < least {
+		t.Errorf("only %d bad requests sent", sent)
+	}
+	t.Logf("%d bad requests sent", sent)
+	return sent
+}
+
 // Recorder is an http.RoundTripper that checks every response it carries
 // against the operation of the document that serves it.
 type Recorder struct {
