@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -80,50 +81,43 @@ func TestGateway(t *testing.T) {
 	startGateway(t, "testdata/gateway.caddyfile", gateway, regURL, core.URL, secret)
 
 	token := func(roles ...string) string { return signToken(t, key, roles...) }
-	get := func(method, path string, header http.Header) (*http.Response, string) {
+	get := func(method, path string, header http.Header) (testenv.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, gateway+path, nil)
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, string(body)
+		req := testenv.NewRequest(t, method, gateway+path, nil)
+		maps.Copy(req.Header, header)
+		resp := testenv.Send(t, http.DefaultClient, req)
+		return resp, string(resp.Body)
 	}
 
 	// Wait until the route and the JWKS are ready.
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		resp, _ := get("GET", "/api/orders/items/1", http.Header{"Authorization": {"Bearer " + token("user")}})
-		return resp.StatusCode == 200
+		return resp.Status == 200
 	}, "the gateway never let a valid token through")
 
 	t.Run("NoCredentialsIs401Problem", func(t *testing.T) {
 		resp, body := get("GET", "/api/orders/items/1", nil)
-		if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/problem+json" ||
+		if resp.Status != 401 || resp.Header.Get("Content-Type") != "application/problem+json" ||
 			resp.Header.Get("WWW-Authenticate") != `Bearer realm="plugboard"` || !strings.Contains(body, "Credentials are required") {
-			t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+			t.Fatalf("%d %v %s", resp.Status, resp.Header, body)
 		}
 	})
 	t.Run("BadTokenIs401Problem", func(t *testing.T) {
 		resp, body := get("GET", "/api/orders/items/1", http.Header{"Authorization": {"Bearer nope"}})
-		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="plugboard", error="invalid_token"` ||
+		if resp.Status != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="plugboard", error="invalid_token"` ||
 			!strings.Contains(body, `"type":"/problems/unauthorized"`) {
-			t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+			t.Fatalf("%d %v %s", resp.Status, resp.Header, body)
 		}
 	})
 	t.Run("MissingRoleIs403Problem", func(t *testing.T) {
 		resp, body := get("POST", "/api/orders/admin", http.Header{"Authorization": {"Bearer " + token("user")}})
-		if resp.StatusCode != 403 || !strings.Contains(body, `"type":"/problems/forbidden"`) || !strings.Contains(body, "tenant_admin") {
-			t.Fatalf("%d %s", resp.StatusCode, body)
+		if resp.Status != 403 || !strings.Contains(body, `"type":"/problems/forbidden"`) || !strings.Contains(body, "tenant_admin") {
+			t.Fatalf("%d %s", resp.Status, body)
 		}
 	})
 	t.Run("PublicEndpointNeedsNoCredentials", func(t *testing.T) {
-		if resp, body := get("GET", "/api/orders/health", nil); resp.StatusCode != 200 || body != "ok /v1/health" {
-			t.Fatalf("%d %s", resp.StatusCode, body)
+		if resp, body := get("GET", "/api/orders/health", nil); resp.Status != 200 || body != "ok /v1/health" {
+			t.Fatalf("%d %s", resp.Status, body)
 		}
 		if h := last.Load().Header; h.Get(jwtauth.HeaderUserID) != "" || h.Get(jwtauth.HeaderSignature) != "" {
 			t.Fatalf("anonymous request carries identity: %v", h)
@@ -136,8 +130,8 @@ func TestGateway(t *testing.T) {
 			"X-Plugboard-User-Id": {"spoofed"},
 			"X-Plugboard-Extra":   {"spoofed"},
 		})
-		if resp.StatusCode != 200 || body != "ok /v1/items/7" {
-			t.Fatalf("%d %s", resp.StatusCode, body)
+		if resp.Status != 200 || body != "ok /v1/items/7" {
+			t.Fatalf("%d %s", resp.Status, body)
 		}
 		r := last.Load()
 		h := r.Header

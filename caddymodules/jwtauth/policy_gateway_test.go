@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -96,17 +97,10 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	send := func(method, path string, header http.Header) (int, string) {
 		t.Helper()
 		last.Store(nil)
-		req, _ := http.NewRequest(method, gateway+path, nil)
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		req := testenv.NewRequest(t, method, gateway+path, nil)
+		maps.Copy(req.Header, header)
+		resp := testenv.Send(t, http.DefaultClient, req)
+		return resp.Status, string(resp.Body)
 	}
 	as := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 

@@ -17,6 +17,18 @@ import (
 	"github.com/plugboard/plugboard/internal/storage"
 )
 
+// openStore opens a core store on SQLite in a temporary directory, closed
+// when the test ends.
+func openStore(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	store, err := sqlstore.Open(context.Background(), storage.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "core.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
 // TestKeysRotateWithoutDowntime moves a fake clock through a signing key's
 // life: near its end a new key takes over signing, tokens of the old key
 // keep verifying until they have expired, and only then does the old key
@@ -24,11 +36,7 @@ import (
 func TestKeysRotateWithoutDowntime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, storage.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "core.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t)
 	state := ephemeral.NewMemory()
 	defer state.Close()
 	now := time.Now().UTC()

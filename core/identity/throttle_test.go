@@ -4,17 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/core/sqlstore"
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/fault"
-	"github.com/plugboard/plugboard/internal/storage"
 	"github.com/plugboard/plugboard/internal/testenv"
 )
 
@@ -49,11 +46,7 @@ func TestLoginBackoffGrows(t *testing.T) {
 	for _, st := range states {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
-			store, err := sqlstore.Open(ctx, storage.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "core.db")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
+			store := openStore(t)
 			s, err := New(ctx, store, st.open(t), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{PasswordCost: 4})
 			if err != nil {
 				t.Fatal(err)
@@ -111,11 +104,7 @@ func TestParallelGuessesAreCounted(t *testing.T) {
 	for _, st := range states {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
-			store, err := sqlstore.Open(ctx, storage.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "core.db")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
+			store := openStore(t)
 			s, err := New(ctx, store, st.open(t), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{PasswordCost: 4})
 			if err != nil {
 				t.Fatal(err)
