@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -146,60 +145,35 @@ func (s *stack) call(method, path string, body, out any) (int, string) {
 }
 
 // plugin is a running example plugin process.
+// plugin is an example plugin the suite runs, and the address it serves.
 type plugin struct {
-	cmd  *exec.Cmd
+	*proc
 	addr string
-	log  *syncBuffer
+}
+
+// pluginEnv is the environment of a plugin serving on port.
+func (s *stack) pluginEnv(port string, more ...string) []string {
+	return append(append(append([]string{}, s.env...),
+		"PLUGBOARD_SERVICE_PORT="+port,
+		"PLUGBOARD_REGISTRY_URL=http://"+envValue(s.env, "PLUGBOARD_REGISTRY_LISTEN"),
+		"PLUGBOARD_REGISTRY_TOKEN="+s.file("registry.token"),
+		"PLUGBOARD_GATEWAY_SIGNING_SECRET="+s.file("gateway.secret")), more...)
 }
 
 func (s *stack) startHello(t *testing.T) *plugin {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(filepath.Join(s.bin, "hello-go"))
-	cmd.Env = append(append([]string{}, s.env...),
-		"PLUGBOARD_SERVICE_PORT="+port, "PLUGBOARD_HEARTBEAT_INTERVAL=1s",
-		"PLUGBOARD_REGISTRY_URL=http://"+envValue(s.env, "PLUGBOARD_REGISTRY_LISTEN"),
-		"PLUGBOARD_REGISTRY_TOKEN="+s.file("registry.token"),
-		"PLUGBOARD_GATEWAY_SIGNING_SECRET="+s.file("gateway.secret"))
-	p := &plugin{cmd: cmd, addr: addr, log: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("hello-go %s:\n%s", addr, p.log.String())
-		}
-	})
+	p := &plugin{startProc(t, "hello-go "+addr, filepath.Join(s.bin, "hello-go"),
+		s.pluginEnv(port(addr), "PLUGBOARD_HEARTBEAT_INTERVAL=1s")), addr}
+	t.Cleanup(p.kill) // before startProc's cleanup: no drain to wait for
 	return p
 }
 
 func (s *stack) startNotes(t *testing.T) *plugin {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command("python3", abs(t, "../notes-py/notes.py"))
-	cmd.Env = append(append([]string{}, s.env...),
-		"PLUGBOARD_SERVICE_PORT="+port, "PYTHONUNBUFFERED=1",
-		"PLUGBOARD_REGISTRY_URL=http://"+envValue(s.env, "PLUGBOARD_REGISTRY_LISTEN"),
-		"PLUGBOARD_REGISTRY_TOKEN="+s.file("registry.token"),
-		"PLUGBOARD_GATEWAY_SIGNING_SECRET="+s.file("gateway.secret"))
-	p := &plugin{cmd: cmd, addr: addr, log: &syncBuffer{}}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("notes-py %s:\n%s", addr, p.log.String())
-		}
-	})
-	return p
+	return &plugin{startProc(t, "notes-py "+addr, "python3", s.pluginEnv(port(addr), "PYTHONUNBUFFERED=1"),
+		abs(t, "../notes-py/notes.py")), addr}
 }
 
 func envValue(env []string, name string) string {

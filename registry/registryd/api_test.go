@@ -20,6 +20,7 @@ import (
 )
 
 func TestRegisterListGet(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
 		r := rp.do("POST", "/api/registry/register", serviceConfig("orders", 9001), token)
@@ -92,6 +93,7 @@ func TestRegisterListGet(t *testing.T) {
 }
 
 func TestWritesNeedTheToken(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t))
 	in := rp.register("orders", 9001, nil)
 	for _, tc := range []struct{ method, path, body string }{
@@ -113,6 +115,7 @@ func TestWritesNeedTheToken(t *testing.T) {
 }
 
 func TestRegisterValidation(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t), "PLUGBOARD_REGISTRY_RESERVED_NAMES", "billing, Internal")
 		tests := []struct {
@@ -204,6 +207,7 @@ func TestRegisterValidation(t *testing.T) {
 }
 
 func TestAllowedCIDRs(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t), "PLUGBOARD_REGISTRY_ALLOWED_CIDRS", "10.0.0.0/8,fd00::/8")
 	for host, want := range map[string]int{"10.1.2.3": 201, "fd00::1": 201, "127.0.0.1": 422, "192.168.1.1": 422, "name.invalid": 422} {
 		body := serviceConfig("orders", 9001)
@@ -215,6 +219,7 @@ func TestAllowedCIDRs(t *testing.T) {
 }
 
 func TestHeartbeatAndDeregister(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
 		in := rp.register("orders", 9001, nil)
@@ -280,6 +285,7 @@ func TestHeartbeatAndDeregister(t *testing.T) {
 // delivered the deregistration yet. Other writers keep the feed's loop busy
 // meanwhile, as load did when the flake was seen.
 func TestHeartbeatRightAfterDeregister(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
 		stop := make(chan struct{})
@@ -310,6 +316,7 @@ func TestHeartbeatRightAfterDeregister(t *testing.T) {
 }
 
 func TestWatch(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
 		a := rp.register("orders", 9001, nil)
@@ -377,6 +384,7 @@ func TestWatch(t *testing.T) {
 }
 
 func TestWatchAfterPruningGetsASnapshot(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t), "PLUGBOARD_REGISTRY_EVENTS_KEPT", "100", "PLUGBOARD_REGISTRY_SWEEP_INTERVAL", "50ms")
 	for i := range 130 {
 		rp.register(fmt.Sprintf("svc-%d", i), 9000+i, nil)
@@ -389,6 +397,7 @@ func TestWatchAfterPruningGetsASnapshot(t *testing.T) {
 }
 
 func TestInactiveInstancesExpire(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t), "PLUGBOARD_REGISTRY_INACTIVE_AFTER", "1s", "PLUGBOARD_REGISTRY_SWEEP_INTERVAL", "100ms")
 		silent := rp.register("orders", 9001, nil)
@@ -422,6 +431,7 @@ func TestInactiveInstancesExpire(t *testing.T) {
 }
 
 func TestActiveHealthChecks(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		var healthy atomic.Bool
 		healthy.Store(true)
@@ -457,6 +467,7 @@ func TestActiveHealthChecks(t *testing.T) {
 }
 
 func TestTwoReplicasShareOneFeed(t *testing.T) {
+	t.Parallel()
 	env := backends[1].env(t)
 	a, b := start(t, env), start(t, env)
 	events, _ := b.watch("", nil)
@@ -480,6 +491,7 @@ func TestTwoReplicasShareOneFeed(t *testing.T) {
 }
 
 func TestGeneratedTokenIsKept(t *testing.T) {
+	t.Parallel()
 	env := backends[0].env(t)
 	delete(env, "PLUGBOARD_REGISTRY_TOKEN")
 	rp := start(t, env, "PLUGBOARD_REGISTRY_TOKEN", "")
@@ -498,6 +510,7 @@ func TestGeneratedTokenIsKept(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
 		for _, p := range []string{"/healthz", "/readyz", "/api/registry/openapi.json"} {
@@ -512,6 +525,7 @@ func TestReadyz(t *testing.T) {
 // past the blocklist: zone identifiers, AWS's IPv6 metadata service, the
 // metadata services' names, trailing dots, and non-standard IPv4 forms.
 func TestAddressBlocklist(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t))
 	for _, tc := range []struct {
 		name, field, value string
@@ -576,6 +590,7 @@ func TestAddressBlocklist(t *testing.T) {
 // any alias of this machine, would expose it through the gateway to
 // anonymous clients. The listeners here are real servers.
 func TestOwnListenersRefused(t *testing.T) {
+	t.Parallel()
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("the admin API was called: %s %s", r.Method, r.URL)
 	}))
@@ -652,6 +667,7 @@ func TestOwnListenersRefused(t *testing.T) {
 // TestLoopbackRefusedInProduction: PLUGBOARD_REGISTRY_ALLOW_LOOPBACK=false
 // refuses every loopback alias.
 func TestLoopbackRefusedInProduction(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t), "PLUGBOARD_REGISTRY_ALLOW_LOOPBACK", "false")
 	for host, want := range map[string]int{"127.0.0.1": 422, "127.9.9.9": 422, "::1": 422, "localhost": 422,
 		"localhost.": 422, "x.localhost": 422, "::ffff:127.0.0.1": 422, "10.0.0.7": 201} {
@@ -672,6 +688,7 @@ func TestLoopbackRefusedInProduction(t *testing.T) {
 // stored, defaults to "authenticated", and reaches the gateway in the
 // list and the change feed.
 func TestUndeclaredPaths(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		rp := start(t, b.env(t))
 		if in := rp.register("orders", 9001, nil); in.Undeclared != "authenticated" {
@@ -703,6 +720,7 @@ func TestUndeclaredPaths(t *testing.T) {
 // stays routable through its heartbeats; a registry that starts with the
 // policy deregisters it.
 func TestRefusedInstancesAreRetired(t *testing.T) {
+	t.Parallel()
 	env := backends[0].env(t)
 	old := start(t, env)
 	bad := old.register("cadm", 9001, map[string]any{"base_path": ""})
@@ -724,6 +742,7 @@ func TestRefusedInstancesAreRetired(t *testing.T) {
 // refused with 401, as jwt_auth and core refuse two credentials
 // (credential.Parse), rather than acting as whichever the server prefers.
 func TestTwoCredentialsAreRefused(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t))
 	for _, hdrs := range [][][2]string{
 		{{"Authorization", "Bearer " + token}, {"X-API-Key", "pb_live_whatever"}},

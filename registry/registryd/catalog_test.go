@@ -49,6 +49,7 @@ func (p catalogPage) names() []string {
 // catalog (one summary per service, filtered, sorted, paged), the paged
 // instance list and an instance's event history.
 func TestCatalogListPagingAndHistory(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		probe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/ok" {

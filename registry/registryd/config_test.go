@@ -11,6 +11,7 @@ import (
 // TestConfigRefusesBadListenerAddresses: a listener the registry cannot
 // parse would leave it unprotected, so the process does not start.
 func TestConfigRefusesBadListenerAddresses(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, value, want string }{
 		{"PLUGBOARD_REGISTRY_PROTECTED_ADDRS", "gateway", "PLUGBOARD_REGISTRY_PROTECTED_ADDRS"},
 		{"PLUGBOARD_REGISTRY_PROTECTED_ADDRS", "gateway:99999", "PLUGBOARD_REGISTRY_PROTECTED_ADDRS"},

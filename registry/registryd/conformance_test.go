@@ -57,6 +57,7 @@ func (c *conformance) send(t *testing.T, method, path, body string, header ...st
 // bad, through a client that validates every response (status, media type,
 // body schema) against the document the registry publishes.
 func TestResponsesMatchTheDocument(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	cfg, _ := json.Marshal(serviceConfig("orders", 9001))
 	auth := []string{"Authorization", "Bearer " + token}
@@ -149,6 +150,7 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 // credential; each must be answered with a 4xx the operation documents, as
 // problem+json.
 func TestBadInputGetsADocumentedProblem(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	auth := http.Header{"Authorization": {"Bearer " + token}}
 	cfg := serviceConfig("orders", 9001)
@@ -177,6 +179,7 @@ func mustMarshal(t *testing.T, v any) []byte {
 // TestMethodNotAllowedListsAllow: every 405 carries the Allow header RFC
 // 9110 requires, naming the methods the path has.
 func TestMethodNotAllowedListsAllow(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t))
 	for _, tc := range []struct{ method, path, allow string }{
 		{"DELETE", "/api/registry/services", "GET"},
@@ -195,6 +198,7 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 // TestProblemInstanceIsAURIReference: the problem's instance is the path as
 // sent, percent-encoded, not decoded into something that is no URI.
 func TestProblemInstanceIsAURIReference(t *testing.T) {
+	t.Parallel()
 	rp := start(t, backends[0].env(t))
 	var p struct{ Instance string }
 	rp.do("GET", "/api/registry/services/a%20b", nil, "").Decode(t, &p)
@@ -206,6 +210,7 @@ func TestProblemInstanceIsAURIReference(t *testing.T) {
 // TestPublicEndpointRolesRule: the document's rule that a public endpoint
 // cannot require roles says what the registry enforces.
 func TestPublicEndpointRolesRule(t *testing.T) {
+	t.Parallel()
 	c := newConformance(t)
 	ep := map[string]any{"$ref": "#/components/schemas/EndpointRequest"}
 	for _, tc := range []struct {

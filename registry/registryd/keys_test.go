@@ -17,6 +17,7 @@ import (
 // token: a key with registry:write may, one without may not, and a revoked
 // key stops working within the cache TTL.
 func TestAPIKeysRegister(t *testing.T) {
+	t.Parallel()
 	hs := coretest.Start(t)
 	post := func(path, token string, body any) map[string]any {
 		b, _ := json.Marshal(body)
@@ -74,6 +75,7 @@ func TestAPIKeysRegister(t *testing.T) {
 // with registry:read or registry:write, or the access token of a
 // super_admin or tenant_admin; the OpenAPI document stays public.
 func TestReadsNeedACredential(t *testing.T) {
+	t.Parallel()
 	hs := coretest.Start(t)
 	post := func(path, token string, body any) map[string]any {
 		t.Helper()
