@@ -2,13 +2,10 @@
 #   make run    build everything and start the stack on the embedded defaults (Ctrl-C stops it)
 #   make test   go vet + every test (PostgreSQL/Redis tests use PLUGBOARD_TEST_*_URL)
 #   make build  build every binary into bin/
-#   make lint   gofmt check + go vet + Redocly and Spectral on both OpenAPI documents (npm ci --prefix web first)
+#   make lint   gofmt check + go vet + staticcheck + Redocly and Spectral on both OpenAPI documents (npm ci --prefix web first)
 
 SHELL   := bash
 GO      ?= go
-# staticcheck runs at a pinned version through `go run`, which keeps it out
-# of go.mod: its dependencies do not join the product's module graph.
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN     := bin
 GOFLAGS_BUILD ?= -trimpath
 
@@ -64,6 +61,10 @@ test-python:
 		{ echo "make test-python: no setuptools/wheel in $(PY_WHEELS): apt-get install python3-wheel-whl, or $(PY_VENV)/bin/pip install wheel"; exit 1; }
 	$(PY_VENV)/bin/python -m pip install --quiet --no-index --no-build-isolation --force-reinstall --no-deps ./sdk/python
 	$(PY_VENV)/bin/python -m unittest discover -s sdk/python/tests -t sdk/python/tests -v
+
+# staticcheck runs at a pinned version through `go run`, which keeps it out
+# of go.mod: its dependencies do not join the product's module graph.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './web/node_modules/*' -not -path './.git/*')); \

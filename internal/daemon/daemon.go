@@ -1,6 +1,7 @@
 // Package daemon runs one Plugboard service process: --help text listing its
 // variables, configuration parsing, the logger, the listener, serving and
-// graceful shutdown. Each service's Main is a Spec handed to Main.
+// graceful shutdown, plus what every service opens (its stores, its router,
+// its background work). Each service's Main is a Spec handed to Main.
 package daemon
 
 import (
