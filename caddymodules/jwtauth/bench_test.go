@@ -3,7 +3,6 @@ package jwtauth_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -116,23 +115,8 @@ func benchStack(b *testing.B) benchEnv {
 		b.Fatal(err)
 	}
 
-	post := func(path, token string, v any) map[string]any {
-		raw, _ := json.Marshal(v)
-		req, _ := http.NewRequest("POST", coreHS.URL+path, bytes.NewReader(raw))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return out
-	}
-	token := post("/api/auth/login", "", map[string]string{"username": "admin", "password": coretest.AdminPassword})["access_token"].(string)
-	key := post("/api/api-keys", token, map[string]any{"name": "bench"})["key"].(string)
+	token := coretest.Login(b, coreHS.URL, "admin", coretest.AdminPassword)
+	key := coretest.Post(b, coreHS.URL+"/api/api-keys", token, map[string]any{"name": "bench"})["key"].(string)
 
 	authAddr, plainAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)
 	for k, v := range map[string]string{

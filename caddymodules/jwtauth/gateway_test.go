@@ -29,6 +29,23 @@ import (
 	"github.com/plugboard/plugboard/registry/registrytest"
 )
 
+// fakeCore serves key's JWKS and verifies every API key as tenant t1's,
+// with services enabled.
+func fakeCore(t *testing.T, key *auth.Key, services ...string) *httptest.Server {
+	core := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/auth/jwks.json":
+			json.NewEncoder(w).Encode(auth.JWKS{Keys: []auth.JWK{key.JWK()}})
+		case "/api/auth/verify":
+			json.NewEncoder(w).Encode(map[string]any{"tenant_id": "t1", "enabled_services": services})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(core.Close)
+	return core
+}
+
 // TestGateway runs a registry, a fake core, a service and the gateway
 // (testdata/gateway.caddyfile) in process, and checks jwt_auth between
 // plugboard_route and reverse_proxy, with errors rendered by
@@ -39,17 +56,7 @@ func TestGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/auth/jwks.json":
-			json.NewEncoder(w).Encode(auth.JWKS{Keys: []auth.JWK{key.JWK()}})
-		case "/api/auth/verify":
-			json.NewEncoder(w).Encode(map[string]any{"tenant_id": "t1", "enabled_services": []string{"orders"}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(core.Close)
+	core := fakeCore(t, key, "orders")
 
 	var last atomic.Pointer[http.Request]
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -37,17 +37,7 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/auth/jwks.json":
-			json.NewEncoder(w).Encode(auth.JWKS{Keys: []auth.JWK{key.JWK()}})
-		case "/api/auth/verify":
-			json.NewEncoder(w).Encode(map[string]any{"tenant_id": "t1", "enabled_services": []string{"orders", "strict", "billing"}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(core.Close)
+	core := fakeCore(t, key, "orders", "strict", "billing")
 
 	var last atomic.Pointer[http.Request]
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

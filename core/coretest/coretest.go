@@ -13,6 +13,7 @@ import (
 
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/internal/testenv"
 )
 
 // AdminPassword is the password of the super admin "admin" in the default
@@ -43,4 +44,28 @@ func Start(t testing.TB, env ...string) *httptest.Server {
 	// Watch streams end with their connections, so that Close need not wait.
 	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); cancel(); srv.Close() })
 	return hs
+}
+
+// Post sends body as JSON to url (with token as Bearer when not empty) and
+// returns the decoded answer, failing t unless it is a 2xx.
+func Post(t testing.TB, url, token string, body any) map[string]any {
+	t.Helper()
+	var header []string
+	if token != "" {
+		header = []string{"Authorization", "Bearer " + token}
+	}
+	r := testenv.Do(t, "POST", url, body, header...)
+	if r.Status/100 != 2 {
+		t.Fatalf("POST %s: %d %s", url, r.Status, r.Body)
+	}
+	var out map[string]any
+	r.Decode(t, &out)
+	return out
+}
+
+// Login returns an access token of user in the default tenant.
+func Login(t testing.TB, baseURL, user, password string) string {
+	t.Helper()
+	tok, _ := Post(t, baseURL+"/api/auth/login", "", map[string]string{"username": user, "password": password})["access_token"].(string)
+	return tok
 }

@@ -19,22 +19,8 @@ import (
 func TestAPIKeysRegister(t *testing.T) {
 	t.Parallel()
 	hs := coretest.Start(t)
-	post := func(path, token string, body any) map[string]any {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", hs.URL+path, bytes.NewReader(b))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return out
-	}
-	admin := post("/api/auth/login", "", map[string]string{"username": "admin", "password": coretest.AdminPassword})["access_token"].(string)
+	post := func(path, token string, body any) map[string]any { return coretest.Post(t, hs.URL+path, token, body) }
+	admin := coretest.Login(t, hs.URL, "admin", coretest.AdminPassword)
 	writer := post("/api/api-keys", admin, map[string]any{"name": "plugin", "scopes": []string{"registry:write"}})
 	reader := post("/api/api-keys", admin, map[string]any{"name": "reader", "scopes": []string{"registry:read"}})
 
@@ -77,26 +63,8 @@ func TestAPIKeysRegister(t *testing.T) {
 func TestReadsNeedACredential(t *testing.T) {
 	t.Parallel()
 	hs := coretest.Start(t)
-	post := func(path, token string, body any) map[string]any {
-		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", hs.URL+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
-		}
-		return out
-	}
-	login := func(user, password string) string {
-		return post("/api/auth/login", "", map[string]string{"username": user, "password": password})["access_token"].(string)
-	}
+	post := func(path, token string, body any) map[string]any { return coretest.Post(t, hs.URL+path, token, body) }
+	login := func(user, password string) string { return coretest.Login(t, hs.URL, user, password) }
 	admin := login("admin", coretest.AdminPassword)
 	post("/api/users", admin, map[string]any{"username": "deputy", "password": "password-deputy", "role": "tenant_admin", "email": "deputy@example.com"})
 	post("/api/users", admin, map[string]any{"username": "plain", "password": "password-plain", "role": "user", "email": "plain@example.com"})
