@@ -77,4 +77,3 @@ func (b *Background) Stop() {
 	}
 	b.wg.Wait()
 }
-
