@@ -29,6 +29,16 @@ func openStore(t *testing.T) *sqlstore.Store {
 	return store
 }
 
+// newService makes an identity service on store and state.
+func newService(t *testing.T, store *sqlstore.Store, state State, opt Options) *Service {
+	t.Helper()
+	s, err := New(context.Background(), store, state, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestKeysRotateWithoutDowntime moves a fake clock through a signing key's
 // life: near its end a new key takes over signing, tokens of the old key
 // keep verifying until they have expired, and only then does the old key
@@ -41,10 +51,7 @@ func TestKeysRotateWithoutDowntime(t *testing.T) {
 	defer state.Close()
 	now := time.Now().UTC()
 	opt := Options{AccessTTL: time.Minute, KeyLifetime: 10 * time.Minute, PasswordCost: 4}
-	s, err := New(ctx, store, state, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newService(t, store, state, opt)
 	s.now = func() time.Time { return now }
 	tn := &core.Tenant{Name: "acme", IsActive: true}
 	if err := store.CreateTenant(ctx, tn); err != nil {

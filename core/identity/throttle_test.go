@@ -2,8 +2,6 @@ package identity
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -47,10 +45,7 @@ func TestLoginBackoffGrows(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
 			store := openStore(t)
-			s, err := New(ctx, store, st.open(t), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{PasswordCost: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := newService(t, store, st.open(t), Options{PasswordCost: 4})
 			now := time.Now()
 			s.now = func() time.Time { return now }
 			tn := &core.Tenant{Name: "acme", IsActive: true}
@@ -105,10 +100,7 @@ func TestParallelGuessesAreCounted(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
 			store := openStore(t)
-			s, err := New(ctx, store, st.open(t), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{PasswordCost: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := newService(t, store, st.open(t), Options{PasswordCost: 4})
 			var mu sync.Mutex
 			codes := map[string]int{}
 			var wg sync.WaitGroup
