@@ -29,7 +29,7 @@ type configCore struct {
 
 func startConfigCore(t *testing.T) *configCore {
 	t.Helper()
-	hs := coretest.Start(t)
+	hs := coretest.Start(t, coretest.Options{})
 
 	c := &configCore{t: t, url: hs.URL, hs: hs}
 	var tok struct {

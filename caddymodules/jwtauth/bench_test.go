@@ -100,7 +100,7 @@ func benchStack(b *testing.B) benchEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 
-	coreHS := coretest.Start(b)
+	coreHS := coretest.Start(b, coretest.Options{})
 
 	regHS := registrytest.Start(b, registrytest.Options{Token: "bench-registry-token-0123"})
 

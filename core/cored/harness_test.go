@@ -2,18 +2,14 @@ package cored_test
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
+	"maps"
 	"testing"
 
-	"github.com/plugboard/plugboard/core/cored"
-	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/core/coretest"
 	"github.com/plugboard/plugboard/internal/testenv"
 )
 
-const adminPassword = "admin-password-1"
+const adminPassword = coretest.AdminPassword
 
 type backend struct {
 	name string
@@ -46,30 +42,13 @@ type coreServer struct {
 
 func start(t testing.TB, env map[string]string, extra ...string) *coreServer {
 	t.Helper()
-	vars := map[string]string{"PLUGBOARD_ADMIN_PASSWORD": adminPassword, "PLUGBOARD_CORE_BCRYPT_COST": "4"}
-	for k, v := range env {
-		vars[k] = v
-	}
+	vars := map[string]string{}
+	maps.Copy(vars, env)
 	for i := 0; i+1 < len(extra); i += 2 {
 		vars[extra[i]] = extra[i+1]
 	}
-	cfg, err := envconfig.Parse[cored.Config](vars)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer
-	srv, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		srv.Close()
-	})
+	hs := coretest.Start(t, coretest.Options{Env: vars, Stdout: &out})
 	return &coreServer{t: t, URL: hs.URL, stdout: &out}
 }
 

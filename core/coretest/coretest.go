@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"testing"
 
@@ -20,22 +21,34 @@ import (
 // tenant.
 const AdminPassword = "admin-password-1"
 
-// Start runs a core on SQLite in a temporary data directory, with cheap
-// password hashes, and returns its server; it stops when the test ends.
-// env holds further PLUGBOARD_* settings as name, value pairs.
-func Start(t testing.TB, env ...string) *httptest.Server {
+// Options configure Start. The zero value runs an embedded (SQLite,
+// in-memory ephemeral state) core in a temporary data directory.
+type Options struct {
+	// Env holds further PLUGBOARD_* settings; they win over the defaults
+	// (PLUGBOARD_DATA_DIR, PLUGBOARD_ADMIN_PASSWORD [AdminPassword],
+	// PLUGBOARD_CORE_BCRYPT_COST 4).
+	Env map[string]string
+	// Stdout receives what core prints there (a generated admin password).
+	Stdout io.Writer
+}
+
+// Start runs a core with cheap password hashes and returns its server; it
+// stops when the test ends.
+func Start(t testing.TB, opt Options) *httptest.Server {
 	t.Helper()
 	vars := map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(),
 		"PLUGBOARD_ADMIN_PASSWORD": AdminPassword, "PLUGBOARD_CORE_BCRYPT_COST": "4"}
-	for i := 0; i+1 < len(env); i += 2 {
-		vars[env[i]] = env[i+1]
-	}
+	maps.Copy(vars, opt.Env)
 	cfg, err := envconfig.Parse[cored.Config](vars)
 	if err != nil {
 		t.Fatal(err)
 	}
+	stdout := opt.Stdout
+	if stdout == nil {
+		stdout = io.Discard
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	srv, err := cored.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), stdout)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -99,31 +99,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 	return resp, nil
 }
 
-// registration is the register request body: the registrable fields of an
-// instance (the rest — id, state, times — is the registry's to set).
-type registration struct {
-	Name           string              `json:"name"`
-	DisplayName    string              `json:"display_name,omitempty"`
-	Version        string              `json:"version,omitempty"`
-	Host           string              `json:"host"`
-	Port           int                 `json:"port"`
-	BasePath       string              `json:"base_path,omitempty"`
-	HealthCheckURL string              `json:"health_check_url,omitempty"`
-	Endpoints      []registry.Endpoint `json:"endpoints,omitempty"`
-	Metadata       json.RawMessage     `json:"metadata,omitempty"`
-	Tags           []string            `json:"tags,omitempty"`
-	// UndeclaredPaths is left out when empty (the registry's default).
-	UndeclaredPaths registry.UndeclaredPaths `json:"undeclared_paths,omitempty"`
-}
-
 // Register registers (or re-registers) an instance described by in's
 // registrable fields and returns it as stored, with its ID.
 func (c *Client) Register(ctx context.Context, in *registry.Instance) (*registry.Instance, error) {
-	body := registration{
-		Name: in.Name, DisplayName: in.DisplayName, Version: in.Version, Host: in.Host, Port: in.Port,
-		BasePath: in.BasePath, HealthCheckURL: in.HealthCheckURL, Endpoints: in.Endpoints,
-		Metadata: in.Metadata, Tags: in.Tags, UndeclaredPaths: in.UndeclaredPaths,
-	}
+	body := registry.RegistrationOf(in)
 	var out registry.Instance
 	if _, err := c.do(ctx, http.MethodPost, "/api/registry/register", body, &out); err != nil {
 		return nil, err

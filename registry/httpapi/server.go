@@ -201,7 +201,7 @@ func looksLikeJWT(cred string) bool {
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	var req registerRequest
+	var req registry.Registration
 	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -258,25 +257,7 @@ func (s *Server) AddressProblem(ctx context.Context, in *registry.Instance) stri
 	return ""
 }
 
-// registerRequest is the body of POST /api/registry/register: the seed's
-// SERVICE_CONFIG plus base_path, health_check_url and tags.
-type registerRequest struct {
-	Name           string              `json:"name"`
-	DisplayName    string              `json:"display_name"`
-	Version        string              `json:"version"`
-	Host           string              `json:"host"`
-	Port           int                 `json:"port"`
-	BasePath       string              `json:"base_path"`
-	HealthCheckURL string              `json:"health_check_url"`
-	Endpoints      []registry.Endpoint `json:"endpoints"`
-	Metadata       json.RawMessage     `json:"metadata"`
-	Tags           []string            `json:"tags"`
-	// UndeclaredPaths is the gateway's policy for paths not in Endpoints;
-	// absent means registry.UndeclaredAuthenticated, "" is refused.
-	UndeclaredPaths *registry.UndeclaredPaths `json:"undeclared_paths"`
-}
-
-// validator turns a registerRequest into an instance, or an invalid fault
+// validator turns a registry.Registration into an instance, or an invalid fault
 // naming every bad field.
 type validator struct {
 	reserved map[string]bool
@@ -293,7 +274,7 @@ func newValidator(extraReserved []string, policy AddressPolicy) *validator {
 	return v
 }
 
-func (v *validator) instance(ctx context.Context, req registerRequest) (*registry.Instance, error) {
+func (v *validator) instance(ctx context.Context, req registry.Registration) (*registry.Instance, error) {
 	in := &registry.Instance{
 		Name:            req.Name,
 		DisplayName:     strings.TrimSpace(req.DisplayName),

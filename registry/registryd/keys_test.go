@@ -18,7 +18,7 @@ import (
 // key stops working within the cache TTL.
 func TestAPIKeysRegister(t *testing.T) {
 	t.Parallel()
-	hs := coretest.Start(t)
+	hs := coretest.Start(t, coretest.Options{})
 	post := func(path, token string, body any) map[string]any { return coretest.Post(t, hs.URL+path, token, body) }
 	admin := coretest.Login(t, hs.URL, "admin", coretest.AdminPassword)
 	writer := post("/api/api-keys", admin, map[string]any{"name": "plugin", "scopes": []string{"registry:write"}})
@@ -62,7 +62,7 @@ func TestAPIKeysRegister(t *testing.T) {
 // super_admin or tenant_admin; the OpenAPI document stays public.
 func TestReadsNeedACredential(t *testing.T) {
 	t.Parallel()
-	hs := coretest.Start(t)
+	hs := coretest.Start(t, coretest.Options{})
 	post := func(path, token string, body any) map[string]any { return coretest.Post(t, hs.URL+path, token, body) }
 	login := func(user, password string) string { return coretest.Login(t, hs.URL, user, password) }
 	admin := login("admin", coretest.AdminPassword)
