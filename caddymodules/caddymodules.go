@@ -11,6 +11,9 @@
 //     request and response).
 //   - jwtauth: the jwt_auth handler (authentication, endpoint policy and
 //     identity headers).
+//   - traffic: the plugboard_traffic app and handler (request counts per
+//     service and tenant) and the plugboard_traffic_api handler
+//     (GET /api/gateway/traffic).
 package caddymodules
 
 import (
@@ -19,4 +22,5 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules/jwtauth"
 	_ "github.com/plugboard/plugboard/caddymodules/pathguard"
 	_ "github.com/plugboard/plugboard/caddymodules/requestid"
+	_ "github.com/plugboard/plugboard/caddymodules/traffic"
 )

@@ -55,6 +55,10 @@ var gatewayVars = []envconfig.Var{
 	{Name: "PLUGBOARD_REGISTRY_TOKEN", Doc: "The registry token; the gateway sends it on its reads.", DocZH: "注册中心令牌；网关读取注册中心时携带。"},
 	{Name: "PLUGBOARD_CORE_ISSUER", Default: "plugboard", Doc: "The iss and aud of access tokens; core signs with it and the gateway's jwt_auth expects it.",
 		DocZH: "访问令牌的 iss 与 aud；核心服务用它签发，网关的 jwt_auth 按它校验。"},
+	// The gateways share their traffic figures through Redis (the rows of
+	// registry and core document the variables; this adds the gateway).
+	{Name: "PLUGBOARD_REDIS_URL", Doc: "Redis URL for the traffic figures the gateways share.", DocZH: "网关共享流量统计所用的 Redis URL。"},
+	{Name: "PLUGBOARD_REDIS_PREFIX", Default: "plugboard:", Doc: "Prefix of the gateway's Redis keys.", DocZH: "网关 Redis 键的前缀。"},
 	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/placeholder", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html).",
 		DocZH: "网关在 / 提供的管理后台文件目录（SPA 回退到 index.html）。"},
 }
@@ -180,7 +184,7 @@ func TestGatewayVariablesMatchTheCaddyfile(t *testing.T) {
 		}
 	}
 	for name := range documented {
-		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" && name != "PLUGBOARD_GATEWAY_SIGNING_SECRET" && name != "PLUGBOARD_REGISTRY_TOKEN" {
+		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" && name != "PLUGBOARD_GATEWAY_SIGNING_SECRET" && name != "PLUGBOARD_REGISTRY_TOKEN" && name != "PLUGBOARD_REDIS_URL" {
 			t.Errorf("gatewayVars documents %s, which the Caddyfile does not use", name)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 
 // ReservedNames are the service names the platform's own routes use; no
 // plugin may register them.
-var ReservedNames = []string{"registry", "auth", "users", "tenants", "api-keys", "config", "roles", "audit"}
+var ReservedNames = []string{"registry", "auth", "users", "tenants", "api-keys", "config", "roles", "audit", "gateway"}
 
 // Limits on what one registration may hold.
 const (
