@@ -114,8 +114,9 @@ type engine struct {
 	logger *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
-	down   atomic.Bool // the last Redis operation failed
-	mu     sync.Mutex  // serialises flushes
+	down   atomic.Bool  // the last Redis operation failed
+	tried  atomic.Int64 // when Redis was last tried (unix nanoseconds)
+	mu     sync.Mutex   // serialises flushes
 }
 
 func newEngine(redisURL, prefix string, every time.Duration, maxSeries int, logger *slog.Logger) (*engine, error) {
@@ -148,7 +149,7 @@ func (e *engine) loop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if e.shared != nil {
+			if e.shared != nil && e.shouldTry(now) {
 				fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				_ = e.flush(fctx, now)
 				cancel()
@@ -172,6 +173,7 @@ func (e *engine) flush(ctx context.Context, now time.Time) error {
 	defer e.mu.Unlock()
 	e.rec.flushMu.Lock()
 	defer e.rec.flushMu.Unlock()
+	e.tried.Store(now.UnixNano())
 	p := e.rec.deltas(minuteOf(now) - int64(MaxWindow/Step))
 	if err := e.shared.write(ctx, p.deltas); err != nil {
 		e.redisFailed(err)
@@ -180,6 +182,16 @@ func (e *engine) flush(ctx context.Context, now time.Time) error {
 	p.commit()
 	e.redisOK()
 	return nil
+}
+
+// retryDown is how long a gateway whose Redis failed waits before trying
+// it again (flushes and reads): no dial, and no log line, on every request.
+const retryDown = 10 * time.Second
+
+// shouldTry reports whether to use Redis now: it is up, or was last tried
+// retryDown ago.
+func (e *engine) shouldTry(now time.Time) bool {
+	return !e.down.Load() || now.Sub(time.Unix(0, e.tried.Load())) >= retryDown
 }
 
 func (e *engine) redisFailed(err error) {
@@ -198,7 +210,7 @@ func (e *engine) redisOK() {
 // gateway's (ScopeCluster) when Redis answers, else this gateway's
 // (ScopeLocal).
 func (e *engine) read(ctx context.Context, now time.Time, from, to int64, f Filter) (Dataset, string) {
-	if e.shared != nil {
+	if e.shared != nil && e.shouldTry(now) {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		// This gateway's latest figures first, so that a reader sees its own requests.
@@ -209,6 +221,8 @@ func (e *engine) read(ctx context.Context, now time.Time, from, to int64, f Filt
 			}
 			e.redisFailed(err)
 		}
+	}
+	if e.shared != nil {
 		e.logger.Warn("traffic figures served from this gateway only: Redis is unreachable")
 	}
 	return e.rec.Read(from, to, f), ScopeLocal

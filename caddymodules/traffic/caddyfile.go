@@ -64,10 +64,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Redis = d.Val()
 			}
 		case "prefix":
-			if !d.NextArg() {
-				return d.ArgErr()
+			// No argument: the default ({$PLUGBOARD_REDIS_PREFIX} set empty).
+			if d.NextArg() {
+				a.Prefix = d.Val()
 			}
-			a.Prefix = d.Val()
 		case "flush_interval":
 			if !d.NextArg() {
 				return d.ArgErr()

@@ -76,6 +76,7 @@ func newShared(rawURL, prefix string) (*shared, error) {
 	opts.ReadTimeout = time.Second
 	opts.WriteTimeout = time.Second
 	opts.MaxRetries = 1
+	opts.DialerRetries = 1
 	return &shared{client: redis.NewClient(opts), prefix: prefix}, nil
 }
 
