@@ -491,7 +491,7 @@ func TestRedisDown(t *testing.T) {
 	}
 }
 
-func startRegistry(t *testing.T) (string, *client.Client) {
+func startRegistry(t testing.TB) (string, *client.Client) {
 	t.Helper()
 	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
 		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": regToken,
@@ -515,7 +515,7 @@ func startRegistry(t *testing.T) (string, *client.Client) {
 	return reg.URL, client.New(reg.URL, regToken, nil)
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
