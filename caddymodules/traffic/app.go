@@ -116,11 +116,12 @@ type engine struct {
 	done   chan struct{}
 	down   atomic.Bool  // the last Redis operation failed
 	tried  atomic.Int64 // when Redis was last tried (unix nanoseconds)
+	retry  time.Duration
 	mu     sync.Mutex   // serialises flushes
 }
 
 func newEngine(redisURL, prefix string, every time.Duration, maxSeries int, logger *slog.Logger) (*engine, error) {
-	e := &engine{rec: NewRecorder(maxSeries), logger: logger, done: make(chan struct{})}
+	e := &engine{rec: NewRecorder(maxSeries), logger: logger, done: make(chan struct{}), retry: retryDown}
 	if redisURL != "" {
 		sh, err := newShared(redisURL, prefix)
 		if err != nil {
@@ -191,7 +192,7 @@ const retryDown = 10 * time.Second
 // shouldTry reports whether to use Redis now: it is up, or was last tried
 // retryDown ago.
 func (e *engine) shouldTry(now time.Time) bool {
-	return !e.down.Load() || now.Sub(time.Unix(0, e.tried.Load())) >= retryDown
+	return !e.down.Load() || now.Sub(time.Unix(0, e.tried.Load())) >= e.retry
 }
 
 func (e *engine) redisFailed(err error) {
