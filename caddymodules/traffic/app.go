@@ -117,7 +117,7 @@ type engine struct {
 	down   atomic.Bool  // the last Redis operation failed
 	tried  atomic.Int64 // when Redis was last tried (unix nanoseconds)
 	retry  time.Duration
-	mu     sync.Mutex   // serialises flushes
+	mu     sync.Mutex // serialises flushes
 }
 
 func newEngine(redisURL, prefix string, every time.Duration, maxSeries int, logger *slog.Logger) (*engine, error) {
