@@ -12,6 +12,9 @@
 //     request and response).
 //   - jwtauth: the jwt_auth handler (authentication, endpoint policy and
 //     identity headers).
+//   - traffic: the plugboard_traffic app and handler (request counts per
+//     service and tenant) and the plugboard_traffic_api handler
+//     (GET /api/gateway/traffic).
 //
 // The modules import none of each other: what they share about a request
 // (variable names, the resolved route, PublicError) is in gatewayctx.
@@ -24,4 +27,5 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules/pathguard"
 	_ "github.com/plugboard/plugboard/caddymodules/problem"
 	_ "github.com/plugboard/plugboard/caddymodules/requestid"
+	_ "github.com/plugboard/plugboard/caddymodules/traffic"
 )

@@ -62,6 +62,8 @@ var Vars = []envconfig.Var{
 		DocZH: "访问令牌的 iss 与 aud；核心服务用它签发，网关的 jwt_auth 按它校验。"},
 	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/placeholder", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html).",
 		DocZH: "网关在 / 提供的管理后台文件目录（SPA 回退到 index.html）。"},
+	{Name: "PLUGBOARD_REDIS_URL", Doc: "Redis URL for the traffic figures the gateways share.", DocZH: "网关共享流量统计所用的 Redis URL。"},
+	{Name: "PLUGBOARD_REDIS_PREFIX", Default: "plugboard:", Doc: "Prefix of the gateway's Redis keys.", DocZH: "网关 Redis 键的前缀。"},
 }
 
 // LBPolicies are the load-balancing policies of Caddy's reverse_proxy
