@@ -26,6 +26,7 @@ export default defineConfig({
   test: {
     environment: 'happy-dom',
     include: ['src/**/*.spec.ts'],
+    testTimeout: 20_000,
     server: { deps: { inline: ['element-plus'] } },
   },
 })

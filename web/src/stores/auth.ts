@@ -30,7 +30,7 @@ function loadSession(): Session | null {
 /** refreshDelay is how long to wait before refreshing a token valid for ttlMs more. */
 export function refreshDelay(ttlMs: number): number {
   // A minute early, or at 80 % of a short lifetime; never in a tight loop.
-  return Math.max(1000, Math.min(ttlMs - 60_000, ttlMs * 0.8))
+  return Math.max(1000, ttlMs - 60_000, ttlMs * 0.8)
 }
 
 async function postJSON(path: string, body: unknown, bearer?: string): Promise<Response> {
