@@ -58,12 +58,23 @@ export function queryCatalog(items: CatalogItem[], q: CatalogQuery): Catalog {
   return { items: out.slice(q.offset, q.offset + q.limit), total: out.length, limit: q.limit, offset: q.offset }
 }
 
+let missing = false
+
+/** catalogMissing tells whether the registry answered that it has no catalog (asked once per page load). */
+export function catalogMissing(): boolean {
+  return missing
+}
+
 /** fetchCatalog asks the registry; null means it has no catalog endpoint. */
 export async function fetchCatalog(q: CatalogQuery, signal?: AbortSignal): Promise<Catalog | null> {
+  if (missing) return null
   try {
     return await api.get<Catalog>('/api/registry/catalog', { ...q }, signal)
   } catch (e) {
-    if (isNotFound(e)) return null
+    if (isNotFound(e)) {
+      missing = true
+      return null
+    }
     throw e
   }
 }

@@ -8,6 +8,7 @@ export interface RegistryHandlers {
   onSnapshot?: (instances: Instance[], revision: number) => void
   onEvent?: (e: RegistryEvent) => void
   onState?: (live: boolean) => void
+  onError?: (e: unknown) => void
 }
 
 /** watchRegistry follows the feed from revision (none: starting with a snapshot). */
@@ -15,7 +16,10 @@ export function watchRegistry(h: RegistryHandlers, revision?: number): Stream {
   return openStream({
     url: (last) => withQuery('/api/registry/watch', { revision: last ?? revision }),
     onOpen: () => h.onState?.(true),
-    onError: () => h.onState?.(false),
+    onError: (e) => {
+      h.onState?.(false)
+      h.onError?.(e)
+    },
     onMessage: (m) => {
       if (m.event === 'reconnect' || m.event === 'message') return
       let data: unknown
