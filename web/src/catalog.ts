@@ -22,7 +22,7 @@ export function groupInstances(instances: Iterable<Instance>): CatalogItem[] {
     let it = by.get(i.name)
     if (!it) by.set(i.name, (it = { name: i.name, instances: 0, healthy: 0, versions: [], tags: [], last_heartbeat: i.last_heartbeat }))
     it.instances++
-    if (i.health !== 'unhealthy') it.healthy++
+    if (i.health !== 'unhealthy') it.healthy++ // routable: healthy, or not probed (unknown), as the gateway treats it
     if (i.version && !it.versions.includes(i.version)) it.versions.push(i.version)
     for (const t of i.tags ?? []) if (!it.tags.includes(t)) it.tags.push(t)
     if (i.last_heartbeat > it.last_heartbeat) it.last_heartbeat = i.last_heartbeat
