@@ -237,6 +237,34 @@ test('the console, end to end', async (t) => {
     assert.deepEqual(JSON.parse(await editor.inputValue()), { text: 'hi' })
   })
 
+  await t.test('a write by someone else shows live, and a stale publish shows the newer version', async () => {
+    await page.locator('.el-tabs__item', { hasText: '编辑' }).click()
+    const editor = $('textarea[data-test=json-editor]')
+    await editor.fill('{"text": "mine"}')
+    // Someone else publishes v4 through the API while the edit is open.
+    const login = await fetch(stack.url + '/api/auth/login', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: stack.password }),
+    })
+    const { access_token: token } = await login.json()
+    const put = await fetch(stack.url + '/api/config/hello/greeting', {
+      method: 'PUT', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'If-Match': '3' },
+      body: JSON.stringify({ value: { text: 'theirs' }, comment: 'from curl' }),
+    })
+    assert.equal(put.status, 200)
+    await $('text=其他人刚刚发布了版本 4').waitFor()
+    await $('[data-test=config-review]').click()
+    await visibleDialog().locator('[data-test=config-publish]').click()
+    await $('[data-test=stale]').waitFor()
+    const stale = await $('[data-test=stale]').innerText()
+    assert.match(stale, /版本 4/)
+    assert.match(stale, /"text": "theirs"/)
+    await shot('zh-config-stale')
+    await $('[data-test=keep-mine]').click()
+    await visibleDialog().locator('[data-test=config-publish]').click()
+    await $('.el-tag:has-text("v5")').waitFor()
+    assert.deepEqual(JSON.parse(await editor.inputValue()), { text: 'mine' })
+  })
+
   await t.test('every page in zh-CN', async () => {
     await shootAll('zh')
   })
