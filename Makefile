@@ -3,6 +3,7 @@
 #   make test   go vet + every test (PostgreSQL/Redis tests use PLUGBOARD_TEST_*_URL)
 #   make build  build every binary into bin/ and the admin console into web/dist
 #   make console  only the admin console (Node.js >= 20.19, npm >= 11)
+#   make release-gateway  bin/plugboard-gateway with the console inside (build tag embedconsole)
 #   make lint   gofmt check + go vet + Redocly and Spectral on both OpenAPI documents (npm ci --prefix web first)
 
 SHELL   := bash
@@ -13,7 +14,7 @@ GOFLAGS_BUILD ?= -trimpath
 # Every service binary: bin/plugboard-<name> from ./cmd/<name>.
 SERVICES := registry core gateway
 
-.PHONY: all build build-go console web-deps node-check run demo test test-go test-python test-web lint lint-openapi clean
+.PHONY: all build build-go console release-gateway web-deps node-check run demo test test-go test-python test-web lint lint-openapi clean
 
 all: build
 
@@ -53,6 +54,12 @@ $(WEB_STAMP): web/package-lock.json web/package.json | node-check
 web/dist/index.html: $(WEB_SRC) $(WEB_STAMP) | node-check
 	npm run --prefix web build --silent
 
+# A gateway binary that carries the console (web/embed.go): with
+# PLUGBOARD_WEB_ROOT unset it writes it into the data directory and serves it.
+release-gateway: console
+	@mkdir -p $(BIN)
+	$(GO) build $(GOFLAGS_BUILD) -tags embedconsole -o $(BIN)/plugboard-gateway ./cmd/gateway
+
 run: build
 	@exec $(BIN)/plugboard run
 
@@ -84,6 +91,7 @@ test-python:
 # example plugin hello-go. Screenshots go to the folder the test prints.
 test-web: build-go console
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/hello-go ./examples/hello-go
+	$(GO) vet -tags embedconsole ./web/ ./cmd/gateway/
 	npm run --prefix web test --silent
 	npm run --prefix web e2e --silent
 
