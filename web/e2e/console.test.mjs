@@ -295,6 +295,7 @@ test('the console, end to end', async (t) => {
 
   await t.test('a tenant_admin sees only their tenant', async () => {
     await logout()
+    await shot('en-login')
     await login('acme', 'ta', 'ta-password-1')
     await $('[data-test=dashboard]').waitFor()
     await page.goto(stack.url + '/tenants')
