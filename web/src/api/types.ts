@@ -83,7 +83,10 @@ export interface RegistryEvent {
   revision: number
   type: string
   at: string
-  instance?: Instance
+  instance?: Instance // in the watch's events
+  health?: string // in an instance's history (GET /api/registry/services/{id}/events)
+  is_active?: boolean
+  version?: string
 }
 
 export interface CatalogItem {
