@@ -351,8 +351,9 @@ func TestGatewayHardening(t *testing.T) {
 	// are theirs.
 	t.Run("ConsoleSecurityHeaders", func(t *testing.T) {
 		want := map[string]string{
-			"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
-			"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+			"X-Frame-Options":         "DENY",
+			"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+			"X-Content-Type-Options":  "nosniff", "Referrer-Policy": "no-referrer",
 		}
 		for _, p := range []string{"/", "/services/deep/link", "/index.html"} {
 			a := s.get(p)

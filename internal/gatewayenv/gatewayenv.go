@@ -60,8 +60,8 @@ var Vars = []envconfig.Var{
 	{Name: "PLUGBOARD_REGISTRY_TOKEN", Doc: "The registry token; the gateway sends it on its reads.", DocZH: "注册中心令牌；网关读取注册中心时携带。"},
 	{Name: "PLUGBOARD_CORE_ISSUER", Default: "plugboard", Doc: "The iss and aud of access tokens; core signs with it and the gateway's jwt_auth expects it.",
 		DocZH: "访问令牌的 iss 与 aud；核心服务用它签发，网关的 jwt_auth 按它校验。"},
-	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/placeholder", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html).",
-		DocZH: "网关在 / 提供的管理后台文件目录（SPA 回退到 index.html）。"},
+	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/dist", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html); built by make build. Until it is built, a page from web/placeholder says how.",
+		DocZH: "网关在 / 提供的管理后台文件目录（SPA 回退到 index.html），由 make build 构建；尚未构建时，web/placeholder 中的页面说明如何构建。"},
 	{Name: "PLUGBOARD_REDIS_URL", Doc: "Redis URL for the traffic figures the gateways share.", DocZH: "网关共享流量统计所用的 Redis URL。"},
 	{Name: "PLUGBOARD_REDIS_PREFIX", Default: "plugboard:", Doc: "Prefix of the gateway's Redis keys.", DocZH: "网关 Redis 键的前缀。"},
 }
