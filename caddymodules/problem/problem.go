@@ -7,7 +7,9 @@ package problem
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"syscall"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -41,8 +43,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // (gatewayctx.PublicError); otherwise a generic text for the status, so that upstream
 // addresses and internal errors never reach clients. A 502 whose cause is
 // that no connection could be made (core, the registry or every instance
-// refused or did not answer the dial) is answered 503: the service is
-// unavailable, not broken. A 503 gets Retry-After: 1 unless it has one.
+// refused or did not answer the dial), or that the connection broke before
+// any answer (the process was killed mid-request), is answered 503: the
+// service is unavailable, not broken. A 503 gets Retry-After: 1 unless it has one.
 type Problem struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -79,8 +82,7 @@ func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 				if errors.As(err, &mbe) {
 					status = http.StatusRequestEntityTooLarge
 				}
-				var dial reverseproxy.DialError
-				if status == http.StatusBadGateway && errors.As(err, &dial) {
+				if status == http.StatusBadGateway && upstreamWentAway(err) {
 					status = http.StatusServiceUnavailable
 				}
 			}
@@ -111,3 +113,13 @@ func (Problem) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 }
 
 var _ caddyhttp.MiddlewareHandler = (*Problem)(nil)
+
+// upstreamWentAway reports whether a proxy error means the upstream was not
+// there: the dial failed, or the connection was reset or closed before the
+// response headers. An answer the gateway could not parse stays a 502.
+func upstreamWentAway(err error) bool {
+	var dial reverseproxy.DialError
+	return errors.As(err, &dial) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
