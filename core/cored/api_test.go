@@ -347,8 +347,10 @@ func TestRoles(t *testing.T) {
 	}{
 		{"tenant admin", "POST", "/api/users", w.aAdmin, map[string]any{"username": "boss", "password": "password-boss", "role": "super_admin"}, 403},
 		{"tenant admin", "POST", "/api/tenants", w.aAdmin, map[string]any{"name": "mine"}, 403},
-		{"tenant admin", "PUT", "/api/tenants/" + w.tenantA + "/services/billing", w.aAdmin, nil, 403},
-		{"tenant admin", "PATCH", "/api/tenants/" + w.tenantA, w.aAdmin, map[string]any{"enabled_services": []string{"x"}}, 403},
+		{"tenant admin", "PUT", "/api/tenants/" + w.tenantB + "/services/billing", w.aAdmin, nil, 403},
+		{"tenant admin", "PATCH", "/api/tenants/" + w.tenantA, w.aAdmin, map[string]any{"is_active": true}, 403},
+		{"tenant admin", "PUT", "/api/tenants/" + w.tenantA + "/services/billing", w.aAdmin, nil, 200},
+		{"tenant admin", "PATCH", "/api/tenants/" + w.tenantA, w.aAdmin, map[string]any{"enabled_services": []string{"orders", "billing"}}, 200},
 		{"tenant admin", "PATCH", "/api/users/" + w.aAdminID, w.aAdmin, map[string]any{"role": "user"}, 403},
 		{"user", "GET", "/api/users", w.aUser, nil, 403},
 		{"user", "POST", "/api/users", w.aUser, map[string]any{"username": "x", "password": "password-x"}, 403},

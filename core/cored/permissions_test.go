@@ -25,7 +25,7 @@ func TestMePermissions(t *testing.T) {
 	}
 	const (
 		super = "dashboard:read services:read services:deregister services:enable tenants:read tenants:write users:read users:write keys:read keys:write config:read config:write config:write_global audit:read traffic:read"
-		admin = "dashboard:read services:read tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"
+		admin = "dashboard:read services:read services:enable tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"
 		user  = "dashboard:read tenants:read keys:read keys:write config:read"
 	)
 	for _, tc := range []struct{ name, token, want string }{
@@ -52,7 +52,9 @@ func TestMePermissions(t *testing.T) {
 		{"no config:write for a user", w.aUser, "PUT", "/api/config/orders/k", map[string]any{"value": 1}, 403},
 		{"config:write for a tenant_admin", w.aAdmin, "PUT", "/api/config/orders/k", map[string]any{"value": 1}, 201},
 		{"no config:write_global for a tenant_admin", w.aAdmin, "PUT", "/api/config/orders/k?scope=global", map[string]any{"value": 1}, 403},
-		{"no services:enable for a tenant_admin", w.aAdmin, "PUT", "/api/tenants/" + w.tenantA + "/services/billing", nil, 403},
+		{"services:enable for a tenant_admin, own tenant", w.aAdmin, "PUT", "/api/tenants/" + w.tenantA + "/services/billing", nil, 200},
+		{"no services:enable in another tenant", w.aAdmin, "PUT", "/api/tenants/" + w.tenantB + "/services/billing", nil, 403},
+		{"no tenant deactivation for a tenant_admin", w.aAdmin, "PATCH", "/api/tenants/" + w.tenantA, map[string]any{"is_active": false}, 403},
 		{"no tenants:write for a tenant_admin", w.aAdmin, "POST", "/api/tenants", map[string]any{"name": "initech"}, 403},
 	} {
 		if r := s.do(tc.method, tc.path, tc.token, tc.body); r.Status != tc.want {
@@ -76,7 +78,7 @@ func TestMePermissions(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, key, want string }{
 		{"tenant_admin key with core:admin", key(w.aAdmin, "core:admin"),
-			"dashboard:read tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"},
+			"dashboard:read services:enable tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"},
 		{"tenant_admin key without core:admin", key(w.aAdmin, "orders:read"), "dashboard:read tenants:read keys:read config:read"},
 		{"super_admin key with registry:write", key(w.super, "registry:write"),
 			"dashboard:read services:read services:deregister tenants:read keys:read config:read"},

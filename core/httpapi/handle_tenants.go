@@ -108,8 +108,12 @@ func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, forbidden("Changing a tenant needs the tenant_admin role."))
 		return
 	}
-	if (req.EnabledServices != nil || req.IsActive != nil) && !rbac.CanEnableServices(c.Subject, t.ID) {
-		s.fail(w, r, forbidden("Only a super_admin may enable services or (de)activate a tenant."))
+	if req.EnabledServices != nil && !rbac.CanEnableServices(c.Subject, t.ID) {
+		s.fail(w, r, forbidden("Enabling services for a tenant needs the super_admin role, or tenant_admin of that tenant."))
+		return
+	}
+	if req.IsActive != nil && !rbac.CanActivateTenant(c.Subject) {
+		s.fail(w, r, forbidden("Only a super_admin may (de)activate a tenant."))
 		return
 	}
 	if req.IsActive != nil && !*req.IsActive && t.ID == c.TenantID {
@@ -163,7 +167,7 @@ func (s *Server) handleDisableService(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setService(w http.ResponseWriter, r *http.Request, enable bool) {
 	c := CallerOf(r.Context())
 	if !rbac.CanEnableServices(c.Subject, param(r, "id")) {
-		s.fail(w, r, forbidden("Only a super_admin may enable or disable services for a tenant."))
+		s.fail(w, r, forbidden("Enabling services for a tenant needs the super_admin role, or tenant_admin of that tenant."))
 		return
 	}
 	name := param(r, "name")

@@ -72,8 +72,15 @@ func authenticated(s Subject) bool { return s.UserID != "" || s.TenantID != "" }
 func CanReadTenant(s Subject, tenantID string) bool { return IsSuperAdmin(s) || member(s, tenantID) }
 
 // CanEnableServices reports whether s may enable or disable services for
-// tenant tenantID (or activate it): only a super_admin, for any tenant.
-func CanEnableServices(s Subject, tenantID string) bool { return IsSuperAdmin(s) }
+// tenant tenantID: a super_admin for any tenant, a tenant_admin for their
+// own (the console's services page is where they look for it).
+func CanEnableServices(s Subject, tenantID string) bool {
+	return IsSuperAdmin(s) || ownTenantAdmin(s, tenantID)
+}
+
+// CanActivateTenant reports whether s may deactivate or reactivate a
+// tenant: only a super_admin.
+func CanActivateTenant(s Subject) bool { return IsSuperAdmin(s) }
 
 // CanReadServices reports whether s, presenting cred, may read the
 // registry: the access token of one of RegistryReadRoles, or an API key

@@ -19,7 +19,7 @@ func TestPermissions(t *testing.T) {
 	roleless := func(s rbac.Subject) rbac.Subject { s.Roles = nil; return s }
 	const (
 		all       = "dashboard:read services:read services:deregister services:enable tenants:read tenants:write users:read users:write keys:read keys:write config:read config:write config:write_global audit:read traffic:read"
-		adminPerm = "dashboard:read services:read tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"
+		adminPerm = "dashboard:read services:read services:enable tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"
 		userPerm  = "dashboard:read tenants:read keys:read keys:write config:read"
 	)
 	for _, tc := range []struct {
@@ -36,7 +36,7 @@ func TestPermissions(t *testing.T) {
 		{"look-alike roles", subjects["bogus"], token, userPerm},
 		{"super_admin key with core:admin", super, key(rbac.AdminScope), "dashboard:read services:enable tenants:read tenants:write users:read users:write keys:read keys:write config:read config:write config:write_global audit:read traffic:read"},
 		{"super_admin key with every scope", super, key(rbac.AdminScope, "registry:write"), all},
-		{"tenant_admin key with core:admin", admin, key(rbac.AdminScope), "dashboard:read tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"},
+		{"tenant_admin key with core:admin", admin, key(rbac.AdminScope), "dashboard:read services:enable tenants:read users:read users:write keys:read keys:write config:read config:write audit:read traffic:read"},
 		{"user key without core:admin", roleless(user), key("orders:read"), "dashboard:read tenants:read keys:read config:read"},
 		{"admin key without core:admin", roleless(admin), key(), "dashboard:read tenants:read keys:read config:read"},
 		{"registry:read key", roleless(admin), key("registry:read"), "dashboard:read services:read tenants:read keys:read config:read"},

@@ -308,6 +308,17 @@ test('the console, end to end', async (t) => {
     const users = await $('[data-test=users-table] .el-table__body tr td:first-child').allInnerTexts()
     assert.deepEqual(users.map((u) => u.trim()).sort(), ['bob', 'ta'])
     await shot('en-tenant-admin-users')
+    // Enabling a service for their tenant is on the services page.
+    await page.goto(stack.url + '/services')
+    await $('[data-test=service-name]:has-text("hello")').waitFor()
+    const toggle = page.getByRole('switch', { name: /hello$/ })
+    await toggle.click()
+    await page.waitForFunction(() => document.querySelector('[role=switch][aria-checked=true]'))
+    const me = await page.evaluate(async () => {
+      const tok = JSON.parse(localStorage.getItem('plugboard.session') ?? 'null')?.access
+      return (await fetch('/api/auth/me', { headers: { Authorization: `Bearer ${tok}` } })).json()
+    })
+    assert.ok(me.tenant.enabled_services.includes('hello'), JSON.stringify(me.tenant))
   })
 
   await t.test('a user without rights gets the 403 page naming the role', async () => {
