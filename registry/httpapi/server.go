@@ -226,13 +226,7 @@ func (s *Server) requireCredential(need access) func(http.Handler) http.Handler 
 				err = fault.Errorf(fault.Unauthorized, "A registry credential is required: %s.", help)
 			}
 			if err != nil {
-				switch {
-				case fault.Is(err, fault.Unauthorized):
-					w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
-				case fault.Is(err, fault.Forbidden):
-					w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry", error="insufficient_scope"`)
-				}
-				httpx.WriteError(w, r, s.logger, err)
+				s.refuse(w, r, err)
 				return
 			}
 			ctx := r.Context()
@@ -245,6 +239,18 @@ func (s *Server) requireCredential(need access) func(http.Handler) http.Handler 
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// refuse writes err, with WWW-Authenticate when it refuses a credential
+// (401) or its right (403).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case fault.Is(err, fault.Unauthorized):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
+	case fault.Is(err, fault.Forbidden):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry", error="insufficient_scope"`)
+	}
+	httpx.WriteError(w, r, s.logger, err)
 }
 
 // keyAllows reports, as a fault.Forbidden error, whether a key with
@@ -316,7 +322,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := mayWrite(r, req.Name); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
+		s.refuse(w, r, err)
 		return
 	}
 	in, err := s.valid.instance(r.Context(), req)
@@ -365,7 +371,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 			err = fault.Errorf(fault.NotFound, "Service instance %q is not active; register again.", req.ServiceID)
 		}
 		if err != nil {
-			httpx.WriteError(w, r, s.logger, err)
+			s.refuse(w, r, err)
 			return
 		}
 	}
@@ -385,7 +391,7 @@ func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
 			err = mayWrite(r, in.Name)
 		}
 		if err != nil {
-			httpx.WriteError(w, r, s.logger, err)
+			s.refuse(w, r, err)
 			return
 		}
 	}
