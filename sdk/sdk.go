@@ -73,7 +73,7 @@ type Config struct {
 
 	// RegistryURL is where the registry answers.
 	RegistryURL string `env:"REGISTRY_URL" envDefault:"http://127.0.0.1:8081"`
-	// APIKey (with the registry:write scope) or RegistryToken authenticates
+	// APIKey (with the registry:write:<name> scope, or registry:write) or RegistryToken authenticates
 	// every registry call (reads need a credential too); APIKey wins when
 	// both are set.
 	APIKey        string `env:"API_KEY"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -439,7 +440,7 @@ func TestAPIKeysAndVerify(t *testing.T) {
 		// Registry scopes route traffic for every tenant: a super admin's to grant.
 		// So are registry:read keys (the registry's instances are the platform's).
 		for _, tok := range []string{w.aUser, w.aAdmin} {
-			for _, scope := range []string{"registry:write", "registry:read"} {
+			for _, scope := range []string{"registry:write", "registry:read", "registry:write:orders"} {
 				if r := s.do("POST", "/api/api-keys", tok, map[string]any{"name": "reg", "scopes": []string{scope}}); r.Status != 422 {
 					t.Fatalf("a non-super-admin granted %s: %d %s", scope, r.Status, r.Body)
 				}
@@ -451,6 +452,25 @@ func TestAPIKeysAndVerify(t *testing.T) {
 			t.Fatalf("a super admin could not grant registry:read: %d %s", r.Status, r.Body)
 		} else {
 			r.Decode(t, &reader)
+		}
+		// registry:write:<service> binds a key to one service name, a valid one.
+		var bound struct {
+			Key    string
+			APIKey struct{ Scopes []string } `json:"api_key"`
+		}
+		if r := s.do("POST", "/api/api-keys", w.super, map[string]any{"name": "notes-plugin", "scopes": []string{"registry:write:notes", "orders:read"}}); r.Status != 201 {
+			t.Fatalf("a super admin could not grant registry:write:notes: %d %s", r.Status, r.Body)
+		} else if r.Decode(t, &bound); !slices.Equal(bound.APIKey.Scopes, []string{"registry:write:notes", "orders:read"}) {
+			t.Fatalf("registry:write:notes key scopes %v", bound.APIKey.Scopes)
+		}
+		if r := verify("X-API-Key", bound.Key); r.Status != 200 || !strings.Contains(string(r.Body), `"registry:write:notes"`) {
+			t.Fatalf("verify a registry:write:notes key: %d %s", r.Status, r.Body)
+		}
+		for _, scope := range []string{"registry:write:", "registry:write:Notes", "registry:write:-notes", "registry:write:no/tes", "registry:write:notes:x", "registry:read:notes", "registry:write:" + strings.Repeat("n", 64)} {
+			r := s.do("POST", "/api/api-keys", w.super, map[string]any{"name": "bad-bound", "scopes": []string{scope}})
+			if r.Status != 422 || !strings.Contains(string(r.Body), "scopes[0]") {
+				t.Errorf("scope %q: %d %s, want 422 naming scopes[0]", scope, r.Status, r.Body)
+			}
 		}
 		var readerID struct{ Scopes []string }
 		if r := verify("X-API-Key", reader.Key); r.Status != 200 {

@@ -13,10 +13,12 @@ import (
 	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
+	"github.com/plugboard/plugboard/registry"
 )
 
 // scopePattern is what an API key scope looks like: registry:write,
-// orders:read, …
+// orders:read, … (besides registry:write:<service>, which binds a key to
+// one service name: registry.ScopeService).
 var scopePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}(:[a-z0-9_.*-]{1,63})?$`)
 
 // errKeyWithoutUser refuses key management to a tenant-wide API key: keys
@@ -107,9 +109,12 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 	bad := map[string]string{}
 	for i, sc := range req.Scopes {
 		field := "scopes[" + strconv.Itoa(i) + "]"
+		_, bound := registry.ScopeService(sc)
 		switch {
-		case !scopePattern.MatchString(sc):
-			bad[field] = "must look like registry:write or orders:read"
+		case strings.HasPrefix(sc, registry.ServiceScopePrefix) && !bound:
+			bad[field] = "must name a service: " + registry.ServiceScopePrefix + "<name>, the name 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+		case !bound && !scopePattern.MatchString(sc):
+			bad[field] = "must look like registry:write, registry:write:orders or orders:read"
 		case strings.HasPrefix(sc, "registry:") && !rbac.IsSuperAdmin(c.Subject):
 			// Service names are platform-wide: who registers, routes for all.
 			bad[field] = "registry scopes are granted by a super_admin only"

@@ -40,7 +40,10 @@ const (
 	// configuration and its own keys, and manages nothing).
 	AdminScope = "core:admin"
 	// RegistryWriteScope lets a key register, heartbeat and deregister
-	// instances in the registry, and read it.
+	// instances of any service name in the registry, and read it. A key
+	// with registry:write:<service> scopes instead (registry.ServiceScope)
+	// writes those services' instances only and reads nothing: the rules
+	// below grant it neither services:read nor services:deregister.
 	RegistryWriteScope = "registry:write"
 	// RegistryReadScope lets a key read the registry.
 	RegistryReadScope = "registry:read"

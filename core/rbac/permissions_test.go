@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/registry"
 	registryhttp "github.com/plugboard/plugboard/registry/httpapi"
 )
 
@@ -41,6 +42,9 @@ func TestPermissions(t *testing.T) {
 		{"admin key without core:admin", roleless(admin), key(), "dashboard:read tenants:read keys:read config:read"},
 		{"registry:read key", roleless(admin), key("registry:read"), "dashboard:read services:read tenants:read keys:read config:read"},
 		{"registry:write key", roleless(user), key("registry:write"), "dashboard:read services:read services:deregister tenants:read keys:read config:read"},
+		// A key bound to service names writes only those at the registry:
+		// it neither reads the registry nor deregisters any instance.
+		{"registry:write:<service> key", roleless(user), key("registry:write:notes"), "dashboard:read tenants:read keys:read config:read"},
 		{"tenant-wide key", rbac.Subject{TenantID: tenantA}, key(rbac.AdminScope), "dashboard:read tenants:read config:read"},
 		{"scopes of a token are ignored", user, rbac.Credential{Scopes: []string{"registry:write", rbac.AdminScope}}, userPerm},
 		{"nobody", subjects["anon"], token, ""},
@@ -73,5 +77,12 @@ func TestRegistryRulesMatch(t *testing.T) {
 	}
 	if registryhttp.ReadScope != rbac.RegistryReadScope || registryhttp.WriteScope != rbac.RegistryWriteScope {
 		t.Errorf("registry scopes %q/%q, rbac %q/%q", registryhttp.ReadScope, registryhttp.WriteScope, rbac.RegistryReadScope, rbac.RegistryWriteScope)
+	}
+	if registry.ServiceScopePrefix != rbac.RegistryWriteScope+":" {
+		t.Errorf("registry.ServiceScopePrefix = %q, want %q", registry.ServiceScopePrefix, rbac.RegistryWriteScope+":")
+	}
+	// services:deregister for access tokens is IsSuperAdmin.
+	if registryhttp.DeregisterRole != rbac.SuperAdmin {
+		t.Errorf("registry DeregisterRole = %q, want %q", registryhttp.DeregisterRole, rbac.SuperAdmin)
 	}
 }

@@ -54,7 +54,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	r := chi.NewRouter()
 	s.Routes(r)
 	// "get /api/registry/services" → whether it is behind a credential check.
-	protected := openapitest.Routes(t, r, s.requireRead, s.requireWrite)
+	protected := openapitest.Routes(t, r, s.requireRead, s.requireWrite, s.requireDeregister)
 
 	for key := range protected {
 		method, route, _ := strings.Cut(key, " ")

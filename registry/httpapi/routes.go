@@ -19,7 +19,7 @@ func (s *Server) Routes(r chi.Router) {
 			r.Use(s.requireWrite)
 			r.Post("/register", s.handleRegister)
 			r.Post("/heartbeat", s.handleHeartbeat)
-			r.Post("/deregister/{service_id}", s.handleDeregister)
 		})
+		r.With(s.requireDeregister).Post("/deregister/{service_id}", s.handleDeregister)
 	})
 }

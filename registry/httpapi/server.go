@@ -61,7 +61,9 @@ type Verifier interface {
 
 // Scopes of API keys the registry honours.
 const (
-	// WriteScope may register, heartbeat and deregister, and read.
+	// WriteScope may register, heartbeat and deregister instances of any
+	// name, and read; registry.ServiceScope(name) (registry:write:<name>)
+	// may write instances of that name only, and does not read.
 	WriteScope = "registry:write"
 	// ReadScope may list, get and watch instances.
 	ReadScope = "registry:read"
@@ -75,8 +77,10 @@ var ReadRoles = []string{"super_admin", "tenant_admin"}
 // Options configure the API.
 type Options struct {
 	// Token is the bootstrap bearer token every operation but the OpenAPI
-	// document accepts, besides API keys with WriteScope (or ReadScope, for
-	// reads) and, for reads, the access tokens of ReadRoles.
+	// document accepts, for any service name, besides API keys with
+	// WriteScope or registry:write:<name> scopes (or ReadScope, for reads),
+	// for reads the access tokens of ReadRoles and for deregistering those
+	// of DeregisterRole.
 	Token string
 	// Keys verifies API keys (X-API-Key or Authorization: ApiKey …) and
 	// access tokens; nil accepts the token only.
@@ -124,65 +128,176 @@ func New(store Store, f Feed, beats Heartbeats, logger *slog.Logger, opt Options
 	}
 }
 
-// requireRead is requireCredential for reads.
-func (s *Server) requireRead(next http.Handler) http.Handler { return s.requireCredential(false)(next) }
+// access is what a route needs of a credential.
+type access int
 
-// requireWrite is requireCredential for writes.
-func (s *Server) requireWrite(next http.Handler) http.Handler { return s.requireCredential(true)(next) }
+const (
+	accessRead       access = iota // list, get, watch
+	accessWrite                    // register and heartbeat
+	accessDeregister               // deregister: a write, or a super_admin's access token
+)
+
+// requireRead is requireCredential for reads.
+func (s *Server) requireRead(next http.Handler) http.Handler {
+	return s.requireCredential(accessRead)(next)
+}
+
+// requireWrite is requireCredential for register and heartbeat.
+func (s *Server) requireWrite(next http.Handler) http.Handler {
+	return s.requireCredential(accessWrite)(next)
+}
+
+// requireDeregister is requireCredential for deregister.
+func (s *Server) requireDeregister(next http.Handler) http.Handler {
+	return s.requireCredential(accessDeregister)(next)
+}
+
+// DeregisterRole is the role whose access tokens may deregister any
+// instance (the console's operators' button); they never register.
+const DeregisterRole = "super_admin"
+
+// grant is the service names a write credential may act on: every name
+// (the registry token, a registry:write key, a super_admin's access token
+// deregistering), or those its registry:write:<name> scopes bind.
+type grant struct {
+	all   bool
+	names []string
+}
+
+// allows reports whether g covers service name.
+func (g grant) allows(name string) bool { return g.all || slices.Contains(g.names, name) }
+
+// grantOf is what a key with scopes may write: every name with
+// WriteScope, else the names its registry:write:<name> scopes bind (ok
+// false when there are none).
+func grantOf(scopes []string) (g grant, ok bool) {
+	if slices.Contains(scopes, WriteScope) {
+		return grant{all: true}, true
+	}
+	for _, sc := range scopes {
+		if name, bound := registry.ScopeService(sc); bound {
+			g.names = append(g.names, name)
+		}
+	}
+	return g, len(g.names) > 0
+}
+
+// grantKey carries a write request's grant in its context.
+type grantKey struct{}
 
 // requireCredential admits requests that carry the registry token as a
-// bearer credential, or an API key with WriteScope; for reads (write
-// false) also an API key with ReadScope, or the access token of a user
-// with one of ReadRoles. Anything else is 401 (no or a bad credential) or
-// 403 (a valid one without the right), with WWW-Authenticate.
-func (s *Server) requireCredential(write bool) func(http.Handler) http.Handler {
-	scopes := []string{WriteScope, ReadScope}
-	need := "an API key with the " + WriteScope + " or " + ReadScope + " scope (X-API-Key), the registry token, or the access token of a super_admin or tenant_admin (Authorization: Bearer)"
-	if write {
-		scopes = scopes[:1]
-		need = "an API key with the " + WriteScope + " scope (X-API-Key), or the registry token (Authorization: Bearer)"
+// bearer credential, or an API key with WriteScope; for writes also an API
+// key with a registry:write:<name> scope (limited to those names, which
+// the handlers check with mayWrite), for deregister also the access token
+// of a super_admin; for reads also an API key with ReadScope, or the
+// access token of a user with one of ReadRoles. Anything else is 401 (no
+// or a bad credential) or 403 (a valid one without the right), with
+// WWW-Authenticate.
+func (s *Server) requireCredential(need access) func(http.Handler) http.Handler {
+	help := "an API key with the " + WriteScope + " or " + ReadScope + " scope (X-API-Key), the registry token, or the access token of a super_admin or tenant_admin (Authorization: Bearer)"
+	switch need {
+	case accessWrite:
+		help = "an API key with the " + WriteScope + " or " + registry.ServiceScopePrefix + "<service> scope (X-API-Key), or the registry token (Authorization: Bearer)"
+	case accessDeregister:
+		help = "an API key with the " + WriteScope + " or " + registry.ServiceScopePrefix + "<service> scope (X-API-Key), the registry token, or a super_admin's access token (Authorization: Bearer)"
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			kind, cred := credential.Parse(r.Header)
 			var err error
+			g := grant{all: true}
 			verified := true // by core, so to be verified again now and then
 			switch {
 			case kind == credential.Invalid:
 				err = fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage)
 			case kind == credential.APIKey && s.opt.Keys != nil:
 				var have []string
-				if have, err = s.opt.Keys.VerifyKey(r.Context(), cred); err == nil &&
-					!slices.ContainsFunc(scopes, func(sc string) bool { return slices.Contains(have, sc) }) {
-					err = fault.Errorf(fault.Forbidden, "The API key lacks the %s scope.", strings.Join(scopes, " or "))
+				if have, err = s.opt.Keys.VerifyKey(r.Context(), cred); err == nil {
+					err = keyAllows(have, need, &g)
 				}
 			case kind == credential.Bearer && s.isToken(cred):
 				verified = false
-			case kind == credential.Bearer && !write && s.opt.Keys != nil && looksLikeJWT(cred):
+			case kind == credential.Bearer && need != accessWrite && s.opt.Keys != nil && looksLikeJWT(cred):
 				var roles []string
-				if roles, err = s.opt.Keys.VerifyAccessToken(r.Context(), cred); err == nil &&
-					!slices.ContainsFunc(ReadRoles, func(role string) bool { return slices.Contains(roles, role) }) {
-					err = fault.Errorf(fault.Forbidden, "Reading the registry needs the %s role.", strings.Join(ReadRoles, " or "))
+				if roles, err = s.opt.Keys.VerifyAccessToken(r.Context(), cred); err == nil {
+					err = tokenAllows(roles, need)
 				}
 			default:
-				err = fault.Errorf(fault.Unauthorized, "A registry credential is required: %s.", need)
+				err = fault.Errorf(fault.Unauthorized, "A registry credential is required: %s.", help)
 			}
 			if err != nil {
-				switch {
-				case fault.Is(err, fault.Unauthorized):
-					w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
-				case fault.Is(err, fault.Forbidden):
-					w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry", error="insufficient_scope"`)
-				}
-				httpx.WriteError(w, r, s.logger, err)
+				s.refuse(w, r, err)
 				return
 			}
+			ctx := r.Context()
 			if verified {
-				r = r.WithContext(context.WithValue(r.Context(), recheckKey{}, true))
+				ctx = context.WithValue(ctx, recheckKey{}, true)
 			}
-			next.ServeHTTP(w, r)
+			if need != accessRead {
+				ctx = context.WithValue(ctx, grantKey{}, g)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// refuse writes err, with WWW-Authenticate when it refuses a credential
+// (401) or its right (403).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case fault.Is(err, fault.Unauthorized):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry"`)
+	case fault.Is(err, fault.Forbidden):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard-registry", error="insufficient_scope"`)
+	}
+	httpx.WriteError(w, r, s.logger, err)
+}
+
+// keyAllows reports, as a fault.Forbidden error, whether a key with
+// scopes may do what need says; for a write it sets *g to the names the
+// key may write.
+func keyAllows(scopes []string, need access, g *grant) error {
+	if need == accessRead {
+		if slices.Contains(scopes, WriteScope) || slices.Contains(scopes, ReadScope) {
+			return nil
+		}
+		return fault.Errorf(fault.Forbidden, "The API key lacks the %s or %s scope.", WriteScope, ReadScope)
+	}
+	var ok bool
+	if *g, ok = grantOf(scopes); !ok {
+		return fault.Errorf(fault.Forbidden, "The API key lacks the %s or a %s<service> scope.", WriteScope, registry.ServiceScopePrefix)
+	}
+	return nil
+}
+
+// tokenAllows reports, as a fault.Forbidden error, whether the access
+// token of a user with roles may do what need says (a read or a
+// deregistration).
+func tokenAllows(roles []string, need access) error {
+	switch {
+	case need == accessDeregister && !slices.Contains(roles, DeregisterRole):
+		return fault.Errorf(fault.Forbidden, "Deregistering with an access token needs the %s role.", DeregisterRole)
+	case need == accessRead && !slices.ContainsFunc(ReadRoles, func(role string) bool { return slices.Contains(roles, role) }):
+		return fault.Errorf(fault.Forbidden, "Reading the registry needs the %s role.", strings.Join(ReadRoles, " or "))
+	}
+	return nil
+}
+
+// mayWrite reports, as a fault.Forbidden error naming the service,
+// whether the request's credential may act on instances of service name.
+func mayWrite(r *http.Request, name string) error {
+	if g, ok := r.Context().Value(grantKey{}).(grant); ok && g.allows(name) {
+		return nil
+	}
+	return fault.Errorf(fault.Forbidden, "This credential may not act on service %q: that needs the registry token or an API key with the %s or %s scope.",
+		name, WriteScope, registry.ServiceScope(name))
+}
+
+// limited reports whether the request's credential may write only some
+// service names, so that a handler must learn an instance's name first.
+func limited(r *http.Request) bool {
+	g, _ := r.Context().Value(grantKey{}).(grant)
+	return !g.all
 }
 
 // recheckKey marks a request context whose credential core verified.
@@ -204,6 +319,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var req registry.Registration
 	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if err := mayWrite(r, req.Name); err != nil {
+		s.refuse(w, r, err)
 		return
 	}
 	in, err := s.valid.instance(r.Context(), req)
@@ -240,15 +359,19 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, fault.InvalidFields("The heartbeat is invalid.", map[string]string{"service_id": "is required"}))
 		return
 	}
-	if !s.feed.IsActive(req.ServiceID) {
+	if limited(r) || !s.feed.IsActive(req.ServiceID) {
 		// Not (yet) in this replica's view: the feed may lag a registration
-		// made on another replica by a few milliseconds, so ask the store.
+		// made on another replica by a few milliseconds, so ask the store;
+		// a credential limited to some names needs the instance's name.
 		in, err := s.store.Get(r.Context(), req.ServiceID)
+		if err == nil {
+			err = mayWrite(r, in.Name)
+		}
 		if err == nil && !in.IsActive {
 			err = fault.Errorf(fault.NotFound, "Service instance %q is not active; register again.", req.ServiceID)
 		}
 		if err != nil {
-			httpx.WriteError(w, r, s.logger, err)
+			s.refuse(w, r, err)
 			return
 		}
 	}
@@ -261,7 +384,18 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
-	ev, err := s.store.Deregister(r.Context(), chi.URLParam(r, "service_id"))
+	id := chi.URLParam(r, "service_id")
+	if limited(r) {
+		in, err := s.store.Get(r.Context(), id)
+		if err == nil {
+			err = mayWrite(r, in.Name)
+		}
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+	}
+	ev, err := s.store.Deregister(r.Context(), id)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

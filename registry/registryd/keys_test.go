@@ -134,8 +134,9 @@ func TestReadsNeedACredential(t *testing.T) {
 	if r := read("/api/registry/openapi.json", http.Header{}); r.Status != 200 {
 		t.Errorf("the OpenAPI document is no longer public: %d", r.Status)
 	}
-	// Reading rights do not write.
-	for name, h := range map[string]http.Header{"registry:read key": {"X-Api-Key": {reader}}, "super_admin's access token": bearer(admin)} {
+	// Reading rights do not write (a super_admin's access token may
+	// deregister: TestServiceNameOwnership).
+	for name, h := range map[string]http.Header{"registry:read key": {"X-Api-Key": {reader}}, "tenant_admin's access token": bearer(deputy)} {
 		req, _ := http.NewRequest("POST", rp.URL+"/api/registry/deregister/"+in.ID, nil)
 		req.Header = h
 		resp, err := http.DefaultClient.Do(req)
@@ -176,4 +177,134 @@ func TestReadsNeedACredential(t *testing.T) {
 		_, resp := rp.watch("", http.Header{"Authorization": {""}, "X-Api-Key": {reader}})
 		return resp.StatusCode == 401
 	}, "a revoked key kept watching past the cache TTL")
+}
+
+// TestServiceNameOwnership performs issue 15's finding 8: any credential
+// allowed to register could register under another service's name (and
+// get a share of its traffic) or deregister another service's instances.
+// A key whose scopes are registry:write:<name> now writes those names
+// only (403 naming the service otherwise); the registry token and a
+// registry:write key (a super admin's grant) write any name; a super
+// admin's access token may deregister any instance, a tenant admin's none.
+func TestServiceNameOwnership(t *testing.T) {
+	t.Parallel()
+	hs := coretest.Start(t, coretest.Options{})
+	post := func(path, token string, body any) map[string]any { return coretest.Post(t, hs.URL+path, token, body) }
+	admin := coretest.Login(t, hs.URL, "admin", coretest.AdminPassword)
+	post("/api/users", admin, map[string]any{"username": "deputy", "password": "password-deputy", "role": "tenant_admin", "email": "deputy@example.com"})
+	deputy := coretest.Login(t, hs.URL, "deputy", "password-deputy")
+	key := func(name string, scopes ...string) string {
+		return post("/api/api-keys", admin, map[string]any{"name": name, "scopes": scopes})["key"].(string)
+	}
+	notesKey, wikiKey, anyKey := key("notes", "registry:write:notes"), key("wiki", "registry:write:notes", "registry:write:wiki"), key("any", "registry:write")
+
+	forEachBackend(t, func(t *testing.T, b backend) {
+		rp := start(t, b.env(t), "PLUGBOARD_CORE_URL", hs.URL)
+		withKey := func(k string) []string { return []string{"X-API-Key", k} }
+		bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+		call := func(method, path string, body any, cred []string) response {
+			t.Helper()
+			return testenv.Do(t, method, rp.URL+path, body, cred...)
+		}
+		register := func(name string, port int, cred []string) response {
+			t.Helper()
+			return call("POST", "/api/registry/register", serviceConfig(name, port), cred)
+		}
+		heartbeat := func(id string, cred []string) response {
+			t.Helper()
+			return call("POST", "/api/registry/heartbeat", map[string]any{"service_id": id}, cred)
+		}
+		deregister := func(id string, cred []string) response {
+			t.Helper()
+			return call("POST", "/api/registry/deregister/"+id, nil, cred)
+		}
+		// refused checks a 403 problem that names the service.
+		refused := func(what string, r response, service string) {
+			t.Helper()
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("%s: %d %s, want 403", what, r.Status, r.Body)
+			}
+			if p := r.Problem(t); !strings.Contains(p.Detail, `"`+service+`"`) {
+				t.Errorf("%s: the problem does not name %q: %s", what, service, p.Detail)
+			}
+			if !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+				t.Errorf("%s: WWW-Authenticate %q", what, r.Header.Get("WWW-Authenticate"))
+			}
+		}
+		active := func(id string) bool {
+			t.Helper()
+			var in instance
+			call("GET", "/api/registry/services/"+id, nil, bearer(token)).Decode(t, &in)
+			return in.IsActive
+		}
+		instanceOf := func(what string, r response) instance {
+			t.Helper()
+			if r.Status != 201 && r.Status != 200 {
+				t.Fatalf("%s: %d %s", what, r.Status, r.Body)
+			}
+			var in instance
+			r.Decode(t, &in)
+			return in
+		}
+
+		billing := rp.register("billing", 9002, nil) // with the registry token
+
+		// A key bound to notes cannot take billing's name nor touch its instances.
+		refused("register billing with a notes key", register("billing", 9003, withKey(notesKey)), "billing")
+		refused("re-register billing's instance with a notes key", register("billing", 9002, withKey(notesKey)), "billing")
+		refused("heartbeat billing with a notes key", heartbeat(billing.ID, withKey(notesKey)), "billing")
+		refused("deregister billing with a notes key", deregister(billing.ID, withKey(notesKey)), "billing")
+		if !active(billing.ID) {
+			t.Fatal("billing's instance was deregistered by a notes key")
+		}
+		var list []instance
+		call("GET", "/api/registry/services?name=billing", nil, bearer(token)).Decode(t, &list)
+		if len(list) != 1 || list[0].ID != billing.ID {
+			t.Fatalf("billing's instances after the attack: %+v", list)
+		}
+		// A bound key does not read the registry either.
+		if r := call("GET", "/api/registry/services", nil, withKey(notesKey)); r.Status != 403 {
+			t.Errorf("list with a notes key: %d", r.Status)
+		}
+
+		// It may do everything to notes.
+		notes := instanceOf("register notes with a notes key", register("notes", 9001, withKey(notesKey)))
+		if r := heartbeat(notes.ID, withKey(notesKey)); r.Status != 200 {
+			t.Fatalf("heartbeat notes with a notes key: %d %s", r.Status, r.Body)
+		}
+		if r := deregister(notes.ID, withKey(notesKey)); r.Status != 200 || active(notes.ID) {
+			t.Fatalf("deregister notes with a notes key: %d %s", r.Status, r.Body)
+		}
+		// A key bound to several names writes each of them, and only them.
+		wiki := instanceOf("register wiki with a notes+wiki key", register("wiki", 9004, withKey(wikiKey)))
+		refused("register billing with a notes+wiki key", register("billing", 9005, withKey(wikiKey)), "billing")
+
+		// The registry token and a registry:write key write any name.
+		for name, cred := range map[string][]string{"registry token": bearer(token), "registry:write key": withKey(anyKey)} {
+			in := instanceOf("register billing with the "+name, register("billing", 9006, cred))
+			if r := heartbeat(wiki.ID, cred); r.Status != 200 {
+				t.Fatalf("heartbeat wiki with the %s: %d %s", name, r.Status, r.Body)
+			}
+			if r := deregister(in.ID, cred); r.Status != 200 {
+				t.Fatalf("deregister billing with the %s: %d %s", name, r.Status, r.Body)
+			}
+		}
+
+		// Access tokens: a super_admin's deregisters any instance (the
+		// console's button), a tenant_admin's none; neither registers.
+		if r := deregister(billing.ID, bearer(deputy)); r.Status != 403 || !active(billing.ID) {
+			t.Fatalf("deregister with a tenant_admin's access token: %d %s", r.Status, r.Body)
+		}
+		for what, r := range map[string]response{
+			"register with a super_admin's access token":  register("billing", 9007, bearer(admin)),
+			"heartbeat with a super_admin's access token": heartbeat(billing.ID, bearer(admin)),
+		} {
+			if r.Status != 401 {
+				t.Errorf("%s: %d %s, want 401", what, r.Status, r.Body)
+			}
+		}
+		if r := deregister(billing.ID, bearer(admin)); r.Status != 200 || active(billing.ID) {
+			t.Fatalf("deregister with a super_admin's access token: %d %s", r.Status, r.Body)
+		}
+	})
 }
