@@ -41,6 +41,15 @@ before(async () => {
   }
 })
 
+// sendTraffic calls the hello plugin through the gateway, so that the
+// dashboard draws the gateway's real traffic figures.
+async function sendTraffic() {
+  for (let i = 0; i < 40; i++) {
+    const r = await fetch(stack.url + (i % 10 === 9 ? '/api/hello/nope' : '/api/hello/hello'))
+    await r.arrayBuffer()
+  }
+}
+
 function trafficFixture() {
   const to = Date.now()
   const step = 60
@@ -266,6 +275,7 @@ test('the console, end to end', async (t) => {
   })
 
   await t.test('every page in zh-CN', async () => {
+    await sendTraffic()
     await shootAll('zh')
   })
 
@@ -311,14 +321,15 @@ test('the console, end to end', async (t) => {
     // Enabling a service for their tenant is on the services page.
     await page.goto(stack.url + '/services')
     await $('[data-test=service-name]:has-text("hello")').waitFor()
-    const toggle = page.getByRole('switch', { name: /hello$/ })
-    await toggle.click()
-    await page.waitForFunction(() => document.querySelector('[role=switch][aria-checked=true]'))
+    const input = page.getByRole('switch', { name: /hello$/ })
+    const before = (await input.getAttribute('aria-checked')) === 'true'
+    await page.locator('.el-switch', { has: input }).click()
+    await page.waitForFunction((want) => document.querySelector('[role=switch][aria-label$=" hello"]')?.getAttribute('aria-checked') === want, String(!before))
     const me = await page.evaluate(async () => {
       const tok = JSON.parse(localStorage.getItem('plugboard.session') ?? 'null')?.access
       return (await fetch('/api/auth/me', { headers: { Authorization: `Bearer ${tok}` } })).json()
     })
-    assert.ok(me.tenant.enabled_services.includes('hello'), JSON.stringify(me.tenant))
+    assert.equal(me.tenant.enabled_services.includes('hello'), !before, JSON.stringify(me.tenant))
   })
 
   await t.test('a user without rights gets the 403 page naming the role', async () => {
