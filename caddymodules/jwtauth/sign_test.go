@@ -115,7 +115,7 @@ func strUpper(s string) string {
 
 // vector is one entry of sdk/testdata/signatures.json.
 type vector struct {
-	Name, Master, Service, ServiceKey                            string
+	Name, Master, Service, ServiceKey                               string
 	Method, Path, User, Tenant, Roles, Scopes, Timestamp, Signature string
 }
 
