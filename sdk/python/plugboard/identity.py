@@ -30,6 +30,7 @@ requests that did not come through the gateway."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -230,9 +231,19 @@ def signing_secret(environ: Mapping[str, str] | None = None) -> str:
     return v
 
 
+@functools.lru_cache(maxsize=8)
+def _env_keys(name: str, current: str, previous: str, master: str) -> ServiceKeys:
+    env = {"PLUGBOARD_SERVICE_NAME": name, "PLUGBOARD_SERVICE_KEY": current,
+           "PLUGBOARD_SERVICE_KEY_PREVIOUS": previous, "PLUGBOARD_GATEWAY_SIGNING_SECRET": master}
+    return service_keys(env)
+
+
 def _keys(keys: ServiceKeys | None) -> ServiceKeys:
-    if keys is None:
-        return service_keys()
+    if keys is None:  # from the environment, derived (and warned about) once
+        env = os.environ
+        return _env_keys(*(env.get(k, "") for k in ("PLUGBOARD_SERVICE_NAME", "PLUGBOARD_SERVICE_KEY",
+                                                      "PLUGBOARD_SERVICE_KEY_PREVIOUS",
+                                                      "PLUGBOARD_GATEWAY_SIGNING_SECRET")))
     if not isinstance(keys, ServiceKeys):
         raise TypeError("pass plugboard.ServiceKeys(service, key[, previous_key]) or None (the environment): "
                         "a bare secret does not say which service it verifies for")

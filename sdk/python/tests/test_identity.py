@@ -7,10 +7,12 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import pathlib
 import threading
 import time
 import unittest
+import unittest.mock
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from wsgiref.util import setup_testing_defaults
 
@@ -114,6 +116,14 @@ class ServiceKeyTest(unittest.TestCase):
         self.assertEqual(keys, KEYS)
         billing = plugboard.service_key(MASTER, "billing")
         self.assertIsNone(verify_request(headers_for("GET", "/n", secret=billing, service="billing"), "GET", "/n", keys))
+
+    def test_keys_from_the_environment_are_derived_and_warned_about_once(self):
+        env = {"PLUGBOARD_SERVICE_NAME": SERVICE, "PLUGBOARD_GATEWAY_SIGNING_SECRET": MASTER + "-env"}
+        key = plugboard.service_key(MASTER + "-env", SERVICE)
+        with unittest.mock.patch.dict(os.environ, env), self.assertLogs("plugboard.identity", "WARNING") as cm:
+            for _ in range(3):
+                self.assertIsNotNone(verify_request(headers_for("GET", "/n", secret=key), "GET", "/n"))
+        self.assertEqual(len(cm.output), 1, cm.output)
 
     def test_a_bare_secret_is_refused(self):
         with self.assertRaises(TypeError):
