@@ -144,7 +144,7 @@ func listenEnv(getenv func(string) string) (map[string]string, error) {
 // directory's gateway.secret, which it only reads), one per line.
 func serviceKey(names []string, getenv func(string) string, stdout io.Writer) error {
 	if len(names) == 0 {
-		return errors.New("service-key: name the service: plugboard-gateway service-key <service>...")
+		return errors.New("service-key: name the service: plugboard-gateway service-key <service> [<service>]")
 	}
 	master := getenv("PLUGBOARD_GATEWAY_SIGNING_SECRET")
 	if master == "" {
