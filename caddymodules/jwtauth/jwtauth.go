@@ -92,8 +92,10 @@ type JWTAuth struct {
 	// second: requests use cached answers or get 503 at once. Revocations
 	// already known stay in force. Default: 10m
 	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
-	// SigningSecretFile is the file holding the HMAC key of
-	// X-Plugboard-Signature (surrounding white space ignored; at least 16
+	// SigningSecretFile is the file holding the master secret of
+	// X-Plugboard-Signature: each request is signed with the key of the
+	// service it goes to, ServiceKey(master, service), so that a plugin
+	// holds only its own key (surrounding white space ignored; at least 16
 	// characters). Provisioning only reads it: plugboard-gateway and the
 	// launcher make it before Caddy starts. Global placeholders are
 	// expanded. Required unless SigningSecret expands to a value.
