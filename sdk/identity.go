@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -53,24 +54,79 @@ func (id *Identity) HasRole(roles ...string) bool {
 	return false
 }
 
-// Sign returns the gateway's signature over a request's identity: hex
-// HMAC-SHA256 under secret of method, the request target (path and query
-// as the service receives them, r.URL.RequestURI()),
-// user, tenant, roles, scopes and timestamp, joined by newlines.
-func Sign(secret []byte, method, path, user, tenant, roles, scopes, timestamp string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(strings.Join([]string{method, path, user, tenant, roles, scopes, timestamp}, "\n")))
+// ServiceKeyLabel prefixes the service name in ServiceKey's derivation.
+const ServiceKeyLabel = "plugboard-service-key:"
+
+// ServiceKey returns service's key as the gateway derives it from its
+// master signing secret: hex HMAC-SHA256(master, ServiceKeyLabel+service).
+// The 64 hex characters are the key (PLUGBOARD_SERVICE_KEY), used as
+// given. `plugboard-gateway service-key <name>` prints it.
+func ServiceKey(master []byte, service string) string {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte(ServiceKeyLabel + service))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Verify checks the identity headers of r against secret and returns the
-// identity, or nil when they are missing, forged, or older than MaxSkew.
-// A request without a user (a public endpoint called anonymously) carries
-// no signature and yields nil too.
-func Verify(r *http.Request, secret []byte, now time.Time) *Identity {
+// Sign returns the gateway's signature over a request's identity: hex
+// HMAC-SHA256 under key (the service's ServiceKey) of the service's name,
+// method, the request target (path and query as the service receives
+// them, r.URL.RequestURI()), user, tenant, roles, scopes and timestamp,
+// joined by newlines.
+func Sign(key []byte, service, method, path, user, tenant, roles, scopes, timestamp string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(strings.Join([]string{service, method, path, user, tenant, roles, scopes, timestamp}, "\n")))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Verifier checks the gateway's signature for one service: its name and
+// its keys, the current one first and, while a rotation overlaps, the
+// previous one (Config.Verifier).
+type Verifier struct {
+	Service string
+	Keys    [][]byte
+}
+
+// NewVerifier returns a Verifier for service with keys, skipping empty
+// ones.
+func NewVerifier(service string, keys ...string) Verifier {
+	v := Verifier{Service: service}
+	for _, k := range keys {
+		if k != "" {
+			v.Keys = append(v.Keys, []byte(k))
+		}
+	}
+	return v
+}
+
+// Verifier returns the service's Verifier: Name with ServiceKey and
+// ServiceKeyPrevious. Without either, a legacy SigningSecret (the
+// gateway's master secret) still works for the migration period: the key
+// of Name is derived from it, with a warning, since a plugin holding the
+// master can sign for every service.
+func (c Config) Verifier() Verifier {
+	if c.ServiceKey != "" || c.ServiceKeyPrevious != "" {
+		return NewVerifier(c.Name, c.ServiceKey, c.ServiceKeyPrevious)
+	}
+	if c.SigningSecret == "" {
+		return Verifier{Service: c.Name}
+	}
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn("PLUGBOARD_GATEWAY_SIGNING_SECRET is the gateway's master secret, with which this plugin could sign for every service (legacy, insecure); give it only its own key: PLUGBOARD_SERVICE_KEY=$(plugboard-gateway service-key "+c.Name+")",
+		"service", c.Name)
+	return NewVerifier(c.Name, ServiceKey([]byte(c.SigningSecret), c.Name))
+}
+
+// Verify checks the identity headers of r against v and returns the
+// identity, or nil when they are missing, forged, signed for another
+// service, or older than MaxSkew. A request without a user (a public
+// endpoint called anonymously) carries no signature and yields nil too.
+func Verify(r *http.Request, v Verifier, now time.Time) *Identity {
 	h := r.Header
 	sig, ts := h.Get(HeaderSignature), h.Get(HeaderTimestamp)
-	if sig == "" || ts == "" || len(secret) == 0 {
+	if sig == "" || ts == "" || len(v.Keys) == 0 {
 		return nil
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
@@ -80,8 +136,14 @@ func Verify(r *http.Request, secret []byte, now time.Time) *Identity {
 	if d := now.Sub(time.Unix(sec, 0)); d > MaxSkew || d < -MaxSkew {
 		return nil
 	}
-	want := Sign(secret, r.Method, r.URL.RequestURI(), h.Get(HeaderUserID), h.Get(HeaderTenantID), h.Get(HeaderRoles), h.Get(HeaderScopes), ts)
-	if !hmac.Equal([]byte(sig), []byte(want)) {
+	ok := false
+	for _, key := range v.Keys {
+		want := Sign(key, v.Service, r.Method, r.URL.RequestURI(), h.Get(HeaderUserID), h.Get(HeaderTenantID), h.Get(HeaderRoles), h.Get(HeaderScopes), ts)
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			ok = true
+		}
+	}
+	if !ok {
 		return nil
 	}
 	return &Identity{UserID: h.Get(HeaderUserID), TenantID: h.Get(HeaderTenantID), Roles: split(h.Get(HeaderRoles)), Scopes: split(h.Get(HeaderScopes))}
@@ -102,20 +164,20 @@ func IdentityFrom(ctx context.Context) *Identity {
 	return id
 }
 
-// Middleware verifies the gateway's identity headers. A request with a
+// Middleware verifies the gateway's identity headers with v (usually
+// cfg.Verifier()). A request with a
 // valid signature gets its Identity in the context; one with an invalid or
 // stale signature is refused with 401 problem+json (it did not come through
 // the gateway); one with no signature at all passes without an identity
 // (the gateway lets anonymous callers reach public endpoints). Handlers that
 // need a caller use RequireRole or check IdentityFrom.
-func Middleware(secret string, next http.Handler) http.Handler {
-	key := []byte(secret)
+func Middleware(v Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(HeaderSignature) == "" && r.Header.Get(HeaderUserID) == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id := Verify(r, key, time.Now())
+		id := Verify(r, v, time.Now())
 		if id == nil {
 			Problem(w, r, http.StatusUnauthorized, "The request's identity is not signed by the gateway.")
 			return

@@ -13,7 +13,7 @@
 //			id := sdk.IdentityFrom(r.Context())
 //			fmt.Fprintf(w, "hello %s of tenant %s\n", id.UserID, id.TenantID)
 //		})
-//		log.Fatal(sdk.Run(context.Background(), cfg, sdk.Middleware(cfg.SigningSecret, mux)))
+//		log.Fatal(sdk.Run(context.Background(), cfg, sdk.Middleware(cfg.Verifier(), mux)))
 //	}
 package sdk
 
@@ -78,7 +78,15 @@ type Config struct {
 	// both are set.
 	APIKey        string `env:"API_KEY"`
 	RegistryToken string `env:"REGISTRY_TOKEN"`
-	// SigningSecret verifies the gateway's identity headers (Middleware).
+	// ServiceKey verifies the gateway's identity headers (Middleware,
+	// through Verifier): this service's own key, which
+	// `plugboard-gateway service-key <name>` prints. ServiceKeyPrevious is
+	// also accepted, for the overlap of a key rotation.
+	ServiceKey         string `env:"SERVICE_KEY"`
+	ServiceKeyPrevious string `env:"SERVICE_KEY_PREVIOUS"`
+	// SigningSecret is the gateway's master secret: legacy and insecure
+	// (it can sign for every service), used only when ServiceKey and
+	// ServiceKeyPrevious are unset, to derive this service's key.
 	SigningSecret string `env:"GATEWAY_SIGNING_SECRET"`
 	// CoreURL is where the configuration center answers.
 	CoreURL string `env:"CORE_URL" envDefault:"http://127.0.0.1:8082"`

@@ -2,12 +2,15 @@ package sdk_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,12 +121,13 @@ func TestRunWaitsForTheRegistry(t *testing.T) {
 }
 
 func TestMiddlewareVerifiesTheGatewaySignature(t *testing.T) {
-	secret := "sdk-signing-secret"
-	h := sdk.Middleware(secret, sdk.RequireRole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	const master = "sdk-signing-secret"
+	key := jwtauth.ServiceKey([]byte(master), "orders")
+	h := sdk.Middleware(sdk.NewVerifier("orders", key), sdk.RequireRole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := sdk.IdentityFrom(r.Context())
 		io.WriteString(w, id.UserID+"@"+id.TenantID)
 	}), "tenant_admin"))
-	sign := func(r *http.Request, user, roles string, ts time.Time, key string) {
+	signFor := func(r *http.Request, service, user, roles string, ts time.Time, key string) {
 		stamp := strconv.FormatInt(ts.Unix(), 10)
 		r.Header.Set(sdk.HeaderUserID, user)
 		r.Header.Set(sdk.HeaderTenantID, "t1")
@@ -131,26 +135,37 @@ func TestMiddlewareVerifiesTheGatewaySignature(t *testing.T) {
 		r.Header.Set(sdk.HeaderScopes, "")
 		r.Header.Set(sdk.HeaderTimestamp, stamp)
 		// The gateway's own signing function, so that both sides agree.
-		r.Header.Set(sdk.HeaderSignature, jwtauth.Sign([]byte(key), r.Method, r.URL.RequestURI(), user, "t1", roles, "", stamp))
+		r.Header.Set(sdk.HeaderSignature, jwtauth.Sign([]byte(key), service, r.Method, r.URL.RequestURI(), user, "t1", roles, "", stamp))
 	}
+	sign := func(r *http.Request, user, roles string, ts time.Time, key string) {
+		signFor(r, "orders", user, roles, ts, key)
+	}
+	billingKey := jwtauth.ServiceKey([]byte(master), "billing")
 	for _, tc := range []struct {
 		name string
 		prep func(r *http.Request)
 		want int
 	}{
-		{"signed admin", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now(), secret) }, 200},
-		{"super admin passes roles", func(r *http.Request) { sign(r, "u1", "super_admin", time.Now(), secret) }, 200},
-		{"signed user lacks the role", func(r *http.Request) { sign(r, "u1", "user", time.Now(), secret) }, 403},
+		{"signed admin", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now(), key) }, 200},
+		{"super admin passes roles", func(r *http.Request) { sign(r, "u1", "super_admin", time.Now(), key) }, 200},
+		{"signed user lacks the role", func(r *http.Request) { sign(r, "u1", "user", time.Now(), key) }, 403},
 		{"no identity", func(r *http.Request) {}, 401},
-		{"wrong secret", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now(), "other") }, 401},
-		{"stale", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now().Add(-time.Hour), secret) }, 401},
+		{"wrong key", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now(), "other") }, 401},
+		// A request signed for billing, with billing's key, is refused by
+		// orders: a compromised billing plugin cannot mint identities
+		// for orders.
+		{"signed for another service", func(r *http.Request) { signFor(r, "billing", "u1", "super_admin", time.Now(), billingKey) }, 401},
+		{"another service's key", func(r *http.Request) { sign(r, "u1", "super_admin", time.Now(), billingKey) }, 401},
+		{"orders' key, signed for billing", func(r *http.Request) { signFor(r, "billing", "u1", "super_admin", time.Now(), key) }, 401},
+		{"the master secret", func(r *http.Request) { sign(r, "u1", "super_admin", time.Now(), master) }, 401},
+		{"stale", func(r *http.Request) { sign(r, "u1", "tenant_admin", time.Now().Add(-time.Hour), key) }, 401},
 		{"forged user", func(r *http.Request) {
-			sign(r, "u1", "tenant_admin", time.Now(), secret)
+			sign(r, "u1", "tenant_admin", time.Now(), key)
 			r.Header.Set(sdk.HeaderUserID, "u2")
 		}, 401},
 		{"unsigned identity", func(r *http.Request) { r.Header.Set(sdk.HeaderUserID, "u1") }, 401},
 		{"query changed after signing", func(r *http.Request) {
-			sign(r, "u1", "tenant_admin", time.Now(), secret)
+			sign(r, "u1", "tenant_admin", time.Now(), key)
 			r.URL.RawQuery = "dry_run=false"
 		}, 401},
 	} {
@@ -166,6 +181,76 @@ func TestMiddlewareVerifiesTheGatewaySignature(t *testing.T) {
 				t.Fatalf("content type %q", w.Header().Get("Content-Type"))
 			}
 		})
+	}
+}
+
+// TestConfigVerifier: the service's own key and, during a rotation, the
+// previous one verify; the legacy master secret still does, for the
+// service's own name only, with a warning.
+func TestConfigVerifier(t *testing.T) {
+	const oldMaster, newMaster = "old-master-secret-0123456789", "new-master-secret-0123456789"
+	signed := func(master, service string) *http.Request {
+		r := httptest.NewRequest("GET", "/v1/items", nil)
+		stamp := strconv.FormatInt(time.Now().Unix(), 10)
+		r.Header.Set(sdk.HeaderUserID, "u1")
+		r.Header.Set(sdk.HeaderTimestamp, stamp)
+		r.Header.Set(sdk.HeaderSignature, jwtauth.Sign([]byte(jwtauth.ServiceKey([]byte(master), service)), service, "GET", "/v1/items", "u1", "", "", "", stamp))
+		return r
+	}
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	rotating := sdk.Config{Name: "orders", ServiceKey: sdk.ServiceKey([]byte(newMaster), "orders"),
+		ServiceKeyPrevious: sdk.ServiceKey([]byte(oldMaster), "orders"), Logger: logger}.Verifier()
+	for _, master := range []string{oldMaster, newMaster} {
+		if sdk.Verify(signed(master, "orders"), rotating, time.Now()) == nil {
+			t.Errorf("signed under %s: refused during the rotation", master)
+		}
+	}
+	if sdk.Verify(signed(newMaster, "billing"), rotating, time.Now()) != nil {
+		t.Error("a request signed for billing passed orders")
+	}
+	current := sdk.Config{Name: "orders", ServiceKey: sdk.ServiceKey([]byte(newMaster), "orders")}.Verifier()
+	if sdk.Verify(signed(oldMaster, "orders"), current, time.Now()) != nil {
+		t.Error("the old key still verifies once the previous key is gone")
+	}
+	if logs.Len() != 0 {
+		t.Errorf("service keys logged: %s", logs.String())
+	}
+	legacy := sdk.Config{Name: "orders", SigningSecret: oldMaster, Logger: logger}.Verifier()
+	if sdk.Verify(signed(oldMaster, "orders"), legacy, time.Now()) == nil {
+		t.Error("the legacy master secret no longer verifies")
+	}
+	if sdk.Verify(signed(oldMaster, "billing"), legacy, time.Now()) != nil {
+		t.Error("legacy mode accepted a request signed for billing")
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "PLUGBOARD_SERVICE_KEY") {
+		t.Errorf("legacy mode did not warn: %s", logs.String())
+	}
+	if (sdk.Config{Name: "orders"}).Verifier().Keys != nil {
+		t.Error("no key configured, yet the verifier has keys")
+	}
+}
+
+// TestSignatureVectors: the vectors Python's SDK checks too.
+func TestSignatureVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/signatures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []struct {
+		Name, Master, Service, ServiceKey                               string
+		Method, Path, User, Tenant, Roles, Scopes, Timestamp, Signature string
+	}
+	if err := json.Unmarshal(raw, &vs); err != nil || len(vs) == 0 {
+		t.Fatalf("signatures.json: %v (%d vectors)", err, len(vs))
+	}
+	for _, v := range vs {
+		if got := sdk.ServiceKey([]byte(v.Master), v.Service); got != v.ServiceKey {
+			t.Errorf("%s: ServiceKey = %s, want %s", v.Name, got, v.ServiceKey)
+		}
+		if got := sdk.Sign([]byte(v.ServiceKey), v.Service, v.Method, v.Path, v.User, v.Tenant, v.Roles, v.Scopes, v.Timestamp); got != v.Signature {
+			t.Errorf("%s: Sign = %s, want %s", v.Name, got, v.Signature)
+		}
 	}
 }
 

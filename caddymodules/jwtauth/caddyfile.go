@@ -30,7 +30,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		key_cache_ttl  <duration>  # API key and tenant-services cache; default 30s
 //		timeout        <duration>  # bound of each request to core; default 5s
 //		stale_if_error <duration>  # cached answers past their TTL while core is down; default 10m
-//		signing_secret_file <path> # file holding the identity signature key (read, never written)
+//		signing_secret_file <path> # file holding the identity signature master secret (read, never written); each service's key derives from it
 //		signing_secret <placeholder>  # the key itself, e.g. {env.PLUGBOARD_GATEWAY_SIGNING_SECRET}; wins when it expands to a value
 //		default_policy authenticated|public  # for undeclared endpoints; default authenticated
 //		forward_authorization <service>...   # services that receive the client's Authorization; default none

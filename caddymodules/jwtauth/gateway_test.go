@@ -148,10 +148,21 @@ func TestGateway(t *testing.T) {
 		}
 		// The signature covers the path the service receives, so that it
 		// can check it against its own request.
-		if !jwtauth.CheckSignature([]byte(secret), h.Get(jwtauth.HeaderSignature), r.Method, r.URL.RequestURI(),
-			h.Get(jwtauth.HeaderUserID), h.Get(jwtauth.HeaderTenantID), h.Get(jwtauth.HeaderRoles), h.Get(jwtauth.HeaderScopes),
-			h.Get(jwtauth.HeaderTimestamp), time.Now(), time.Minute) {
-			t.Fatalf("signature does not verify: %v", h)
+		// It is made with the key of orders (derived from the master
+		// secret) and covers the service's name: neither the master nor
+		// another service's key verifies it, nor orders' key for another
+		// service.
+		check := func(key []byte, service string) bool {
+			return jwtauth.CheckSignature([][]byte{key}, h.Get(jwtauth.HeaderSignature), service, r.Method, r.URL.RequestURI(),
+				h.Get(jwtauth.HeaderUserID), h.Get(jwtauth.HeaderTenantID), h.Get(jwtauth.HeaderRoles), h.Get(jwtauth.HeaderScopes),
+				h.Get(jwtauth.HeaderTimestamp), time.Now(), time.Minute)
+		}
+		ordersKey := []byte(jwtauth.ServiceKey([]byte(secret), "orders"))
+		if !check(ordersKey, "orders") {
+			t.Fatalf("signature does not verify with the key of orders: %v", h)
+		}
+		if check([]byte(secret), "orders") || check([]byte(jwtauth.ServiceKey([]byte(secret), "billing")), "billing") || check(ordersKey, "billing") {
+			t.Fatalf("signature verifies with the master secret, the key of billing, or for billing: %v", h)
 		}
 		// The access log (unbuffered here: flush_interval 0) names who it was.
 		raw, err := os.ReadFile(accessLog)

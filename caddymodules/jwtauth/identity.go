@@ -1,7 +1,6 @@
 package jwtauth
 
 import (
-	"hash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,12 +41,11 @@ func signedPath(r *http.Request) string {
 	return r.URL.RequestURI()
 }
 
-// setIdentity sets the identity headers and vars.
-func (h *JWTAuth) setIdentity(r *http.Request, id *identity) {
+// setIdentity sets the identity headers, signed with service's key, and
+// the vars.
+func (h *JWTAuth) setIdentity(r *http.Request, service string, id *identity) {
 	ts := strconv.FormatInt(h.now().Unix(), 10)
-	m := h.rt.macs.Get().(hash.Hash)
-	sig := signWith(m, r.Method, signedPath(r), id.UserID, id.TenantID, id.roles, id.scopes, ts)
-	h.rt.macs.Put(m)
+	sig := h.rt.signers.sign(service, r.Method, signedPath(r), id.UserID, id.TenantID, id.roles, id.scopes, ts)
 	hd := r.Header // the names are canonical already
 	hd[HeaderUserID] = []string{id.UserID}
 	hd[HeaderTenantID] = []string{id.TenantID}

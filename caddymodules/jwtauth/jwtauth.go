@@ -32,8 +32,6 @@ package jwtauth
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -94,8 +92,10 @@ type JWTAuth struct {
 	// second: requests use cached answers or get 503 at once. Revocations
 	// already known stay in force. Default: 10m
 	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
-	// SigningSecretFile is the file holding the HMAC key of
-	// X-Plugboard-Signature (surrounding white space ignored; at least 16
+	// SigningSecretFile is the file holding the master secret of
+	// X-Plugboard-Signature: each request is signed with the key of the
+	// service it goes to, ServiceKey(master, service), so that a plugin
+	// holds only its own key (surrounding white space ignored; at least 16
 	// characters). Provisioning only reads it: plugboard-gateway and the
 	// launcher make it before Caddy starts. Global placeholders are
 	// expanded. Required unless SigningSecret expands to a value.
@@ -134,7 +134,7 @@ type state struct {
 
 	core    *coreclient.Client[*identity]       // core's answers, by credential
 	tenants *coreclient.Cache[string, []string] // enabled services by tenant id
-	macs    sync.Pool                           // keyed HMACs of the signing secret
+	signers *signers                            // keyed HMACs, one pool per service
 	wg      sync.WaitGroup                      // the refresher
 	stop    context.CancelFunc                  // ends the refresher
 }
@@ -196,7 +196,7 @@ func (h *JWTAuth) setup() error {
 	tr.MaxIdleConnsPerHost = 32
 	h.client = &http.Client{Transport: tr, Timeout: time.Duration(h.Timeout)}
 	h.rt = &state{tenants: coreclient.NewCache[string, []string](cacheSize)}
-	h.rt.macs.New = func() any { return hmac.New(sha256.New, h.secret) }
+	h.rt.signers = newSigners(h.secret)
 	h.rt.keys.Store(h.newKeyring(nil))
 	return nil
 }
@@ -287,7 +287,7 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if public {
 		if err == nil {
-			h.setIdentity(r, id)
+			h.setIdentity(r, service, id)
 		}
 		return next.ServeHTTP(w, r)
 	}
@@ -300,7 +300,7 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.refuse(w, err)
 	}
-	h.setIdentity(r, id)
+	h.setIdentity(r, service, id)
 	return next.ServeHTTP(w, r)
 }
 

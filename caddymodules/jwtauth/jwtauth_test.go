@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -426,7 +427,8 @@ func TestServeHTTP(t *testing.T) {
 			if want := strconv.FormatInt(f.clock.Now().Unix(), 10); up.Get(HeaderTimestamp) != want {
 				t.Errorf("%s = %q, want %s", HeaderTimestamp, up.Get(HeaderTimestamp), want)
 			}
-			if !CheckSignature([]byte(testSecret), up.Get(HeaderSignature), res.upstream.Method, res.upstream.URL.EscapedPath(),
+			svc := cmp.Or(tc.call.service, "orders") // signed with the key of the service it goes to
+			if !CheckSignature([][]byte{[]byte(ServiceKey([]byte(testSecret), svc))}, up.Get(HeaderSignature), svc, res.upstream.Method, res.upstream.URL.EscapedPath(),
 				up.Get(HeaderUserID), up.Get(HeaderTenantID), up.Get(HeaderRoles), up.Get(HeaderScopes), up.Get(HeaderTimestamp), f.clock.Now(), time.Minute) {
 				t.Errorf("signature %q does not verify", up.Get(HeaderSignature))
 			}

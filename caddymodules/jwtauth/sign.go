@@ -26,23 +26,40 @@ const (
 	HeaderSignature = "X-Plugboard-Signature" // Sign over the above, hex
 )
 
-// Sign returns the hex HMAC-SHA256, keyed by secret, of
+// ServiceKeyLabel prefixes the service name in ServiceKey's derivation.
+const ServiceKeyLabel = "plugboard-service-key:"
+
+// ServiceKey returns the key that signs the identity headers of requests
+// to service: the hex HMAC-SHA256, keyed by the gateway's master signing
+// secret, of ServiceKeyLabel + service. A plugin holds only its own
+// service's key (PLUGBOARD_SERVICE_KEY), used as given (the 64 hex
+// characters are the HMAC key), so knowing it neither reveals the master
+// nor lets anyone sign for another service.
+func ServiceKey(master []byte, service string) string {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte(ServiceKeyLabel + service))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Sign returns the hex HMAC-SHA256, keyed by key (the service's
+// ServiceKey), of
 //
-//	method + "\n" + path + "\n" + user + "\n" + tenant + "\n" + roles + "\n" + scopes + "\n" + timestamp
+//	service + "\n" + method + "\n" + path + "\n" + user + "\n" + tenant + "\n" + roles + "\n" + scopes + "\n" + timestamp
 //
-// where path is the request target — escaped path and query — the service
+// where service is the registered name of the service the request goes to,
+// path is the request target — escaped path and query — the service
 // receives after the gateway's rewrite (for /api/orders/items/1?a=2 of a
 // service with base path /v1, that is /v1/items/1?a=2), so that the service
 // checks it against its own request (Go: r.URL.RequestURI());
 // roles and scopes are the comma-separated header values and timestamp the
 // decimal unix seconds.
-func Sign(secret []byte, method, path, user, tenant, roles, scopes, timestamp string) string {
-	return signWith(hmac.New(sha256.New, secret), method, path, user, tenant, roles, scopes, timestamp)
+func Sign(key []byte, service, method, path, user, tenant, roles, scopes, timestamp string) string {
+	return signWith(hmac.New(sha256.New, key), service, method, path, user, tenant, roles, scopes, timestamp)
 }
 
 // signWith is Sign with a keyed HMAC, which it resets first.
-func signWith(m hash.Hash, method, path, user, tenant, roles, scopes, timestamp string) string {
-	fields := [...]string{method, path, user, tenant, roles, scopes, timestamp}
+func signWith(m hash.Hash, service, method, path, user, tenant, roles, scopes, timestamp string) string {
+	fields := [...]string{service, method, path, user, tenant, roles, scopes, timestamp}
 	n := len(fields) - 1
 	for _, f := range fields {
 		n += len(f)
@@ -61,9 +78,10 @@ func signWith(m hash.Hash, method, path, user, tenant, roles, scopes, timestamp 
 }
 
 // CheckSignature reports whether signature is Sign of the other arguments
-// and timestamp lies within maxSkew of now, in constant time with respect
-// to the signature.
-func CheckSignature(secret []byte, signature, method, path, user, tenant, roles, scopes, timestamp string, now time.Time, maxSkew time.Duration) bool {
+// under one of keys (the current and, during a rotation, the previous
+// service key) and timestamp lies within maxSkew of now, in constant time
+// with respect to the signature.
+func CheckSignature(keys [][]byte, signature, service, method, path, user, tenant, roles, scopes, timestamp string, now time.Time, maxSkew time.Duration) bool {
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return false
@@ -71,6 +89,15 @@ func CheckSignature(secret []byte, signature, method, path, user, tenant, roles,
 	if d := now.Sub(time.Unix(ts, 0)); d > maxSkew || d < -maxSkew {
 		return false
 	}
-	want := Sign(secret, method, path, user, tenant, roles, scopes, timestamp)
-	return hmac.Equal([]byte(signature), []byte(want))
+	ok := false
+	for _, key := range keys {
+		if len(key) == 0 {
+			continue
+		}
+		want := Sign(key, service, method, path, user, tenant, roles, scopes, timestamp)
+		if hmac.Equal([]byte(signature), []byte(want)) {
+			ok = true
+		}
+	}
+	return ok
 }

@@ -14,6 +14,9 @@
 // Before serving (run), it makes the identity-signing secret file
 // $PLUGBOARD_DATA_DIR/gateway.secret unless PLUGBOARD_GATEWAY_SIGNING_SECRET
 // is set or the file exists: jwt_auth only reads it (signing_secret_file).
+// `plugboard-gateway service-key <service>` prints the key derived from it
+// that signs requests to that service, for the plugin's
+// PLUGBOARD_SERVICE_KEY.
 package main
 
 import (
@@ -23,12 +26,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
+	"github.com/plugboard/plugboard/caddymodules/jwtauth"
 	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/gatewayenv"
 	"github.com/plugboard/plugboard/internal/secretfile"
@@ -36,7 +41,7 @@ import (
 
 func main() {
 	args, set, err := prepare(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	if errors.Is(err, errHelp) {
+	if errors.Is(err, errHelp) || errors.Is(err, errDone) {
 		return
 	}
 	if err != nil {
@@ -50,8 +55,12 @@ func main() {
 	caddycmd.Main()
 }
 
-// errHelp means --help was printed.
-var errHelp = errors.New("help printed")
+// errHelp means --help was printed; errDone that a command of
+// plugboard-gateway's own (service-key) ran.
+var (
+	errHelp = errors.New("help printed")
+	errDone = errors.New("command done")
+)
 
 // prepare turns the command line and environment into caddy's arguments
 // and the variables to set: it prints --help (errHelp), maps
@@ -62,9 +71,14 @@ func prepare(args []string, getenv func(string) string, stdout, stderr io.Writer
 		fmt.Fprintln(stdout, "plugboard-gateway: the Plugboard gateway (Caddy with Plugboard's modules).")
 		fmt.Fprintln(stdout, "With no arguments it serves $PLUGBOARD_GATEWAY_CADDYFILE (default ./Caddyfile); with arguments it is")
 		fmt.Fprintln(stdout, "the caddy command (run, adapt, validate, list-modules, …; `plugboard-gateway help` lists them).")
+		fmt.Fprintln(stdout, "`plugboard-gateway service-key <service>` prints the key a plugin verifies the identity headers with")
+		fmt.Fprintln(stdout, "(PLUGBOARD_SERVICE_KEY), derived from the signing secret.")
 		fmt.Fprintln(stdout, "Environment variables configure it:")
 		envconfig.Fprint(stdout, gatewayenv.Vars)
 		return nil, nil, errHelp
+	}
+	if len(args) > 0 && args[0] == "service-key" {
+		return nil, nil, serviceKey(args[1:], getenv, stdout)
 	}
 	set, err := listenEnv(getenv)
 	if err != nil {
@@ -123,4 +137,32 @@ func listenEnv(getenv func(string) string) (map[string]string, error) {
 		set["PLUGBOARD_GATEWAY_BIND"] = host
 	}
 	return set, nil
+}
+
+// serviceKey prints the key of each named service, derived from the
+// signing secret (PLUGBOARD_GATEWAY_SIGNING_SECRET, or the data
+// directory's gateway.secret, which it only reads), one per line.
+func serviceKey(names []string, getenv func(string) string, stdout io.Writer) error {
+	if len(names) == 0 {
+		return errors.New("service-key: name the service: plugboard-gateway service-key <service> [<service>]")
+	}
+	master := getenv("PLUGBOARD_GATEWAY_SIGNING_SECRET")
+	if master == "" {
+		dir := getenv("PLUGBOARD_DATA_DIR")
+		if dir == "" {
+			dir = "./data"
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "gateway.secret"))
+		if err != nil {
+			return fmt.Errorf("service-key: PLUGBOARD_GATEWAY_SIGNING_SECRET is unset and the gateway's secret file cannot be read: %w", err)
+		}
+		master = strings.TrimSpace(string(b))
+	}
+	for _, name := range names {
+		if name == "" {
+			return errors.New("service-key: empty service name")
+		}
+		fmt.Fprintln(stdout, jwtauth.ServiceKey([]byte(master), name))
+	}
+	return errDone
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/plugboard/plugboard/caddymodules/jwtauth"
 	"github.com/plugboard/plugboard/internal/gatewayenv"
 )
 
@@ -155,5 +156,43 @@ func TestSigningSecretFile(t *testing.T) {
 	}
 	if !strings.Contains(string(cfg), `"signing_secret_file":"`+env["PLUGBOARD_DATA_DIR"]+`/gateway.secret"`) {
 		t.Fatalf("the adapted config lacks the data directory's signing_secret_file:\n%s", cfg)
+	}
+}
+
+// TestServiceKey: service-key prints each service's key, derived from the
+// secret in the environment or, without it, from the data directory's
+// file, and writes nothing.
+func TestServiceKey(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PLUGBOARD_GATEWAY_SIGNING_SECRET": "master-secret-0123456789abcdef"}
+	var out strings.Builder
+	if _, _, err := prepare([]string{"service-key", "notes", "hello"}, func(k string) string { return env[k] }, &out, io.Discard); !errors.Is(err, errDone) {
+		t.Fatalf("service-key: %v", err)
+	}
+	want := jwtauth.ServiceKey([]byte(env["PLUGBOARD_GATEWAY_SIGNING_SECRET"]), "notes") + "\n" +
+		jwtauth.ServiceKey([]byte(env["PLUGBOARD_GATEWAY_SIGNING_SECRET"]), "hello") + "\n"
+	if out.String() != want {
+		t.Fatalf("printed %q, want %q", out.String(), want)
+	}
+
+	env = map[string]string{"PLUGBOARD_DATA_DIR": dir}
+	if _, _, err := prepare([]string{"service-key", "notes"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil || errors.Is(err, errDone) {
+		t.Fatalf("no secret anywhere: %v, want an error", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("service-key wrote %v", entries)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gateway.secret"), []byte("file-secret-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if _, _, err := prepare([]string{"service-key", "notes"}, func(k string) string { return env[k] }, &out, io.Discard); !errors.Is(err, errDone) {
+		t.Fatalf("service-key from the file: %v", err)
+	}
+	if got := strings.TrimSpace(out.String()); got != jwtauth.ServiceKey([]byte("file-secret-0123456789abcdef"), "notes") {
+		t.Fatalf("printed %q", got)
+	}
+	if _, _, err := prepare([]string{"service-key"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil || errors.Is(err, errDone) {
+		t.Fatal("service-key without a name succeeded")
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/plugboard/plugboard/internal/gatewayenv"
 	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry/registryd"
+	"github.com/plugboard/plugboard/sdk"
 )
 
 func main() {
@@ -199,7 +200,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 			return err
 		}
 		for _, p := range plugins {
-			p.cmd.Env = append(append([]string{}, env...), p.env...)
+			p.cmd.Env = pluginEnv(env, environ["PLUGBOARD_GATEWAY_SIGNING_SECRET"], p)
 			p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
 			p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 			if err := p.cmd.Start(); err != nil {
@@ -242,6 +243,21 @@ type plugin struct {
 	// public is a path of a public endpoint (anyone may call it); private
 	// the curl arguments after the URL of a call that needs a login.
 	public, private string
+}
+
+// pluginEnv is the environment of an example plugin: the launcher's,
+// without the gateway's master signing secret, plus the plugin's own
+// variables and its service's key (PLUGBOARD_SERVICE_KEY), so that it can
+// verify requests to itself and sign for no other service.
+func pluginEnv(env []string, master string, p plugin) []string {
+	out := make([]string, 0, len(env)+len(p.env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "PLUGBOARD_GATEWAY_SIGNING_SECRET=") {
+			out = append(out, kv)
+		}
+	}
+	out = append(out, p.env...)
+	return append(out, "PLUGBOARD_SERVICE_KEY="+sdk.ServiceKey([]byte(master), p.service))
 }
 
 // demoPlugins are the example plugins, registered with the registry token

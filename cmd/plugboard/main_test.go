@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/plugboard/plugboard/core/cored"
 	"github.com/plugboard/plugboard/internal/testenv"
+	"github.com/plugboard/plugboard/sdk"
 )
 
 // TestRunStartsAndStopsTheStack builds the binaries as `make build` does,
@@ -226,5 +228,22 @@ func TestDemoLoginLines(t *testing.T) {
 	printDemoLogin(&out, "http://x", cored.Config{AdminUser: "admin"}, nil)
 	if !strings.Contains(out.String(), `"password":"<the password core printed on the first start>"`) {
 		t.Errorf("placeholder: %s", out.String())
+	}
+}
+
+// TestPluginEnv: an example plugin gets its own service key and not the
+// gateway's master secret.
+func TestPluginEnv(t *testing.T) {
+	const master = "demo-master-secret-0123456789"
+	env := pluginEnv([]string{"PLUGBOARD_GATEWAY_SIGNING_SECRET=" + master, "PLUGBOARD_LOG_FORMAT=text"}, master,
+		plugin{service: "notes", env: []string{"PLUGBOARD_SERVICE_PORT=9102"}})
+	joined := strings.Join(env, "\n")
+	if strings.Contains(joined, master) {
+		t.Errorf("the master secret reaches the plugin: %v", env)
+	}
+	for _, want := range []string{"PLUGBOARD_LOG_FORMAT=text", "PLUGBOARD_SERVICE_PORT=9102", "PLUGBOARD_SERVICE_KEY=" + sdk.ServiceKey([]byte(master), "notes")} {
+		if !slices.Contains(env, want) {
+			t.Errorf("no %s in %v", want, env)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/internal/testenv"
+	"github.com/plugboard/plugboard/sdk"
 )
 
 const adminPassword = "e2e-admin-password"
@@ -151,20 +152,34 @@ type plugin struct {
 	addr string
 }
 
-// pluginEnv is the environment of a plugin serving on port.
-func (s *stack) pluginEnv(port string, more ...string) []string {
+// pluginEnv is the environment of a plugin of service serving on port,
+// with the service's own key as `plugboard-gateway service-key` prints it
+// (more may override it: the last value of a variable wins).
+func (s *stack) pluginEnv(service, port string, more ...string) []string {
 	return append(append(append([]string{}, s.env...),
 		"PLUGBOARD_SERVICE_PORT="+port,
 		"PLUGBOARD_REGISTRY_URL=http://"+envValue(s.env, "PLUGBOARD_REGISTRY_LISTEN"),
 		"PLUGBOARD_REGISTRY_TOKEN="+s.file("registry.token"),
-		"PLUGBOARD_GATEWAY_SIGNING_SECRET="+s.file("gateway.secret")), more...)
+		"PLUGBOARD_SERVICE_KEY="+s.serviceKey(service)), more...)
 }
 
-func (s *stack) startHello(t *testing.T) *plugin {
+// serviceKey runs `plugboard-gateway service-key service`.
+func (s *stack) serviceKey(service string) string {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(s.bin, "plugboard-gateway"), "service-key", service)
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	if err != nil {
+		s.t.Fatalf("plugboard-gateway service-key %s: %v", service, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (s *stack) startHello(t *testing.T, more ...string) *plugin {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
 	p := &plugin{startProc(t, "hello-go "+addr, filepath.Join(s.bin, "hello-go"),
-		s.pluginEnv(port(addr), "PLUGBOARD_HEARTBEAT_INTERVAL=1s")), addr}
+		s.pluginEnv("hello", port(addr), append([]string{"PLUGBOARD_HEARTBEAT_INTERVAL=1s"}, more...)...)), addr}
 	t.Cleanup(p.kill) // before startProc's cleanup: no drain to wait for
 	return p
 }
@@ -172,7 +187,7 @@ func (s *stack) startHello(t *testing.T) *plugin {
 func (s *stack) startNotes(t *testing.T) *plugin {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
-	return &plugin{startProc(t, "notes-py "+addr, "python3", s.pluginEnv(port(addr), "PYTHONUNBUFFERED=1"),
+	return &plugin{startProc(t, "notes-py "+addr, "python3", s.pluginEnv("notes", port(addr), "PYTHONUNBUFFERED=1"),
 		abs(t, "../notes-py/notes.py")), addr}
 }
 
@@ -265,6 +280,38 @@ func TestPluginLifeThroughTheGateway(t *testing.T) {
 	took = testenv.Eventually(t, time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 },
 		"the restarted plugin was not routable within a second of registering")
 	t.Logf("registered → routable in %s", took)
+
+	// Per-service keys and their rotation. The gateway signs requests to
+	// hello with hello's key only: a hello instance holding notes' key
+	// refuses them, as one holding only the key of a future master does.
+	// During a rotation's overlap the plugin holds the new key and the
+	// previous one, and accepts the gateway's signature before and after
+	// the gateway switches.
+	three.kill()
+	futureKey := sdk.ServiceKey([]byte("the-next-master-secret-0123456789"), "hello")
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want int
+	}{
+		{"notes' key", []string{"PLUGBOARD_SERVICE_KEY=" + s.serviceKey("notes")}, 401},
+		{"only the next key", []string{"PLUGBOARD_SERVICE_KEY=" + futureKey}, 401},
+		{"the rotation's overlap", []string{"PLUGBOARD_SERVICE_KEY=" + futureKey, "PLUGBOARD_SERVICE_KEY_PREVIOUS=" + s.serviceKey("hello")}, 200},
+	} {
+		p := s.startHello(t, tc.env...)
+		s.token = "" // anonymous: nothing signed, so any key answers the public endpoint
+		testenv.Eventually(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 200 },
+			tc.name+": hello-go never became routable")
+		s.token = admin
+		if c, body := s.call("GET", "/api/hello/whoami", nil, nil); c != tc.want {
+			t.Fatalf("%s: whoami through the gateway: %d, want %d: %s", tc.name, c, tc.want, body)
+		}
+		s.token = ""
+		p.cmd.Process.Signal(syscall.SIGTERM) // deregisters
+		p.cmd.Wait()
+		testenv.Eventually(t, 15*time.Second, func() bool { c, _ := s.call("GET", "/api/hello/hello", nil, nil); return c == 503 },
+			tc.name+": the killed instance stayed routable")
+	}
 }
 
 // syncBuffer is a goroutine-safe bytes.Buffer.

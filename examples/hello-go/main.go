@@ -2,7 +2,7 @@
 // endpoint, one for any signed-in caller, and one for tenant admins.
 //
 //	PLUGBOARD_SERVICE_PORT=9001 PLUGBOARD_REGISTRY_TOKEN=$(cat data/registry.token) \
-//	PLUGBOARD_GATEWAY_SIGNING_SECRET=$(cat data/gateway.secret) go run ./examples/hello-go
+//	PLUGBOARD_SERVICE_KEY=$(plugboard-gateway service-key hello) go run ./examples/hello-go
 //	curl localhost:8080/api/hello/hello
 package main
 
@@ -42,7 +42,7 @@ func main() {
 	mux.Handle("GET /admin", sdk.RequireRole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "welcome, admin")
 	}), "tenant_admin"))
-	if err := sdk.Run(context.Background(), cfg, sdk.Middleware(cfg.SigningSecret, mux)); err != nil {
+	if err := sdk.Run(context.Background(), cfg, sdk.Middleware(cfg.Verifier(), mux)); err != nil {
 		log.Fatal(err)
 	}
 }

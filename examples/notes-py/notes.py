@@ -9,7 +9,7 @@ using only the standard library and the SDK in sdk/python.
     DELETE /notes/{id}    delete a note                      (tenant_admin)
 
 Every request except /health must carry the gateway's signed identity
-headers (PLUGBOARD_GATEWAY_SIGNING_SECRET); notes live in memory, one
+headers (PLUGBOARD_SERVICE_KEY, its own key); notes live in memory, one
 store per tenant. The longest note accepted is the configuration entry
 notes/max_note_length (global scope) when core is reachable with a
 credential, 1000 characters otherwise. See README.md next to this file."""
@@ -122,7 +122,7 @@ class NotesHandler(BaseHTTPRequestHandler):
     # Set by make_server.
     store: Store
     settings: Settings
-    secret: str
+    keys: plugboard.ServiceKeys
     base_path: str = ""
 
     def log_message(self, fmt: str, *args: Any) -> None:
@@ -157,7 +157,7 @@ class NotesHandler(BaseHTTPRequestHandler):
         if kind == "health":
             return plugboard.send_json(self, 200, {"status": "ok"})
         try:
-            identity = plugboard.identity_from_handler(self, self.secret)
+            identity = plugboard.identity_from_handler(self, self.keys)
             if identity is None:
                 raise Unauthorized()
             if not identity.tenant_id:
@@ -238,10 +238,10 @@ class NotesHandler(BaseHTTPRequestHandler):
         self._dispatch("PATCH")
 
 
-def make_server(cfg: ServiceConfig, secret: str, settings: Settings | None = None) -> ThreadingHTTPServer:
+def make_server(cfg: ServiceConfig, keys: plugboard.ServiceKeys, settings: Settings | None = None) -> ThreadingHTTPServer:
     """A bound, listening server for cfg (port 0: any free port)."""
     handler = type("Handler", (NotesHandler,), {
-        "store": Store(), "settings": settings or Settings(), "secret": secret, "base_path": cfg.base_path.rstrip("/"),
+        "store": Store(), "settings": settings or Settings(), "keys": keys, "base_path": cfg.base_path.rstrip("/"),
     })
     return ThreadingHTTPServer((cfg.listen_host, cfg.port), handler)
 
@@ -253,13 +253,13 @@ def main() -> int:
         cfg = ServiceConfig.from_env(name=SERVICE, display_name="Notes (Python)", version="1.0.0", port=9102,
                                      health_check_url="/health", endpoints=ENDPOINTS, tags=["example", "python"],
                                      metadata={"language": "python", "example": "notes-py"})
-        secret = plugboard.signing_secret()
+        keys = plugboard.service_keys(service=cfg.name)
     except (plugboard.ConfigurationError, ValueError) as e:
         print(f"notes: {e}", file=sys.stderr)
         return 2
     settings = Settings()
     settings.load()
-    server = make_server(cfg, secret, settings)
+    server = make_server(cfg, keys, settings)
     host, port = server.server_address[:2]
     cfg.port = port
     print(f"notes: listening on http://{host}:{port}{cfg.base_path} (registering {cfg.host}:{port} "

@@ -49,8 +49,8 @@ var Vars = []envconfig.Var{
 		DocZH: "网关转发的最大请求体（超出返回 413）；请求体以流式转发，不整体缓存。"},
 	{Name: "PLUGBOARD_GATEWAY_ACCESS_LOG", Default: "stderr", Doc: "Where the gateway's JSON access-log lines go: stderr, stdout, discard, or file <path> (rolled at 100 MiB). Lines are written in batches, at most 1 s late.",
 		DocZH: "网关 JSON 访问日志的去向：stderr、stdout、discard 或 file <路径>（100 MiB 滚动）。日志成批写出，最多延迟 1 秒。"},
-	{Name: "PLUGBOARD_GATEWAY_SIGNING_SECRET", Doc: "HMAC secret of the X-Plugboard-Signature header the gateway sets for plugins; plugins verify with the same secret. Unset: read from DATA_DIR/gateway.secret, which plugboard-gateway generates once before Caddy starts.",
-		DocZH: "网关为插件生成 X-Plugboard-Signature 头所用的 HMAC 密钥；插件用同一密钥校验。未设置时读取 DATA_DIR/gateway.secret，该文件由 plugboard-gateway 在 Caddy 启动前生成一次。"},
+	{Name: "PLUGBOARD_GATEWAY_SIGNING_SECRET", Doc: "Master secret of the X-Plugboard-Signature header the gateway sets for plugins: each service's key is derived from it (plugboard-gateway service-key <service> prints it for the plugin's PLUGBOARD_SERVICE_KEY); plugins never need the master itself. Unset: read from DATA_DIR/gateway.secret, which plugboard-gateway generates once before Caddy starts.",
+		DocZH: "网关为插件生成 X-Plugboard-Signature 头所用的主密钥：每个服务的密钥由它派生（plugboard-gateway service-key <服务> 打印出来，供插件的 PLUGBOARD_SERVICE_KEY 使用）；插件本身不需要主密钥。未设置时读取 DATA_DIR/gateway.secret，该文件由 plugboard-gateway 在 Caddy 启动前生成一次。"},
 	// The gateway keeps its signing secret there (the registry's row
 	// documents the variable; this adds the gateway as a user).
 	{Name: "PLUGBOARD_DATA_DIR", Default: "./data", Doc: "Directory of generated secrets; the gateway keeps gateway.secret there.",

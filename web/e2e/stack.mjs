@@ -3,6 +3,7 @@
 // through the repository's Caddyfile) on free loopback ports, with a fresh
 // data directory, and reads the super admin's password it prints.
 import { spawn } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -86,7 +87,10 @@ export async function startStack({ log = false } = {}) {
         env: {
           PATH: process.env.PATH, PLUGBOARD_SERVICE_PORT: String(port), PLUGBOARD_REGISTRY_URL: `http://127.0.0.1:${reg}`,
           PLUGBOARD_REGISTRY_TOKEN: token, PLUGBOARD_CORE_URL: `http://127.0.0.1:${core}`,
-          PLUGBOARD_GATEWAY_SIGNING_SECRET: readFileSync(join(data, 'gateway.secret'), 'utf8').trim(), ...extraEnv,
+          // Its own service key, as `plugboard-gateway service-key <name>` derives it.
+          PLUGBOARD_SERVICE_KEY: createHmac('sha256', readFileSync(join(data, 'gateway.secret'), 'utf8').trim())
+            .update('plugboard-service-key:' + (extraEnv.PLUGBOARD_SERVICE_NAME ?? 'hello')).digest('hex'),
+          ...extraEnv,
         },
       })
       children.push(p)

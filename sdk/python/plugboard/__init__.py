@@ -21,8 +21,9 @@ from ._http import HTTPError, PlugboardError, Unavailable
 from .configcenter import DEFAULT_CORE_URL, Author, ConfigChange, ConfigClient, ConfigEntry, ConfigWatch, PasswordLogin
 from .identity import (
     HEADER_ROLES, HEADER_SCOPES, HEADER_SIGNATURE, HEADER_TENANT_ID, HEADER_TIMESTAMP, HEADER_USER_ID,
-    IDENTITY_HEADERS, SUPER_ADMIN, Forbidden, Identity, Unauthorized, identity_from_handler, require_role, sign,
-    signed_headers, signing_secret, verify_request,
+    IDENTITY_HEADERS, SERVICE_KEY_LABEL, SUPER_ADMIN, Forbidden, Identity, ServiceKeys, Unauthorized,
+    identity_from_handler, require_role, service_key, service_keys, sign, signed_headers, signing_secret,
+    verify_request,
 )
 from .middleware import ASGI_STATE_KEY, WSGI_ENVIRON_KEY, GatewayAuthASGI, GatewayAuthWSGI
 from .registry import Heartbeat, Instance, Registration, RegistrationError, RegistryClient
@@ -42,7 +43,7 @@ __all__ = [
     "RegistryClient", "Registration", "RegistrationError", "Instance", "Heartbeat", "run",
     # identity
     "Identity", "verify_request", "require_role", "identity_from_handler", "sign", "signed_headers",
-    "signing_secret", "Unauthorized", "Forbidden", "SUPER_ADMIN", "IDENTITY_HEADERS", "HEADER_USER_ID",
+    "signing_secret", "service_key", "service_keys", "ServiceKeys", "SERVICE_KEY_LABEL", "Unauthorized", "Forbidden", "SUPER_ADMIN", "IDENTITY_HEADERS", "HEADER_USER_ID",
     "HEADER_TENANT_ID", "HEADER_ROLES", "HEADER_SCOPES", "HEADER_TIMESTAMP", "HEADER_SIGNATURE",
     "GatewayAuthWSGI", "GatewayAuthASGI", "WSGI_ENVIRON_KEY", "ASGI_STATE_KEY",
     # problems and responses

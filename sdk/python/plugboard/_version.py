@@ -2,4 +2,4 @@
 dynamic version, [tool.setuptools.dynamic]), plugboard.__version__
 re-exports it and the clients send it in their User-Agent."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -8,18 +8,29 @@ the caller and sets
     X-Plugboard-User-Id, -Tenant-Id, -Roles, -Scopes (comma-separated),
     -Timestamp (unix seconds) and -Signature
 
-where the signature is the hex HMAC-SHA256, keyed by
-PLUGBOARD_GATEWAY_SIGNING_SECRET, of
+where the signature is the hex HMAC-SHA256, keyed by the service's own
+key (PLUGBOARD_SERVICE_KEY), of
 
-    method "\\n" path "\\n" user "\\n" tenant "\\n" roles "\\n" scopes "\\n" timestamp
+    service "\\n" method "\\n" path "\\n" user "\\n" tenant "\\n" roles "\\n" scopes "\\n" timestamp
 
-and path is the request target the service itself receives: escaped path
+service is the service's registered name (PLUGBOARD_SERVICE_NAME), so a
+request signed for another service is refused. The gateway derives each
+service's key from its master secret: the 64 hex characters of
+HMAC-SHA256(master, "plugboard-service-key:" + service), used as given
+(``plugboard-gateway service-key <name>`` prints it). During a key rotation
+PLUGBOARD_SERVICE_KEY_PREVIOUS is accepted too. A plugin given only the
+master (PLUGBOARD_GATEWAY_SIGNING_SECRET, the legacy setup) derives its own
+key from it, with a warning: holding the master, it could sign for every
+service.
+
+path is the request target the service itself receives: escaped path
 and query (``/v1/items/1?a=2``, base path included), as ``handler.path``
 and Go's ``r.URL.RequestURI()`` hold it. A plugin that checks it refuses
 requests that did not come through the gateway."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -36,7 +47,7 @@ __all__ = [
     "HEADER_USER_ID", "HEADER_TENANT_ID", "HEADER_ROLES", "HEADER_SCOPES", "HEADER_TIMESTAMP",
     "HEADER_SIGNATURE", "IDENTITY_HEADERS", "SUPER_ADMIN", "Identity", "Unauthorized", "Forbidden",
     "sign", "signed_headers", "verify_request", "require_role", "identity_from_handler",
-    "signing_secret",
+    "signing_secret", "service_key", "service_keys", "ServiceKeys", "SERVICE_KEY_LABEL",
 ]
 
 log = logging.getLogger("plugboard.identity")
@@ -51,6 +62,7 @@ IDENTITY_HEADERS = (HEADER_USER_ID, HEADER_TENANT_ID, HEADER_ROLES, HEADER_SCOPE
                     HEADER_SIGNATURE)
 SUPER_ADMIN = "super_admin"
 DEFAULT_MAX_SKEW = 300  # seconds
+SERVICE_KEY_LABEL = "plugboard-service-key:"
 
 _TIMESTAMP = re.compile(r"[+-]?[0-9]{1,19}")
 _HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
@@ -114,30 +126,90 @@ def _b(v: str | bytes, what: str = "value") -> bytes:
 
 def _key(secret: str | bytes) -> bytes:
     if not secret:
-        raise ValueError("the gateway signing secret is empty: set PLUGBOARD_GATEWAY_SIGNING_SECRET")
+        raise ValueError("the service key is empty: set PLUGBOARD_SERVICE_KEY")
     return secret if isinstance(secret, bytes) else secret.encode("utf-8")
 
 
-def sign(secret: str | bytes, method: str, path: str, user: str, tenant: str, roles: str, scopes: str,
-         timestamp: str) -> str:
-    """The gateway's signature (jwtauth.Sign): hex HMAC-SHA256 of the seven
-    fields joined by newlines. roles and scopes are the comma-separated
-    header values, timestamp the decimal unix seconds."""
+def service_key(master: str | bytes, service: str) -> str:
+    """The key of service as the gateway derives it from its master signing
+    secret: hex HMAC-SHA256(master, "plugboard-service-key:" + service)
+    (``plugboard-gateway service-key <name>`` prints the same)."""
+    return hmac.new(_key(master), (SERVICE_KEY_LABEL + service).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class ServiceKeys:
+    """What verifies the gateway's signature for one service: its name and
+    its keys, the current one first and, during a rotation, the previous
+    one. Empty keys are dropped; at least one must remain."""
+
+    service: str
+    keys: tuple[bytes, ...]
+
+    def __init__(self, service: str, *keys: str | bytes):
+        kept = tuple(_key(k) for k in keys if k)
+        if not kept:
+            raise ValueError("no service key: set PLUGBOARD_SERVICE_KEY (plugboard-gateway service-key <name>)")
+        object.__setattr__(self, "service", service)
+        object.__setattr__(self, "keys", kept)
+
+
+def service_keys(environ: Mapping[str, str] | None = None, service: str | None = None) -> ServiceKeys:
+    """The service's keys from the environment: PLUGBOARD_SERVICE_KEY and,
+    during a rotation, PLUGBOARD_SERVICE_KEY_PREVIOUS, for service (default
+    PLUGBOARD_SERVICE_NAME). Without either, the legacy
+    PLUGBOARD_GATEWAY_SIGNING_SECRET (the gateway's master) still works: the
+    service's key is derived from it, with a warning. ValueError when
+    nothing is set."""
+    env = os.environ if environ is None else environ
+    name = service if service is not None else env.get("PLUGBOARD_SERVICE_NAME", "")
+    if not name:
+        raise ValueError("the service has no name (PLUGBOARD_SERVICE_NAME): its key signs for one service")
+    current, previous = env.get("PLUGBOARD_SERVICE_KEY", ""), env.get("PLUGBOARD_SERVICE_KEY_PREVIOUS", "")
+    if current or previous:
+        return ServiceKeys(name, current, previous)
+    master = env.get("PLUGBOARD_GATEWAY_SIGNING_SECRET", "")
+    if not master:
+        raise ValueError("PLUGBOARD_SERVICE_KEY is not set: the plugin cannot verify the gateway's identity headers "
+                         f"(PLUGBOARD_SERVICE_KEY=$(plugboard-gateway service-key {name}); make demo sets it)")
+    log.warning("PLUGBOARD_GATEWAY_SIGNING_SECRET is the gateway's master secret, with which this plugin could "
+                "sign for every service (legacy, insecure): give it only its own key, "
+                "PLUGBOARD_SERVICE_KEY=$(plugboard-gateway service-key %s)", name)
+    return ServiceKeys(name, service_key(master, name))
+
+
+def _signing_key(key: str | bytes | ServiceKeys, service: str | None) -> tuple[bytes, str]:
+    if isinstance(key, ServiceKeys):
+        return key.keys[0], key.service if service is None else service
+    if service is None:
+        raise TypeError("service is required: the signature covers the service's name")
+    return _key(key), service
+
+
+def sign(key: str | bytes | ServiceKeys, method: str, path: str, user: str, tenant: str, roles: str, scopes: str,
+         timestamp: str, *, service: str | None = None) -> str:
+    """The gateway's signature (jwtauth.Sign): hex HMAC-SHA256, keyed by
+    the service's key, of service and the seven fields joined by newlines.
+    roles and scopes are the comma-separated header values, timestamp the
+    decimal unix seconds; service defaults to that of a ServiceKeys key."""
+    k, svc = _signing_key(key, service)
     msg = b"\n".join(f if isinstance(f, bytes) else f.encode("utf-8")
-                     for f in (method, path, user, tenant, roles, scopes, timestamp))
-    return hmac.new(_key(secret), msg, hashlib.sha256).hexdigest()
+                     for f in (svc, method, path, user, tenant, roles, scopes, timestamp))
+    return hmac.new(k, msg, hashlib.sha256).hexdigest()
 
 
-def signed_headers(secret: str | bytes, method: str, path: str, *, user_id: str = "", tenant_id: str = "",
-                   roles: Iterable[str] = (), scopes: Iterable[str] = (), timestamp: int | None = None) -> dict[str, str]:
-    """The identity headers the gateway would set — for tests and tools.
+def signed_headers(key: str | bytes | ServiceKeys, method: str, path: str, *, service: str | None = None,
+                   user_id: str = "", tenant_id: str = "", roles: Iterable[str] = (), scopes: Iterable[str] = (),
+                   timestamp: int | None = None) -> dict[str, str]:
+    """The identity headers the gateway would set for a request to service
+    — for tests and tools.
 
     Values are signed as UTF-8 and returned ready for http.client/urllib,
     which send header text as ISO-8859-1: non-ASCII values go out as their
     UTF-8 bytes, as the gateway sends them."""
     ts = str(int(time.time()) if timestamp is None else int(timestamp))
     r, s = ",".join(roles), ",".join(scopes)
-    sig = sign(secret, method, path, user_id, tenant_id, r, s, ts)
+    sig = sign(key, method, path, user_id, tenant_id, r, s, ts, service=service)
 
     def wire(v: str) -> str:
         return v.encode("utf-8").decode("latin-1")
@@ -149,12 +221,33 @@ def signed_headers(secret: str | bytes, method: str, path: str, *, user_id: str 
 
 
 def signing_secret(environ: Mapping[str, str] | None = None) -> str:
-    """PLUGBOARD_GATEWAY_SIGNING_SECRET, or ValueError when it is unset."""
+    """PLUGBOARD_GATEWAY_SIGNING_SECRET, the gateway's master secret, or
+    ValueError when it is unset. Legacy: a plugin verifies with its own
+    key (service_keys)."""
     v = (os.environ if environ is None else environ).get("PLUGBOARD_GATEWAY_SIGNING_SECRET", "")
     if not v:
-        raise ValueError("PLUGBOARD_GATEWAY_SIGNING_SECRET is not set: the plugin cannot verify the gateway's "
-                         "identity headers (make run keeps it in data/gateway.secret)")
+        raise ValueError("PLUGBOARD_GATEWAY_SIGNING_SECRET is not set (a plugin needs only its own key: "
+                         "PLUGBOARD_SERVICE_KEY)")
     return v
+
+
+@functools.lru_cache(maxsize=8)
+def _env_keys(name: str, current: str, previous: str, master: str) -> ServiceKeys:
+    env = {"PLUGBOARD_SERVICE_NAME": name, "PLUGBOARD_SERVICE_KEY": current,
+           "PLUGBOARD_SERVICE_KEY_PREVIOUS": previous, "PLUGBOARD_GATEWAY_SIGNING_SECRET": master}
+    return service_keys(env)
+
+
+def _keys(keys: ServiceKeys | None) -> ServiceKeys:
+    if keys is None:  # from the environment, derived (and warned about) once
+        env = os.environ
+        return _env_keys(*(env.get(k, "") for k in ("PLUGBOARD_SERVICE_NAME", "PLUGBOARD_SERVICE_KEY",
+                                                      "PLUGBOARD_SERVICE_KEY_PREVIOUS",
+                                                      "PLUGBOARD_GATEWAY_SIGNING_SECRET")))
+    if not isinstance(keys, ServiceKeys):
+        raise TypeError("pass plugboard.ServiceKeys(service, key[, previous_key]) or None (the environment): "
+                        "a bare secret does not say which service it verifies for")
+    return keys
 
 
 # Verification ---------------------------------------------------------------
@@ -193,20 +286,20 @@ def _split(v: str) -> list[str]:
     return [p for p in (s.strip() for s in v.split(",")) if p]
 
 
-def verify_request(headers: Any, method: str, path: str, secret: str | bytes | None = None,
+def verify_request(headers: Any, method: str, path: str, keys: ServiceKeys | None = None,
                    max_skew: float = DEFAULT_MAX_SKEW, *, now: float | None = None) -> Identity | None:
     """Checks the gateway's signed identity headers of one request.
 
     headers: the request's headers (email.message.Message such as
     BaseHTTPRequestHandler.headers, a dict, or (name, value) pairs);
     method: as received; path: the request target the service received —
-    escaped path and query, as ``handler.path`` holds it; secret: the
-    gateway signing secret (PLUGBOARD_GATEWAY_SIGNING_SECRET when None).
+    escaped path and query, as ``handler.path`` holds it; keys: the
+    service's name and keys (service_keys() from the environment when None).
 
     Returns the Identity, or None when the headers are missing, repeated,
-    forged, signed for another method or path, or the timestamp is more
+    forged, signed for another service, method or path, or the timestamp is more
     than max_skew seconds from now. The comparison is constant-time."""
-    key = _key(signing_secret() if secret is None else secret)
+    sk = _keys(keys)
     fields: dict[str, str | bytes] = {}
     for name in IDENTITY_HEADERS:
         vals = _header_values(headers, name)
@@ -226,10 +319,14 @@ def verify_request(headers: Any, method: str, path: str, secret: str | bytes | N
     if abs(now - int(ts_raw)) > max_skew:
         log.debug("refused: timestamp %s is more than %ss from now", ts_raw, max_skew)
         return None
-    want = hmac.new(key, b"\n".join(_b(f) for f in (
-        method, path, fields[HEADER_USER_ID], fields[HEADER_TENANT_ID], fields[HEADER_ROLES],
-        fields[HEADER_SCOPES], ts_raw)), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(sig.encode("latin-1"), want.encode("ascii")):
+    msg = b"\n".join(_b(f) for f in (
+        sk.service.encode("utf-8"), method, path, fields[HEADER_USER_ID], fields[HEADER_TENANT_ID],
+        fields[HEADER_ROLES], fields[HEADER_SCOPES], ts_raw))
+    ok = False
+    for key in sk.keys:  # every key, so that the time does not tell which matched
+        want = hmac.new(key, msg, hashlib.sha256).hexdigest()
+        ok = hmac.compare_digest(sig.encode("latin-1"), want.encode("ascii")) or ok
+    if not ok:
         log.debug("refused: signature mismatch for %s %s", method, path)
         return None
     return Identity(
@@ -251,8 +348,8 @@ def require_role(identity: Identity | None, *roles: str) -> Identity:
     raise Forbidden("This operation needs one of the roles " + ", ".join(roles) + ".")
 
 
-def identity_from_handler(handler: Any, secret: str | bytes | None = None,
+def identity_from_handler(handler: Any, keys: ServiceKeys | None = None,
                           max_skew: float = DEFAULT_MAX_SKEW) -> Identity | None:
     """verify_request for a http.server.BaseHTTPRequestHandler."""
     path = handler.path.split("#", 1)[0]
-    return verify_request(handler.headers, handler.command, path, secret, max_skew)
+    return verify_request(handler.headers, handler.command, path, keys, max_skew)

@@ -25,7 +25,7 @@ import logging
 import urllib.parse
 from typing import Any, Callable, Collection, Iterable
 
-from .identity import DEFAULT_MAX_SKEW, Identity, signing_secret, verify_request
+from .identity import DEFAULT_MAX_SKEW, Identity, ServiceKeys, service_keys, verify_request
 from .responses import problem
 
 __all__ = ["GatewayAuthWSGI", "GatewayAuthASGI", "WSGI_ENVIRON_KEY", "ASGI_STATE_KEY"]
@@ -55,10 +55,10 @@ class GatewayAuthWSGI:
     """WSGI middleware: verifies the gateway signature and stores the
     Identity (or None on a public path) in environ["plugboard.identity"]."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], secret: str | bytes | None = None, *,
+    def __init__(self, app: Callable[..., Iterable[bytes]], keys: ServiceKeys | None = None, *,
                  public_paths: PublicPaths = None, max_skew: float = DEFAULT_MAX_SKEW):
         self.app = app
-        self.secret = secret if secret is not None else signing_secret()
+        self.keys = keys if keys is not None else service_keys()
         self.is_public = _public_matcher(public_paths)
         self.max_skew = max_skew
 
@@ -81,7 +81,7 @@ class GatewayAuthWSGI:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         headers = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
         identity = verify_request(headers, environ.get("REQUEST_METHOD", "GET"), self.received_path(environ),
-                                  self.secret, self.max_skew)
+                                  self.keys, self.max_skew)
         app_path = environ.get("PATH_INFO", "") or "/"
         if identity is None and not self.is_public(environ.get("REQUEST_METHOD", "GET"), app_path):
             body = problem(401, _UNSIGNED, instance=app_path)
@@ -98,10 +98,10 @@ class GatewayAuthASGI:
     scope["state"]["plugboard_identity"] (Starlette: request.state) and
     scope["plugboard.identity"]. Lifespan and other scopes pass through."""
 
-    def __init__(self, app: Callable[..., Any], secret: str | bytes | None = None, *,
+    def __init__(self, app: Callable[..., Any], keys: ServiceKeys | None = None, *,
                  public_paths: PublicPaths = None, max_skew: float = DEFAULT_MAX_SKEW):
         self.app = app
-        self.secret = secret if secret is not None else signing_secret()
+        self.keys = keys if keys is not None else service_keys()
         self.is_public = _public_matcher(public_paths)
         self.max_skew = max_skew
 
@@ -127,7 +127,7 @@ class GatewayAuthASGI:
             return
         method = scope.get("method", "GET") if kind == "http" else "GET"
         identity: Identity | None = verify_request(scope.get("headers") or [], method, self.received_path(scope),
-                                                   self.secret, self.max_skew)
+                                                   self.keys, self.max_skew)
         path = scope.get("path", "") or "/"
         root = scope.get("root_path", "")
         app_path = path[len(root):] if root and path.startswith(root) else path

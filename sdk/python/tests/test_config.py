@@ -14,7 +14,7 @@ from datetime import datetime
 import harness
 from harness import (ADMIN_PASSWORD, REGISTRY_TOKEN, SIGNING_SECRET, Core, Plugin, Registry, clean_env, http_json,
                      wait_until)
-from plugboard import ConfigChange, ConfigClient, ConfigEntry, ConfigWatch, HTTPError, PasswordLogin, signed_headers
+from plugboard import ConfigChange, ConfigClient, ConfigEntry, ConfigWatch, HTTPError, PasswordLogin, service_key, signed_headers
 
 
 class ConfigClientTest(unittest.TestCase):
@@ -163,7 +163,8 @@ class NotesWithConfigTest(unittest.TestCase):
         base = re.search(r"(http://[^ ]+?) ", p.wait_line("notes: listening on")).group(1)
 
         def post(text):
-            h = signed_headers(SIGNING_SECRET, "POST", "/notes", user_id="u", tenant_id="t")
+            # The plugin has only the legacy master secret: it derives its own key.
+            h = signed_headers(service_key(SIGNING_SECRET, name), "POST", "/notes", service=name, user_id="u", tenant_id="t")
             return http_json("POST", base + "/notes", {"text": text}, headers=h)
 
         status, _, body = post("x" * 11)

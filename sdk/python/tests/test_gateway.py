@@ -14,6 +14,7 @@ import sys
 import unittest
 
 import harness
+import plugboard
 from harness import REGISTRY_TOKEN, SIGNING_SECRET, Core, Gateway, Plugin, Registry, clean_env, http_json, wait_until
 
 ENABLED = bool(os.environ.get("PLUGBOARD_GATEWAY_BIN") or os.environ.get("PLUGBOARD_TEST_GATEWAY"))
@@ -35,7 +36,7 @@ class GatewayEndToEndTest(unittest.TestCase):
             cls.plugin = Plugin([sys.executable, str(harness.NOTES_EXAMPLE)], clean_env(
                 PLUGBOARD_SERVICE_NAME=cls.service, PLUGBOARD_SERVICE_PORT="0", PLUGBOARD_SERVICE_BASE_PATH="/v1",
                 PLUGBOARD_REGISTRY_URL=cls.registry.url, PLUGBOARD_REGISTRY_TOKEN=REGISTRY_TOKEN,
-                PLUGBOARD_GATEWAY_SIGNING_SECRET=SIGNING_SECRET))
+                PLUGBOARD_SERVICE_KEY=plugboard.service_key(SIGNING_SECRET, cls.service)))
             cls.cleanups.append(cls.plugin.stop)
             cls.plugin.wait_line("notes: listening on")
             cls.token = cls.core.login()

@@ -10,7 +10,7 @@ import unittest
 
 import harness
 from harness import REGISTRY_TOKEN, SIGNING_SECRET, Plugin, Registry, clean_env, http_json, wait_until
-from plugboard import signed_headers
+from plugboard import service_key, signed_headers
 
 NAME = f"notes-ex-{os.getpid()}"
 
@@ -22,7 +22,7 @@ class NotesExampleTest(unittest.TestCase):
         cls.plugin = Plugin([sys.executable, str(harness.NOTES_EXAMPLE)], clean_env(
             PLUGBOARD_SERVICE_NAME=NAME, PLUGBOARD_SERVICE_PORT="0", PLUGBOARD_SERVICE_BASE_PATH="/v1",
             PLUGBOARD_REGISTRY_URL=cls.registry.url, PLUGBOARD_REGISTRY_TOKEN=REGISTRY_TOKEN,
-            PLUGBOARD_GATEWAY_SIGNING_SECRET=SIGNING_SECRET))
+            PLUGBOARD_SERVICE_KEY=service_key(SIGNING_SECRET, NAME)))
         try:
             line = cls.plugin.wait_line("notes: listening on")
             cls.base = re.search(r"(http://[^ ]+?)/v1 ", line).group(1)
@@ -36,11 +36,12 @@ class NotesExampleTest(unittest.TestCase):
         cls.plugin.stop()
         cls.registry.cleanup()
 
-    def call(self, method, path, body=None, *, tenant="t-1", user="u-1", roles=("user",), secret=SIGNING_SECRET,
-             signed_path=None, signed=True):
+    def call(self, method, path, body=None, *, tenant="t-1", user="u-1", roles=("user",), secret=None,
+             signed_path=None, signed=True, service=NAME):
         headers = {}
         if signed:
-            headers = signed_headers(secret, method, signed_path or path.split("?")[0], user_id=user,
+            headers = signed_headers(secret or service_key(SIGNING_SECRET, NAME), method,
+                                     signed_path or path.split("?")[0], service=service, user_id=user,
                                      tenant_id=tenant, roles=roles)
         return http_json(method, self.base + path, body, headers=headers)
 
@@ -58,7 +59,11 @@ class NotesExampleTest(unittest.TestCase):
         self.assertEqual((status, body), (200, {"status": "ok"}))
 
     def test_unsigned_or_forged_requests_are_refused(self):
-        for kw in ({"signed": False}, {"secret": "not-the-gateway-secret"}, {"signed_path": "/v1/other"}):
+        other = service_key(SIGNING_SECRET, "billing")
+        for kw in ({"signed": False}, {"secret": "not-the-gateway-secret"}, {"signed_path": "/v1/other"},
+                   {"secret": SIGNING_SECRET},  # the master itself
+                   {"secret": other, "service": "billing", "roles": ("super_admin",)},  # signed for another service
+                   {"secret": other}, {"service": "billing"}):
             status, hdrs, body = self.call("GET", "/v1/notes", **kw)
             self.assertEqual(status, 401, kw)
             self.assertEqual(hdrs["Content-Type"], "application/problem+json")
