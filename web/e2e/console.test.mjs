@@ -122,6 +122,7 @@ test('the console, end to end', async (t) => {
     assert.ok(['gzip', 'zstd'].includes(a.headers.get('content-encoding')), 'assets are compressed')
     const missing = await fetch(stack.url + '/assets/nope.js')
     assert.equal(missing.status, 404, 'a missing asset is not index.html')
+    assert.doesNotMatch(missing.headers.get('cache-control') ?? '', /immutable|max-age/, 'a missing asset is not cached')
     assert.equal((await fetch(stack.url + '/api/nope')).status, 404)
   })
 
