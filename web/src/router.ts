@@ -36,7 +36,7 @@ export const routes: RouteRecordRaw[] = [
 /**
  * safeRedirect is where the login page may send the caller back to: a path
  * of the console's own, never one a browser could read as another origin
- * ("//host", "/\\host"); anything else is "/".
+ * ("//host", "/\host"); anything else is "/".
  */
 export function safeRedirect(r: unknown): string {
   return typeof r === 'string' && /^\/(?![/\\])/.test(r) ? r : '/'
