@@ -315,6 +315,19 @@ test('the console, end to end', async (t) => {
     await shot('en-tenant-admin-users')
   })
 
+  await t.test('the menu works from the keyboard', async () => {
+    await page.locator('[data-test=menu] .el-menu-item').first().focus()
+    let reached = ''
+    for (let i = 0; i < 12 && !/API/.test(reached); i++) {
+      await page.keyboard.press('Tab')
+      reached = await page.evaluate(() => document.activeElement?.textContent?.trim() ?? '')
+    }
+    assert.match(reached, /API/, 'Tab reaches the menu items')
+    await page.keyboard.press('Enter')
+    await $('[data-test=keys]').waitFor()
+    assert.match(page.url(), /\/keys$/)
+  })
+
   await t.test('a user without rights gets the 403 page naming the role', async () => {
     await logout()
     await login('acme', 'bob', 'bob-password-1')
