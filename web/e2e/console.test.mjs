@@ -131,6 +131,7 @@ test('the console, end to end', async (t) => {
     assert.ok(['gzip', 'zstd'].includes(a.headers.get('content-encoding')), 'assets are compressed')
     const missing = await fetch(stack.url + '/assets/nope.js')
     assert.equal(missing.status, 404, 'a missing asset is not index.html')
+    assert.doesNotMatch(missing.headers.get('cache-control') ?? '', /immutable|max-age/, 'a missing asset is not cached')
     assert.equal((await fetch(stack.url + '/api/nope')).status, 404)
   })
 
@@ -330,6 +331,19 @@ test('the console, end to end', async (t) => {
       return (await fetch('/api/auth/me', { headers: { Authorization: `Bearer ${tok}` } })).json()
     })
     assert.equal(me.tenant.enabled_services.includes('hello'), !before, JSON.stringify(me.tenant))
+  })
+
+  await t.test('the menu works from the keyboard', async () => {
+    await page.locator('[data-test=menu] .el-menu-item').first().focus()
+    let reached = ''
+    for (let i = 0; i < 12 && !/API/.test(reached); i++) {
+      await page.keyboard.press('Tab')
+      reached = await page.evaluate(() => document.activeElement?.textContent?.trim() ?? '')
+    }
+    assert.match(reached, /API/, 'Tab reaches the menu items')
+    await page.keyboard.press('Enter')
+    await $('[data-test=keys]').waitFor()
+    assert.match(page.url(), /\/keys$/)
   })
 
   await t.test('a user without rights gets the 403 page naming the role', async () => {

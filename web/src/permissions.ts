@@ -27,3 +27,12 @@ export function roleNeeded(perm: string): string {
   if ((USER_PERMISSIONS as string[]).includes(perm)) return 'user'
   return 'tenant_admin'
 }
+
+/**
+ * keyScopeSuggestions lists the scopes offered when creating an API key:
+ * core:admin (the key acts with its user's role) to anyone, the registry's
+ * only to a super_admin, as core refuses them from anyone else.
+ */
+export function keyScopeSuggestions(superAdmin: boolean): string[] {
+  return superAdmin ? ['core:admin', 'registry:read', 'registry:write'] : ['core:admin']
+}

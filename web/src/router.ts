@@ -33,6 +33,15 @@ export const routes: RouteRecordRaw[] = [
 ]
 
 /** menuRoutes are the menu entries the permissions allow, in order. */
+/**
+ * safeRedirect is where the login page may send the caller back to: a path
+ * of the console's own, never one a browser could read as another origin
+ * ("//host", "/\host"); anything else is "/".
+ */
+export function safeRedirect(r: unknown): string {
+  return typeof r === 'string' && /^\/(?![/\\])/.test(r) ? r : '/'
+}
+
 export function menuRoutes(can: (perm?: string) => boolean): RouteRecordRaw[] {
   return appRoutes.filter((r) => r.meta?.menu && can(r.meta.perm))
 }

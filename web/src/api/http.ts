@@ -1,6 +1,6 @@
 // api is the console's fetch wrapper for the same-origin /api: it sends the
 // access token, refreshes it once on a 401 and retries, sends the user back
-// to the login page when that fails, and turns every failure into an
+// to the login page when the refresh fails, and turns every failure into an
 // ApiError carrying the problem's detail.
 import { useAuthStore } from '../stores/auth'
 import { ApiError, toProblem } from './problem'
@@ -49,8 +49,9 @@ export async function authorizedFetch(url: string, init: RequestInit = {}): Prom
       auth.expire()
       return res
     }
+    // A fresh token still refused is not an ended session: this endpoint
+    // does not take it (the caller shows the problem's detail).
     res = await send()
-    if (res.status === 401) auth.expire()
   }
   return res
 }

@@ -39,5 +39,8 @@ export async function toProblem(res: Response): Promise<Problem> {
   } catch {
     /* not JSON */
   }
-  return { status: res.status, title: res.statusText, detail: text.trim().slice(0, 300) || undefined }
+  // An HTML error page (a proxy in front of the gateway) is no message to
+  // show: the status line is.
+  const html = /html/i.test(res.headers.get('content-type') ?? '') || text.trimStart().startsWith('<')
+  return { status: res.status, title: `HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`, detail: html ? undefined : text.trim().slice(0, 300) || undefined }
 }

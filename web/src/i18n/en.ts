@@ -59,7 +59,7 @@ export default {
     empty: 'No users in this tenant yet.', username: 'Username', password: 'Password',
   },
   keys: {
-    new: 'New API key', name: 'Name', scopes: 'Scopes', scopesHint: 'e.g. orders:read, registry:write', expires: 'Expires',
+    new: 'New API key', name: 'Name', scopes: 'Scopes', scopesHint: 'e.g. core:admin, orders:read', expires: 'Expires',
     prefix: 'Prefix', lastUsed: 'Last used', revoke: 'Revoke', revoked: 'Revoked', expired: 'Expired', tenantKey: 'Tenant key (no user, for machines)',
     revokeConfirm: 'Revoke key {name}? Every client using it is refused from now on.', empty: 'No API keys yet. Create one for scripts and CI.',
     secretTitle: 'Your new API key', secretText: 'This is the only time the secret is shown. Store it now, in a password manager or your CI secrets.',

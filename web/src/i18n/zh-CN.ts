@@ -59,7 +59,7 @@ export default {
     empty: '此租户还没有用户。', username: '用户名', password: '密码',
   },
   keys: {
-    new: '新建 API 密钥', name: '名称', scopes: '权限范围', scopesHint: '例如 orders:read、registry:write', expires: '过期时间',
+    new: '新建 API 密钥', name: '名称', scopes: '权限范围', scopesHint: '例如 core:admin、orders:read', expires: '过期时间',
     prefix: '前缀', lastUsed: '最近使用', revoke: '吊销', revoked: '已吊销', expired: '已过期', tenantKey: '租户密钥（不属于任何用户，供机器使用）',
     revokeConfirm: '吊销密钥 {name}？此后使用它的客户端都会被拒绝。', empty: '还没有 API 密钥。可以为脚本和 CI 创建一个。',
     secretTitle: '新的 API 密钥', secretText: '密钥只显示这一次。请现在保存到密码管理器或 CI 的密钥设置中。',

@@ -60,6 +60,22 @@ describe('auth store', () => {
     expect(localStorage.getItem('plugboard.session')).toBeNull()
   })
 
+  it('keeps the session when an endpoint refuses even a fresh token', async () => {
+    setup()
+    const detail = 'A registry credential is required: an API key with the registry:write scope.'
+    stubFetch({
+      'POST /api/auth/refresh': () => ({ body: tokens(2) }),
+      'POST /api/registry/deregister/x': () => ({ status: 401, body: { detail } }),
+    })
+    const auth = useAuthStore()
+    const expired = vi.fn()
+    auth.setOnExpired(expired)
+    auth.setTokens(tokens(1))
+    await expect(api.post('/api/registry/deregister/x')).rejects.toThrow(detail)
+    expect(expired).not.toHaveBeenCalled()
+    expect(auth.loggedIn).toBe(true)
+  })
+
   it('refreshes silently before the access token expires', async () => {
     vi.useFakeTimers()
     setup()

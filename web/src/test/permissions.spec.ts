@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { menuRoutes } from '../router'
-import { permissionsForRoles, roleNeeded } from '../permissions'
+import { keyScopeSuggestions, permissionsForRoles, roleNeeded } from '../permissions'
 import { useAuthStore } from '../stores/auth'
 import { me, setup } from './helpers'
 
@@ -36,5 +36,12 @@ describe('permission-driven menus', () => {
     expect(roleNeeded('tenants:write')).toBe('super_admin')
     expect(roleNeeded('users:read')).toBe('tenant_admin')
     expect(roleNeeded('config:read')).toBe('user')
+  })
+})
+
+describe('API key scope suggestions', () => {
+  it('offers the registry scopes to a super_admin only (core refuses them from others)', () => {
+    expect(keyScopeSuggestions(true)).toEqual(['core:admin', 'registry:read', 'registry:write'])
+    expect(keyScopeSuggestions(false)).toEqual(['core:admin'])
   })
 })
