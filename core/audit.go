@@ -26,6 +26,16 @@ type AuditEntry struct {
 type AuditFilter struct {
 	// TenantID, when set, keeps one tenant's entries only.
 	TenantID *string
+	// Actor keeps entries whose actor_id or actor_name equals it.
+	Actor *string
+	// Action keeps entries with this action; one ending in ".*" (such as
+	// "user.*") keeps every action that starts with what precedes the "*".
+	Action *string
+	// ObjectType and ObjectID keep entries about that kind of object and
+	// that object (each exact).
+	ObjectType, ObjectID *string
+	// From keeps entries created at or after it, To those created before it.
+	From, To *time.Time
 	// Before keeps entries created before it (for paging).
 	Before *time.Time
 	Limit  int // default 100, at most 1000

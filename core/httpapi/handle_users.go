@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
@@ -273,12 +274,25 @@ func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 		f.TenantID = &tenant
 	}
 	bad := map[string]string{}
-	if v := q.Get("before"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			bad["before"] = "must be an RFC 3339 time"
+	for name, p := range map[string]**string{"actor": &f.Actor, "action": &f.Action, "object_type": &f.ObjectType, "object_id": &f.ObjectID} {
+		if v, ok := q[name]; ok {
+			*p = &v[0]
 		}
-		f.Before = &t
+	}
+	if a := f.Action; a != nil && (*a == ".*" || strings.Contains(strings.TrimSuffix(*a, ".*"), "*")) {
+		bad["action"] = `must be an action (user.update) or a prefix ending in ".*" (user.*)`
+	}
+	for name, p := range map[string]**time.Time{"from": &f.From, "to": &f.To, "before": &f.Before} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				bad[name] = "must be an RFC 3339 time"
+			}
+			*p = &t
+		}
+	}
+	if f.From != nil && f.To != nil && bad["from"] == "" && bad["to"] == "" && !f.To.After(*f.From) {
+		bad["to"] = "must be after from"
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/internal/storage"
@@ -30,8 +33,30 @@ func (s *Store) ListAudit(ctx context.Context, f core.AuditFilter) ([]*core.Audi
 	if f.TenantID != nil {
 		where += " AND tenant_id = " + q.arg(*f.TenantID)
 	}
-	if f.Before != nil {
-		where += " AND created_at < " + q.arg(storage.Time(*f.Before))
+	if f.Actor != nil {
+		where += " AND (actor_id = " + q.arg(*f.Actor) + " OR actor_name = " + q.arg(*f.Actor) + ")"
+	}
+	if f.Action != nil {
+		if prefix, ok := strings.CutSuffix(*f.Action, "*"); ok && strings.HasSuffix(prefix, ".") {
+			// substr, not LIKE: no wildcard in the prefix to escape; both engines count characters.
+			where += " AND substr(action, 1, " + q.arg(utf8.RuneCountInString(prefix)) + ") = " + q.arg(prefix)
+		} else {
+			where += " AND action = " + q.arg(*f.Action)
+		}
+	}
+	if f.ObjectType != nil {
+		where += " AND object_type = " + q.arg(*f.ObjectType)
+	}
+	if f.ObjectID != nil {
+		where += " AND object_id = " + q.arg(*f.ObjectID)
+	}
+	if f.From != nil {
+		where += " AND created_at >= " + q.arg(storage.Time(*f.From))
+	}
+	for _, t := range []*time.Time{f.To, f.Before} {
+		if t != nil {
+			where += " AND created_at < " + q.arg(storage.Time(*t))
+		}
 	}
 	limit := f.Limit
 	if limit <= 0 {

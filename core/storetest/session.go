@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +155,65 @@ func testAudit(t *testing.T, open func(t *testing.T) core.Store) {
 	var d map[string]int
 	if json.Unmarshal(got[0].Details, &d) != nil || d["n"] != 4 {
 		t.Fatalf("details %s", got[0].Details)
+	}
+}
+
+func testAuditFilter(t *testing.T, open func(t *testing.T) core.Store) {
+	s := open(t)
+	var at []time.Time
+	for i, e := range []core.AuditEntry{
+		{ActorID: "u1", ActorName: "alice", Action: "user.create", ObjectType: "user", ObjectID: "u9"},
+		{ActorID: "u2", ActorName: "bob", Action: "user.update", ObjectType: "user", ObjectID: "u9"},
+		{ActorID: "u1", ActorName: "alice", Action: "tenant.update", ObjectType: "tenant", ObjectID: "t1"},
+		{ActorID: "u2", ActorName: "bob", Action: "users.x", ObjectType: "config", ObjectID: "svc/user_x"},
+		{ActorID: "alice", ActorName: "carol", Action: "user.delete", ObjectType: "user", ObjectID: "u9"},
+	} {
+		e.TenantID = "t1"
+		if i == 2 {
+			e.TenantID = "t2"
+		}
+		if err := s.AppendAudit(ctx, &e); err != nil {
+			t.Fatal(err)
+		}
+		at = append(at, e.CreatedAt)
+		tick(t, e.CreatedAt)
+	}
+	str := func(v string) *string { return &v }
+	t1 := "t1"
+	for _, tc := range []struct {
+		name string
+		f    core.AuditFilter
+		want string // the entries' indexes, newest first
+	}{
+		{"actor by name or id", core.AuditFilter{Actor: str("alice")}, "420"},
+		{"actor by id", core.AuditFilter{Actor: str("u2")}, "31"},
+		{"actor is exact", core.AuditFilter{Actor: str("ali")}, ""},
+		{"action", core.AuditFilter{Action: str("user.update")}, "1"},
+		{"action prefix", core.AuditFilter{Action: str("user.*")}, "410"},
+		{"prefix has no wildcards", core.AuditFilter{Action: str("us_r.*")}, ""},
+		{"object type", core.AuditFilter{ObjectType: str("user")}, "410"},
+		{"object", core.AuditFilter{ObjectType: str("config"), ObjectID: str("svc/user_x")}, "3"},
+		{"object id", core.AuditFilter{ObjectID: str("u9")}, "410"},
+		{"from is inclusive", core.AuditFilter{From: &at[3]}, "43"},
+		{"to is exclusive", core.AuditFilter{To: &at[1]}, "0"},
+		{"from to", core.AuditFilter{From: &at[1], To: &at[4]}, "321"},
+		{"combined with tenant and paging", core.AuditFilter{TenantID: &t1, Actor: str("u1"), Action: str("user.*"), Before: &at[4], From: &at[0]}, "0"},
+		{"combined with limit", core.AuditFilter{ObjectID: str("u9"), Limit: 2}, "41"},
+	} {
+		got, err := s.ListAudit(ctx, tc.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var idx strings.Builder
+		for _, e := range got {
+			for i, c := range at {
+				if e.CreatedAt.Equal(c) {
+					fmt.Fprint(&idx, i)
+				}
+			}
+		}
+		if idx.String() != tc.want {
+			t.Errorf("%s: entries %q, want %q", tc.name, idx.String(), tc.want)
+		}
 	}
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"SigningKeys", testSigningKeys},
 		{"RefreshTokens", testRefreshTokens},
 		{"Audit", testAudit},
+		{"AuditFilter", testAuditFilter},
 		{"Config", testConfig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,7 +77,7 @@ export default {
     readOnly: 'Read only: you may not change this scope.', allServices: 'All services', keyHint: 'e.g. db/pool',
   },
   audit: {
-    actor: 'Actor', action: 'Action', target: 'Target', time: 'Time', from: 'From', to: 'To', remote: 'From address',
+    actor: 'Actor', action: 'Action', target: 'Target', time: 'Time', from: 'From', to: 'To', remote: 'From address', actorHint: 'Actor (name or id)', targetHint: 'Target (type or type/id)',
     empty: 'No audit entries match.', diff: 'Before / after', requestId: 'Request id', openDiff: 'Show the change',
   },
   profile: { title: 'My profile', tenant: 'Tenant', roles: 'Roles', permissions: 'Permissions' },

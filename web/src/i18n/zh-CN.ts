@@ -77,7 +77,7 @@ export default {
     readOnly: '只读：你无权修改此作用域。', allServices: '全部服务', keyHint: '例如 db/pool',
   },
   audit: {
-    actor: '操作人', action: '操作', target: '对象', time: '时间', from: '开始', to: '结束', remote: '来源地址',
+    actor: '操作人', action: '操作', target: '对象', time: '时间', from: '开始', to: '结束', remote: '来源地址', actorHint: '操作人（名称或 ID）', targetHint: '对象（类型或 类型/ID）',
     empty: '没有符合条件的审计记录。', diff: '变更前 / 变更后', requestId: '请求 ID', openDiff: '查看变更',
   },
   profile: { title: '个人资料', tenant: '租户', roles: '角色', permissions: '权限' },
