@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/coreclient"
 	"github.com/plugboard/plugboard/internal/credential"
 )
@@ -22,7 +23,11 @@ func (h *JWTAuth) newCoreClient() *coreclient.Client[*identity] {
 	return coreclient.New(coreclient.Config[*identity]{
 		Core: h.Core,
 		Convert: func(a *coreclient.Answer) *identity {
-			return newIdentity(a.UserID, a.TenantID, a.Roles, a.Scopes, a.EnabledServices)
+			roles := a.Roles
+			if a.Kind == credential.APIKey {
+				roles = rbac.KeyRoles(a.Roles, a.Scopes) // as core's API: no role without core:admin
+			}
+			return newIdentity(a.UserID, a.TenantID, roles, a.Scopes, a.EnabledServices)
 		},
 		Timeout:      time.Duration(h.Timeout),
 		TTL:          time.Duration(h.KeyCacheTTL),

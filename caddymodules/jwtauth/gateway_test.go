@@ -32,11 +32,25 @@ import (
 // fakeCore serves key's JWKS and verifies every API key as tenant t1's,
 // with services enabled.
 func fakeCore(t *testing.T, key *auth.Key, services ...string) *httptest.Server {
+	return fakeCoreWithKeys(t, key, nil, services...)
+}
+
+// fakeCoreWithKeys is fakeCore that also answers the API keys of apiKeys
+// (key → core's answer), and refuses other keys.
+func fakeCoreWithKeys(t *testing.T, key *auth.Key, apiKeys map[string]map[string]any, services ...string) *httptest.Server {
 	core := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/api/auth/jwks.json":
 			json.NewEncoder(w).Encode(auth.JWKS{Keys: []auth.JWK{key.JWK()}})
 		case "/api/auth/verify":
+			if k := r.Header.Get("X-Api-Key"); apiKeys != nil && k != "" {
+				if ans, ok := apiKeys[k]; ok {
+					json.NewEncoder(w).Encode(ans)
+				} else {
+					http.Error(w, "unknown key", http.StatusUnauthorized)
+				}
+				return
+			}
 			json.NewEncoder(w).Encode(map[string]any{"tenant_id": "t1", "enabled_services": services})
 		default:
 			http.NotFound(w, r)

@@ -207,12 +207,18 @@ func (f *fixture) forge(m jwt.SigningMethod, kid string, key any, edit func(c *a
 // apiKey registers a new API key with core.
 func (f *fixture) apiKey(user, tenant string, services []string, roles ...string) string {
 	f.t.Helper()
+	return f.scopedKey(user, tenant, services, []string{"read"}, roles...)
+}
+
+// scopedKey is apiKey with the key's scopes.
+func (f *fixture) scopedKey(user, tenant string, services, scopes []string, roles ...string) string {
+	f.t.Helper()
 	key, _, _, err := auth.NewAPIKey()
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.core.mu.Lock()
-	f.core.apiKeys[key] = coreclient.Answer{UserID: user, TenantID: tenant, Roles: roles, Scopes: []string{"read"}, EnabledServices: services}
+	f.core.apiKeys[key] = coreclient.Answer{UserID: user, TenantID: tenant, Roles: roles, Scopes: scopes, EnabledServices: services}
 	f.core.mu.Unlock()
 	return key
 }
@@ -300,6 +306,12 @@ func TestServeHTTP(t *testing.T) {
 	userKey := f.apiKey("u9", "t1", []string{"orders"}, "user")
 	tenantKey := f.apiKey("", "t1", []string{"orders"})
 	superKey := f.apiKey("u0", "t2", nil, "super_admin")
+	adminScoped := []string{"x:read", "core:admin"}
+	userAdminKey := f.scopedKey("u9", "t1", []string{"orders"}, adminScoped, "user")
+	superAdminKey := f.scopedKey("u0", "t2", nil, adminScoped, "super_admin")
+	// Issue 15 finding 21: a tenant_admin's key scoped only x:read.
+	readOnlyAdminKey := f.scopedKey("u5", "t1", []string{"orders"}, []string{"x:read"}, "tenant_admin")
+	fullAdminKey := f.scopedKey("u5", "t1", []string{"orders"}, adminScoped, "tenant_admin")
 	noServiceKey := f.apiKey("u8", "t2", []string{"billing"}, "user")
 	unknownKey, _, _, _ := auth.NewAPIKey()
 	const challenge, invalidToken = `Bearer realm="plugboard"`, `Bearer realm="plugboard", error="invalid_token"`
@@ -358,13 +370,20 @@ func TestServeHTTP(t *testing.T) {
 		{name: "other service of the tenant", call: call{service: "billing", endpoint: epItems, headers: bearer(f.token("u4", "t2", "user"))}, user: "u4", tenant: "t2", roles: "user"},
 
 		// API keys.
-		{name: "API key in X-API-Key", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": userKey}}, user: "u9", tenant: "t1", roles: "user"},
-		{name: "API key in Authorization", call: call{endpoint: epItems, headers: map[string]string{"Authorization": "ApiKey " + userKey}}, user: "u9", tenant: "t1", roles: "user"},
+		// Without core:admin a key acts with no role (rbac.KeyRoles), as in core's API.
+		{name: "API key in X-API-Key", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": userKey}}, user: "u9", tenant: "t1", roles: ""},
+		{name: "API key in Authorization", call: call{endpoint: epItems, headers: map[string]string{"Authorization": "ApiKey " + userKey}}, user: "u9", tenant: "t1", roles: ""},
+		{name: "API key with core:admin carries its user's role", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": userAdminKey}}, user: "u9", tenant: "t1", roles: "user"},
+		{name: "tenant_admin key without core:admin", call: call{method: "POST", endpoint: epAdmin, headers: map[string]string{"X-Api-Key": readOnlyAdminKey}}, status: 403, detailContain: "tenant_admin"},
+		{name: "tenant_admin key without core:admin, no required role", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": readOnlyAdminKey}}, user: "u5", tenant: "t1", roles: ""},
+		{name: "tenant_admin key with core:admin", call: call{method: "POST", endpoint: epAdmin, headers: map[string]string{"X-Api-Key": fullAdminKey}}, user: "u5", tenant: "t1", roles: "tenant_admin"},
 		{name: "tenant-wide API key", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": tenantKey}}, user: "", tenant: "t1"},
 		{name: "unknown API key", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": unknownKey}}, status: 401, authenticate: invalidToken},
 		{name: "malformed API key", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": "hunter2"}}, status: 401, authenticate: invalidToken},
 		{name: "API key without the service", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": noServiceKey}}, status: 403},
-		{name: "super_admin API key", call: call{method: "POST", endpoint: epAdmin, headers: map[string]string{"X-Api-Key": superKey}}, user: "u0", tenant: "t2", roles: "super_admin"},
+		{name: "super_admin API key with core:admin", call: call{method: "POST", endpoint: epAdmin, headers: map[string]string{"X-Api-Key": superAdminKey}}, user: "u0", tenant: "t2", roles: "super_admin"},
+		{name: "super_admin API key without core:admin", call: call{method: "POST", endpoint: epAdmin, headers: map[string]string{"X-Api-Key": superKey}}, status: 403},
+		{name: "super_admin API key without core:admin passes no disabled service", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": superKey}}, status: 403, detailContain: `"orders"`},
 		{name: "two credentials", call: call{endpoint: epItems, headers: map[string]string{"X-Api-Key": userKey, "Authorization": "Bearer " + f.token("u1", "t1", "user")}}, status: 401, authenticate: invalidToken},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

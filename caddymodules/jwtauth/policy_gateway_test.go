@@ -30,6 +30,8 @@ import (
 //   - the plugin received the user's bearer token; now only the service the
 //     operator names in forward_authorization does.
 //
+// It also performs issue 15 finding 21 (KeyRolesNeedCoreAdmin).
+//
 // The registry is faked (its list answers JSON written here), so that the
 // instances carry undeclared_paths whatever the registry stores.
 func TestGatewayEndpointPolicy(t *testing.T) {
@@ -37,7 +39,16 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := fakeCore(t, key, "orders", "strict", "billing")
+	// Issue 15 finding 21: a tenant_admin's key scoped only x:read, and
+	// the same user's key that also holds core:admin.
+	readKey, fullKey := newAPIKey(t), newAPIKey(t)
+	keyAnswer := func(scopes ...string) map[string]any {
+		return map[string]any{"user_id": "u5", "tenant_id": "t1", "api_key_id": "k-" + scopes[len(scopes)-1], "roles": []string{"tenant_admin"},
+			"scopes": scopes, "enabled_services": []string{"orders", "strict", "billing"}}
+	}
+	core := fakeCoreWithKeys(t, key, map[string]map[string]any{
+		readKey: keyAnswer("x:read"), fullKey: keyAnswer("x:read", "core:admin"),
+	}, "orders", "strict", "billing")
 
 	var last atomic.Pointer[http.Request]
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -139,6 +150,31 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 		})
 	}
 
+	// Issue 15 finding 21: a key acts with its user's roles only with
+	// core:admin, as in core's API; the plugin's X-Plugboard-Roles says so.
+	t.Run("KeyRolesNeedCoreAdmin", func(t *testing.T) {
+		withKey := func(k string) http.Header { return http.Header{"X-Api-Key": {k}} }
+		if status, body := send("POST", "/api/orders/admin", withKey(readKey)); status != 403 || !strings.Contains(body, "tenant_admin") {
+			t.Fatalf("x:read key: %d %s, want 403", status, body)
+		}
+		if last.Load() != nil {
+			t.Fatal("the plugin was reached")
+		}
+		for _, tc := range []struct{ key, path, roles, scopes string }{
+			{readKey, "/api/orders/items/1", "", "x:read"},
+			{fullKey, "/api/orders/admin", "tenant_admin", "x:read,core:admin"},
+		} {
+			method := map[bool]string{true: "POST", false: "GET"}[strings.HasSuffix(tc.path, "admin")]
+			if status, body := send(method, tc.path, withKey(tc.key)); status != 200 {
+				t.Fatalf("%s %s: %d %s", method, tc.path, status, body)
+			}
+			h := last.Load().Header
+			if h.Get("X-Plugboard-Roles") != tc.roles || h.Get("X-Plugboard-Scopes") != tc.scopes {
+				t.Fatalf("%s: the plugin saw roles %q scopes %q, want %q %q", tc.path, h.Get("X-Plugboard-Roles"), h.Get("X-Plugboard-Scopes"), tc.roles, tc.scopes)
+			}
+		}
+	})
+
 	// Finding 7: the user's token stays at the gateway, unless the operator
 	// names the service.
 	t.Run("AuthorizationNotForwarded", func(t *testing.T) {
@@ -160,4 +196,14 @@ func TestGatewayEndpointPolicy(t *testing.T) {
 			t.Fatalf("billing received Authorization %q", got)
 		}
 	})
+}
+
+// newAPIKey returns a well-formed API key.
+func newAPIKey(t *testing.T) string {
+	t.Helper()
+	k, _, _, err := auth.NewAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -118,8 +117,9 @@ func CallerOf(ctx context.Context) *Caller {
 }
 
 // authenticate admits requests with a valid access token, or an API key
-// (X-API-Key or Authorization: ApiKey …), which acts with its user's role —
-// a tenant key (no user) with none, so it may read its tenant's
+// (X-API-Key or Authorization: ApiKey …), which acts with the roles
+// rbac.KeyRoles gives it: its user's with core:admin, otherwise none (and a
+// tenant key, with no user, none either), so it may read its tenant's
 // configuration but manage nothing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -132,13 +132,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				httpx.WriteError(w, r, s.logger, err)
 				return
 			}
-			c = &Caller{Subject: rbac.Subject{UserID: id.UserID, TenantID: id.TenantID, Roles: id.Roles},
+			// Without core:admin a key acts with no role: it reads its
+			// tenant's configuration and manages nothing.
+			c = &Caller{Subject: rbac.Subject{UserID: id.UserID, TenantID: id.TenantID, Roles: rbac.KeyRoles(id.Roles, id.Scopes)},
 				Username: id.Username, APIKeyID: id.APIKeyID, Scopes: id.Scopes}
-			if !slices.Contains(id.Scopes, AdminScope) {
-				// Without core:admin a key acts with no role: it reads its
-				// tenant's configuration and manages nothing.
-				c.Roles = nil
-			}
 		case kind == credential.Bearer:
 			claims, err := s.id.Authenticate(r.Context(), cred)
 			if err != nil {

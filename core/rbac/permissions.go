@@ -35,9 +35,10 @@ var AllPermissions = []string{
 
 // API-key scopes the rules below read.
 const (
-	// AdminScope lets an API key act with its user's role in core's API;
-	// without it a key acts with no role (it reads its tenant's
-	// configuration and its own keys, and manages nothing).
+	// AdminScope lets an API key act with its user's roles, in core's API
+	// and at the gateway alike (KeyRoles); without it a key acts with no
+	// role (it reads its tenant's configuration and its own keys, manages
+	// nothing, and passes no plugin endpoint with required_roles).
 	AdminScope = "core:admin"
 	// RegistryWriteScope lets a key register, heartbeat and deregister
 	// instances of any service name in the registry, and read it. A key
@@ -63,6 +64,17 @@ var TrafficReadRoles = []string{SuperAdmin, TenantAdmin}
 type Credential struct {
 	APIKey bool
 	Scopes []string
+}
+
+// KeyRoles returns the roles an API key acts with, wherever it is
+// presented (core's API, the gateway and so the plugins behind it): its
+// user's roles when its scopes hold AdminScope, otherwise none. Other
+// scopes grant no role; plugins read them from X-Plugboard-Scopes.
+func KeyRoles(userRoles, scopes []string) []string {
+	if slices.Contains(scopes, AdminScope) {
+		return userRoles
+	}
+	return nil
 }
 
 func (c Credential) hasScope(scope string) bool { return c.APIKey && slices.Contains(c.Scopes, scope) }

@@ -86,3 +86,26 @@ func TestRegistryRulesMatch(t *testing.T) {
 		t.Errorf("registry DeregisterRole = %q, want %q", registryhttp.DeregisterRole, rbac.SuperAdmin)
 	}
 }
+
+// TestKeyRoles pins the one meaning of a key's scopes (issue 15 finding
+// 21): core's API and the gateway both give a key its user's roles only
+// with core:admin.
+func TestKeyRoles(t *testing.T) {
+	admin := []string{rbac.TenantAdmin}
+	for _, tc := range []struct {
+		name   string
+		roles  []string
+		scopes []string
+		want   []string
+	}{
+		{"no scopes", admin, nil, nil},
+		{"other scopes only", admin, []string{"x:read", "registry:write", "core:admin:x"}, nil},
+		{"core:admin", admin, []string{"x:read", rbac.AdminScope}, admin},
+		{"super_admin without core:admin", []string{rbac.SuperAdmin}, []string{"x:write"}, nil},
+		{"tenant key with core:admin", nil, []string{rbac.AdminScope}, nil},
+	} {
+		if got := rbac.KeyRoles(tc.roles, tc.scopes); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -38,6 +38,9 @@ type Answer struct {
 	Roles           []string `json:"roles"`
 	Scopes          []string `json:"scopes"`
 	EnabledServices []string `json:"enabled_services"`
+	// Kind is the kind of credential asked about (set by Verify, not
+	// core), so that Convert can apply rbac.KeyRoles to an API key.
+	Kind credential.Kind `json:"-"`
 }
 
 // Backoff is how long core is not asked again after a failed call.
@@ -179,6 +182,7 @@ func (c *Client[V]) Verify(ctx context.Context, reqID string, kind credential.Ki
 		case err != nil:
 			return entry[V]{}, err
 		}
+		ans.Kind = kind
 		return entry[V]{v: c.cfg.Convert(ans)}, nil
 	})
 	if err != nil {
