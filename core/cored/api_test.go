@@ -1,6 +1,7 @@
 package cored_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -805,5 +806,44 @@ func TestAuditFilters(t *testing.T) {
 		if p := r.Problem(t); r.Status != 422 || p.Errors[tc.field] == "" {
 			t.Errorf("?%s: %d %s, want 422 naming %s", tc.query, r.Status, r.Body, tc.field)
 		}
+	}
+}
+
+// TestConfigWatchEndsWhenTheCallerIsDeactivated performs issue 15's finding
+// 10: an open /api/config/watch stream kept delivering changes, values
+// included, after its user was deactivated. The watch verifies its caller
+// again at every resync (5 s): the stream ends with "reconnect" and the
+// reconnect is refused.
+func TestConfigWatchEndsWhenTheCallerIsDeactivated(t *testing.T) {
+	t.Parallel()
+	s := start(t, backends[0].env(t))
+	w := setup(t, s)
+	andy := s.login("acme", "andy", "password-andy")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/config/watch", nil)
+	req.Header.Set("Authorization", "Bearer "+andy.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("watch: %v %v", resp, err)
+	}
+	events := testenv.SSEEvents(resp, 16)
+	if ev := testenv.NextSSE(t, events, 5*time.Second); ev.Event != "snapshot" {
+		t.Fatalf("first event %+v", ev)
+	}
+	if r := s.do("PATCH", "/api/users/"+w.aUserID, w.aAdmin, map[string]any{"is_active": false}); r.Status != 200 {
+		t.Fatalf("deactivate: %d %s", r.Status, r.Body)
+	}
+	for {
+		ev := testenv.NextSSE(t, events, 15*time.Second)
+		if ev.Event == "reconnect" {
+			break
+		}
+		if ev.Event == "change" {
+			t.Fatalf("a deactivated user's watch received %+v", ev)
+		}
+	}
+	if r := s.do("GET", "/api/config/watch", andy.AccessToken, nil); r.Status != 401 {
+		t.Fatalf("reconnect of a deactivated user: %d", r.Status)
 	}
 }

@@ -160,6 +160,14 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-resync.C:
+			// A caller who lost the right to this scope (deactivated user
+			// or tenant, revoked key, changed role) must not follow it:
+			// end the stream; the reconnect is refused. Infrastructure
+			// errors (core's database down) keep the stream.
+			if !s.stillAllowed(r, scope) {
+				_ = stream.Reconnect([]byte("{}"))
+				return
+			}
 			// Pub/sub is at most once: a notification lost while Redis was
 			// down would leave the client on an old value for good. Compare
 			// with the database; on any difference, ask the client to
@@ -174,6 +182,17 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// stillAllowed reports whether the watch's caller, verified again now, may
+// still read scope. An error that is not about the credential (the store
+// unavailable) counts as allowed: the next resync asks again.
+func (s *Server) stillAllowed(r *http.Request, scope string) bool {
+	c, err := s.callerOf(r.Context(), r.Header)
+	if err != nil {
+		return !fault.Is(err, fault.Unauthorized) && !fault.Is(err, fault.Forbidden) && !fault.Is(err, fault.NotFound)
+	}
+	return configAccess(c, scope, false) == nil
 }
 
 // missedChange reports whether the entries filter selects differ from what

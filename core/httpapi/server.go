@@ -123,28 +123,22 @@ func CallerOf(ctx context.Context) *Caller {
 // configuration but manage nothing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind, cred := credential.Parse(r.Header)
+		kind, _ := credential.Parse(r.Header)
 		var c *Caller
 		switch {
 		case kind == credential.APIKey:
-			id, err := s.id.VerifyAPIKey(r.Context(), cred)
-			if err != nil {
+			var err error
+			if c, err = s.callerOf(r.Context(), r.Header); err != nil {
 				httpx.WriteError(w, r, s.logger, err)
 				return
 			}
-			// Without core:admin a key acts with no role: it reads its
-			// tenant's configuration and manages nothing.
-			c = &Caller{Subject: rbac.Subject{UserID: id.UserID, TenantID: id.TenantID, Roles: rbac.KeyRoles(id.Roles, id.Scopes)},
-				Username: id.Username, APIKeyID: id.APIKeyID, Scopes: id.Scopes}
 		case kind == credential.Bearer:
-			claims, err := s.id.Authenticate(r.Context(), cred)
-			if err != nil {
+			var err error
+			if c, err = s.callerOf(r.Context(), r.Header); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_token"`)
 				httpx.WriteError(w, r, s.logger, err)
 				return
 			}
-			c = &Caller{Subject: rbac.Subject{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles},
-				Username: claims.Username, SessionID: claims.SessionID}
 		case kind == credential.Invalid:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_request"`)
 			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage))
@@ -156,6 +150,32 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, c)))
 	})
+}
+
+// callerOf verifies the credential in hd (an API key or an access token;
+// other kinds are the caller's to refuse) and answers who it speaks for
+// now: a deactivated user or tenant, a revoked key, is refused at once.
+// Without core:admin a key acts with no role (rbac.KeyRoles): it reads its
+// tenant's configuration and manages nothing.
+func (s *Server) callerOf(ctx context.Context, hd http.Header) (*Caller, error) {
+	kind, cred := credential.Parse(hd)
+	switch kind {
+	case credential.APIKey:
+		id, err := s.id.VerifyAPIKey(ctx, cred)
+		if err != nil {
+			return nil, err
+		}
+		return &Caller{Subject: rbac.Subject{UserID: id.UserID, TenantID: id.TenantID, Roles: rbac.KeyRoles(id.Roles, id.Scopes)},
+			Username: id.Username, APIKeyID: id.APIKeyID, Scopes: id.Scopes}, nil
+	case credential.Bearer:
+		claims, err := s.id.Authenticate(ctx, cred)
+		if err != nil {
+			return nil, err
+		}
+		return &Caller{Subject: rbac.Subject{UserID: claims.Subject, TenantID: claims.TenantID, Roles: claims.Roles},
+			Username: claims.Username, SessionID: claims.SessionID}, nil
+	}
+	return nil, fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage)
 }
 
 // AdminScope is the API-key scope that lets a key act with its user's role
