@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
@@ -24,12 +24,6 @@ import (
 func init() {
 	caddy.RegisterModule(API{})
 }
-
-// Roles the API admits (core's names).
-const (
-	roleSuperAdmin  = "super_admin"
-	roleTenantAdmin = "tenant_admin"
-)
 
 // Defaults of the API's options.
 const (
@@ -170,17 +164,18 @@ func (a *API) authorize(ctx context.Context, r *http.Request) (Filter, error) {
 		}
 		a.cache.put(id, c)
 	}
+	subject := rbac.Subject{TenantID: c.tenant, Roles: c.roles} // who reads: core's access rules decide
 	switch {
 	case c.status == http.StatusUnauthorized:
 		return Filter{}, fault.Errorf(fault.Unauthorized, "The credential is invalid or has expired.")
 	case c.status != http.StatusOK:
 		return Filter{}, fault.Errorf(fault.Forbidden, "This credential does not identify a user of core.")
-	case slices.Contains(c.roles, roleSuperAdmin):
+	case rbac.IsSuperAdmin(subject):
 		return Filter{AllTenants: true}, nil
-	case slices.Contains(c.roles, roleTenantAdmin) && c.tenant != "":
+	case rbac.CanReadTraffic(subject) && c.tenant != "":
 		return Filter{Tenant: c.tenant}, nil
 	}
-	return Filter{}, fault.Errorf(fault.Forbidden, "Traffic statistics need the %s or %s role.", roleSuperAdmin, roleTenantAdmin)
+	return Filter{}, fault.Errorf(fault.Forbidden, "Traffic statistics need the %s role.", strings.Join(rbac.TrafficReadRoles, " or "))
 }
 
 // identity is core's answer about a credential: its status (200, 401, or

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,11 +26,9 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules"
 	"github.com/plugboard/plugboard/caddymodules/traffic"
 	"github.com/plugboard/plugboard/core/auth"
-	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
-	"github.com/plugboard/plugboard/registry/client"
-	"github.com/plugboard/plugboard/registry/registryd"
+	"github.com/plugboard/plugboard/registry/registrytest"
 )
 
 // childEnv makes the test binary a second gateway (see TestMain): Caddy is
@@ -126,7 +123,8 @@ func startStack(t *testing.T, redisURL, prefix string) *stack {
 		}
 	}))
 	t.Cleanup(backend.Close)
-	regURL, reg := startRegistry(t)
+	r := registrytest.Start(t, registrytest.Options{Token: regToken})
+	regURL, reg := r.URL, r.Client
 	host, portStr, _ := net.SplitHostPort(backend.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
 	for _, name := range []string{"orders", "catalog"} {
@@ -142,7 +140,7 @@ func startStack(t *testing.T, redisURL, prefix string) *stack {
 		t.Fatal("the registry let a plugin register as gateway")
 	}
 
-	s.gateway = "http://" + freePort(t)
+	s.gateway = "http://" + testenv.FreeAddr(t)
 	s.env = map[string]string{
 		"PLUGBOARD_GATEWAY_SITE":           s.gateway,
 		"PLUGBOARD_GATEWAY_ADMIN":          "off",
@@ -423,7 +421,7 @@ func round4(v float64) float64 {
 func TestTwoGatewaysShareRedis(t *testing.T) {
 	redisURL, prefix := testenv.RedisURL(t)
 	s := startStack(t, redisURL, prefix)
-	second := "http://" + freePort(t)
+	second := "http://" + testenv.FreeAddr(t)
 	env := os.Environ()
 	env = append(env, childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+second)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -493,38 +491,4 @@ func TestRedisDown(t *testing.T) {
 	if rep.Scope != "local" || byService(rep)["orders"] != [3]uint64{2, 0, 0} {
 		t.Fatalf("report %+v", rep)
 	}
-}
-
-func startRegistry(t testing.TB) (string, *client.Client) {
-	t.Helper()
-	cfg, err := envconfig.Parse[registryd.Config](map[string]string{
-		"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_REGISTRY_TOKEN": regToken,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registryd.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.StartShutdown()
-		reg.CloseClientConnections()
-		reg.Close()
-		cancel()
-		srv.Close()
-	})
-	return reg.URL, client.New(reg.URL, regToken, nil)
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

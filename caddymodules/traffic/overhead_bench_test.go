@@ -17,7 +17,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/plugboard/plugboard/caddymodules/traffic"
+	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
+	"github.com/plugboard/plugboard/registry/registrytest"
 )
 
 // BenchmarkGatewayTraffic prices plugboard_traffic inside the gateway, in
@@ -41,14 +43,15 @@ func BenchmarkGatewayTraffic(b *testing.B) {
 		io.WriteString(w, body)
 	}))
 	b.Cleanup(be.Close)
-	regURL, reg := startRegistry(b)
+	r := registrytest.Start(b, registrytest.Options{Token: regToken})
+	regURL, reg := r.URL, r.Client
 	host, portStr, _ := net.SplitHostPort(be.Listener.Addr().String())
 	port, _ := strconv.Atoi(portStr)
 	if _, err := reg.Register(context.Background(), &registry.Instance{Name: "v1", Host: host, Port: port}); err != nil {
 		b.Fatal(err)
 	}
 
-	with, without := freePort(b), freePort(b)
+	with, without := testenv.FreeAddr(b), testenv.FreeAddr(b)
 	for k, v := range map[string]string{
 		"PLUGBOARD_GATEWAY_SITE": "http://" + with, "PLUGBOARD_GATEWAY_ADMIN": "off", "PLUGBOARD_GATEWAY_ACCESS_LOG": "discard",
 		"PLUGBOARD_REGISTRY_URL": regURL, "PLUGBOARD_REGISTRY_TOKEN": regToken, "PLUGBOARD_CORE_URL": "http://127.0.0.1:1",

@@ -4,9 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,62 +12,6 @@ import (
 
 	"github.com/plugboard/plugboard/internal/testenv"
 )
-
-// flakyProxy forwards TCP connections to addr until it is cut; cut also
-// drops the connections it carries.
-type flakyProxy struct {
-	ln    net.Listener
-	addr  string
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func newFlakyProxy(t *testing.T, addr string) *flakyProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &flakyProxy{ln: ln, addr: addr}
-	t.Cleanup(func() { ln.Close(); p.cut(true) })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.down {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", p.addr)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *flakyProxy) cut(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
 
 // TestRedisOutageAndRecovery: figures are the cluster's while Redis
 // answers, this gateway's while it does not (no error), and the cluster's
@@ -80,12 +22,12 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newFlakyProxy(t, opts.Addr)
+	proxy := testenv.NewFaultProxy(t, opts.Addr)
 	u, err := url.Parse(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Host = proxy.ln.Addr().String()
+	u.Host = proxy.Addr()
 	viaProxy := u.String()
 	e, err := newEngine(viaProxy, prefix, time.Hour, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -114,12 +56,12 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if n, scope := requests(); n != 6 || scope != ScopeCluster {
 		t.Fatalf("Redis up: %d requests, scope %s; want 6, cluster", n, scope)
 	}
-	proxy.cut(true)
+	proxy.Down()
 	e.rec.Record("orders", "t1", 200, time.Millisecond, now)
 	if n, scope := requests(); n != 2 || scope != ScopeLocal {
 		t.Fatalf("Redis down: %d requests, scope %s; want this gateway's 2, local", n, scope)
 	}
-	proxy.cut(false)
+	proxy.Up()
 	if n, scope := requests(); n != 7 || scope != ScopeCluster {
 		t.Fatalf("Redis back: %d requests, scope %s; want 7, cluster", n, scope)
 	}

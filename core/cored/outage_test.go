@@ -1,83 +1,14 @@
 package cored_test
 
 import (
-	"io"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/plugboard/plugboard/internal/testenv"
 )
-
-// faultProxy forwards TCP connections to a server until Down, which breaks
-// every open connection and refuses new ones until Up: a database that
-// stops and comes back, as seen from the process using it.
-type faultProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]bool
-}
-
-func newFaultProxy(t *testing.T, target string) *faultProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &faultProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { ln.Close(); p.Down() })
-	go p.serve()
-	return p
-}
-
-func (p *faultProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c], p.conns[s] = true, true
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(s, c); s.Close(); c.Close() }()
-		go func() { _, _ = io.Copy(c, s); s.Close(); c.Close() }()
-	}
-}
-
-// Down breaks every connection and refuses new ones.
-func (p *faultProxy) Down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// Up accepts connections again.
-func (p *faultProxy) Up() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
 
 // TestDatabaseOutageIsNotACredentialVerdict performs issue 12's findings 1,
 // 2 and 7: while the database is unreachable, a valid access token, API
@@ -91,8 +22,8 @@ func TestDatabaseOutageIsNotACredentialVerdict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newFaultProxy(t, pg.Host)
-	pg.Host = proxy.ln.Addr().String()
+	proxy := testenv.NewFaultProxy(t, pg.Host)
+	pg.Host = proxy.Addr()
 	c := start(t, map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_DATABASE_URL": pg.String()})
 
 	tk := c.login("default", "admin", adminPassword)
@@ -139,8 +70,8 @@ func TestRedisOutageKeepsThrottlingAndReadiness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newFaultProxy(t, ru.Host)
-	ru.Host = proxy.ln.Addr().String()
+	proxy := testenv.NewFaultProxy(t, ru.Host)
+	ru.Host = proxy.Addr()
 	c := start(t, map[string]string{"PLUGBOARD_DATA_DIR": t.TempDir(), "PLUGBOARD_DATABASE_URL": testenv.PostgresURL(t),
 		"PLUGBOARD_REDIS_URL": ru.String(), "PLUGBOARD_REDIS_PREFIX": prefix})
 	if r := c.do("GET", "/readyz", "", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"ready"`) {

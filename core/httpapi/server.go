@@ -123,29 +123,24 @@ func CallerOf(ctx context.Context) *Caller {
 // configuration but manage nothing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
 		kind, _ := credential.Parse(r.Header)
-		var c *Caller
-		switch {
-		case kind == credential.APIKey:
-			var err error
-			if c, err = s.callerOf(r.Context(), r.Header); err != nil {
-				httpx.WriteError(w, r, s.logger, err)
-				return
-			}
-		case kind == credential.Bearer:
-			var err error
-			if c, err = s.callerOf(r.Context(), r.Header); err != nil {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_token"`)
-				httpx.WriteError(w, r, s.logger, err)
-				return
-			}
-		case kind == credential.Invalid:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_request"`)
-			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage))
-			return
-		default:
+		switch kind {
+		case credential.None:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard"`)
-			httpx.WriteError(w, r, s.logger, fault.Errorf(fault.Unauthorized, "%s", credential.MissingMessage))
+			err = fault.Errorf(fault.Unauthorized, "%s", credential.MissingMessage)
+		case credential.Invalid:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_request"`)
+			err = fault.Errorf(fault.Unauthorized, "%s", credential.InvalidMessage)
+		}
+		var c *Caller
+		if err == nil {
+			if c, err = s.callerOf(r.Context(), r.Header); err != nil && kind == credential.Bearer {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="plugboard", error="invalid_token"`)
+			}
+		}
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, c)))
