@@ -12,6 +12,9 @@
 //     request and response).
 //   - jwtauth: the jwt_auth handler (authentication, endpoint policy and
 //     identity headers).
+//   - ratelimit: the plugboard_rate_limit handler (the endpoints' rate
+//     limits, core's tenant and API-key quotas and a default per service;
+//     cluster-wide through Redis).
 //   - traffic: the plugboard_traffic app and handler (request counts per
 //     service and tenant) and the plugboard_traffic_api handler
 //     (GET /api/gateway/traffic).
@@ -26,6 +29,7 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules/jwtauth"
 	_ "github.com/plugboard/plugboard/caddymodules/pathguard"
 	_ "github.com/plugboard/plugboard/caddymodules/problem"
+	_ "github.com/plugboard/plugboard/caddymodules/ratelimit"
 	_ "github.com/plugboard/plugboard/caddymodules/requestid"
 	_ "github.com/plugboard/plugboard/caddymodules/traffic"
 )

@@ -55,8 +55,9 @@ type Endpoint struct {
 	RequiredRoles []string `json:"required_roles"`
 	// IsPublic endpoints need no credentials at all.
 	IsPublic bool `json:"is_public"`
-	// RateLimit is the service's own rate limit configuration, kept as given.
-	RateLimit json.RawMessage `json:"rate_limit,omitempty"`
+	// RateLimit is the endpoint's rate limit, which every gateway
+	// enforces (plugboard_rate_limit); nil for none.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 }
 
 // Instance is one registered, addressable copy of a service.

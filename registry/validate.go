@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode"
@@ -132,8 +133,8 @@ func (in *Instance) Problems() map[string]string {
 		if e.IsPublic && roles > 0 {
 			bad[field+".is_public"] = "a public endpoint cannot also require roles"
 		}
-		if len(e.RateLimit) > 0 && !json.Valid(e.RateLimit) {
-			bad[field+".rate_limit"] = "is not valid JSON"
+		if e.RateLimit != nil {
+			maps.Copy(bad, e.RateLimit.FieldProblems(field+".rate_limit"))
 		}
 		key := method + " " + path
 		if j, dup := seen[key]; dup && path != "" {

@@ -31,7 +31,30 @@ const (
 	// VarUserID and VarTenantID are the caller's user and tenant (jwt_auth).
 	VarUserID   = "pb_user_id"
 	VarTenantID = "pb_tenant_id"
+	// VarCaller holds the *Caller jwt_auth verified, for Go handlers such
+	// as plugboard_rate_limit; read it with CallerFrom.
+	VarCaller = "pb_caller"
 )
+
+// Caller is what jwt_auth verified about a request's credential beyond
+// the user and tenant: the API key, and the quotas core set for the
+// tenant and the key (nil: none).
+type Caller struct {
+	UserID, TenantID string
+	// APIKeyID is the API key's public prefix when the credential is an
+	// API key; empty for a token.
+	APIKeyID string
+	// TenantQuota and KeyQuota are core's per-tenant and per-API-key rate
+	// limits, from its /api/auth/verify answer.
+	TenantQuota, KeyQuota *registry.RateLimit
+}
+
+// CallerFrom returns the caller jwt_auth verified for the request of ctx,
+// or nil (no credential, or a public endpoint's caller without one).
+func CallerFrom(ctx context.Context) *Caller {
+	c, _ := caddyhttp.GetVar(ctx, VarCaller).(*Caller)
+	return c
+}
 
 // HeaderRequestID is the request-ID header plugboard_request_id sets on
 // every request and response.

@@ -27,7 +27,9 @@ func (h *JWTAuth) newCoreClient() *coreclient.Client[*identity] {
 			if a.Kind == credential.APIKey {
 				roles = rbac.KeyRoles(a.Roles, a.Scopes) // as core's API: no role without core:admin
 			}
-			return newIdentity(a.UserID, a.TenantID, roles, a.Scopes, a.EnabledServices)
+			id := newIdentity(a.UserID, a.TenantID, roles, a.Scopes, a.EnabledServices)
+			id.caller.TenantQuota, id.caller.KeyQuota = a.TenantRateLimit, a.APIKeyRateLimit
+			return id
 		},
 		Timeout:      time.Duration(h.Timeout),
 		TTL:          time.Duration(h.KeyCacheTTL),
@@ -72,6 +74,16 @@ func (h *JWTAuth) verifyAPIKey(ctx context.Context, reqID, key string) (*identit
 	id, err := h.rt.core.Verify(ctx, reqID, credential.APIKey, key, time.Time{})
 	if errors.Is(err, coreclient.ErrRefused) {
 		return nil, errBadKey
+	}
+	if err == nil && id.caller.APIKeyID == "" {
+		// The cached identity is shared by concurrent requests: copy it
+		// with the key's public prefix rather than write to it.
+		prefix, _, _ := auth.ParseAPIKey(key)
+		c := *id.caller
+		c.APIKeyID = prefix
+		cp := *id
+		cp.caller = &c
+		id = &cp
 	}
 	return id, err
 }

@@ -21,6 +21,9 @@ type identity struct {
 	// the credential (an API key, or a token asked about for them); nil
 	// for a token verified offline.
 	services []string
+	// caller is what plugboard_rate_limit reads (gatewayctx.VarCaller),
+	// made once per identity.
+	caller *gatewayctx.Caller
 }
 
 func newIdentity(user, tenant string, roles, scopes, services []string) *identity {
@@ -29,6 +32,7 @@ func newIdentity(user, tenant string, roles, scopes, services []string) *identit
 		roles: strings.Join(roles, ","), scopes: strings.Join(scopes, ","),
 		super:    rbac.IsSuperAdmin(rbac.Subject{Roles: roles}),
 		services: services,
+		caller:   &gatewayctx.Caller{UserID: user, TenantID: tenant},
 	}
 }
 
@@ -55,6 +59,7 @@ func (h *JWTAuth) setIdentity(r *http.Request, service string, id *identity) {
 	hd[HeaderSignature] = []string{sig}
 	caddyhttp.SetVar(r.Context(), gatewayctx.VarUserID, id.UserID)
 	caddyhttp.SetVar(r.Context(), gatewayctx.VarTenantID, id.TenantID)
+	caddyhttp.SetVar(r.Context(), gatewayctx.VarCaller, id.caller)
 }
 
 // stripIdentityHeaders removes every header whose name starts with

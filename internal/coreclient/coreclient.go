@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/internal/credential"
+	"github.com/plugboard/plugboard/registry"
 )
 
 // Answer is core's answer to POST /api/auth/verify.
@@ -38,6 +39,11 @@ type Answer struct {
 	Roles           []string `json:"roles"`
 	Scopes          []string `json:"scopes"`
 	EnabledServices []string `json:"enabled_services"`
+	// TenantRateLimit and APIKeyRateLimit are the quotas core set for the
+	// caller's tenant and API key (nil: none), which plugboard_rate_limit
+	// enforces beside the endpoints' own.
+	TenantRateLimit *registry.RateLimit `json:"tenant_rate_limit,omitempty"`
+	APIKeyRateLimit *registry.RateLimit `json:"api_key_rate_limit,omitempty"`
 	// Kind is the kind of credential asked about (set by Verify, not
 	// core), so that Convert can apply rbac.KeyRoles to an API key.
 	Kind credential.Kind `json:"-"`

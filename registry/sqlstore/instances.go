@@ -34,11 +34,15 @@ func (s *Store) Register(ctx context.Context, in *registry.Instance) (registry.E
 	for i, e := range in.Endpoints {
 		roles, _ := json.Marshal(nonNil(e.RequiredRoles))
 		endpoints[i].roles = string(roles)
-		if len(e.RateLimit) > 0 && string(e.RateLimit) != "null" {
-			if !json.Valid(e.RateLimit) {
-				return registry.Event{}, fault.InvalidFields("Invalid endpoint.", map[string]string{fmt.Sprintf("endpoints[%d].rate_limit", i): "is not valid JSON"})
+		if e.RateLimit != nil {
+			if bad := e.RateLimit.FieldProblems(fmt.Sprintf("endpoints[%d].rate_limit", i)); len(bad) > 0 {
+				return registry.Event{}, fault.InvalidFields("Invalid endpoint.", bad)
 			}
-			endpoints[i].rateLimit = string(e.RateLimit)
+			rl, err := json.Marshal(e.RateLimit)
+			if err != nil {
+				return registry.Event{}, fmt.Errorf("encode rate_limit: %w", err)
+			}
+			endpoints[i].rateLimit = string(rl)
 		}
 	}
 	if in.Health == "" {
@@ -323,8 +327,13 @@ FROM service_endpoints WHERE service_id IN (`+strings.Join(marks, ",")+`) ORDER 
 		if err := json.Unmarshal(roles, &e.RequiredRoles); err != nil {
 			return fmt.Errorf("decode required_roles: %w", err)
 		}
-		if rl.Valid {
-			e.RateLimit = json.RawMessage(rl.V)
+		if rl.Valid && string(rl.V) != "null" {
+			// A value stored before rate_limit had a shape, and that does not
+			// fit it, is dropped: nothing ever enforced it.
+			var lim registry.RateLimit
+			if json.Unmarshal(rl.V, &lim) == nil && len(lim.Problems()) == 0 {
+				e.RateLimit = &lim
+			}
 		}
 		in := byID[sid]
 		in.Endpoints = append(in.Endpoints, e)

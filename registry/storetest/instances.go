@@ -47,7 +47,8 @@ func testInstances(t *testing.T, open func(t *testing.T) registry.Store) {
 			got.Endpoints[1].RequiredRoles[0] != "tenant_admin" || got.Endpoints[0].RequiredRoles == nil {
 			t.Fatalf("endpoints = %+v", got.Endpoints)
 		}
-		testenv.SameJSON(t, "rate_limit", got.Endpoints[1].RateLimit, json.RawMessage(`{"requests":10,"per":"1m"}`))
+		gotRL, _ := json.Marshal(got.Endpoints[1].RateLimit)
+		testenv.SameJSON(t, "rate_limit", gotRL, json.RawMessage(`{"requests":10,"per":"1m"}`))
 		if got.Endpoints[0].RateLimit != nil {
 			t.Fatalf("absent rate_limit came back as %s", got.Endpoints[0].RateLimit)
 		}
@@ -254,7 +255,7 @@ func testInstances(t *testing.T, open func(t *testing.T) registry.Store) {
 		}{
 			{"malformed metadata", func(in *registry.Instance) { in.Metadata = json.RawMessage(`{"a":`) }, "metadata"},
 			{"metadata not an object", func(in *registry.Instance) { in.Metadata = json.RawMessage(`[1,2]`) }, "metadata"},
-			{"malformed rate limit", func(in *registry.Instance) { in.Endpoints[1].RateLimit = json.RawMessage(`{oops}`) }, "endpoints[1].rate_limit"},
+			{"malformed rate limit", func(in *registry.Instance) { in.Endpoints[1].RateLimit = &registry.RateLimit{Requests: 10, Per: "1y"} }, "endpoints[1].rate_limit.per"},
 			{"duplicate endpoint", func(in *registry.Instance) { in.Endpoints[1] = in.Endpoints[0] }, "endpoints[1]"},
 		}
 		for _, tc := range tests {

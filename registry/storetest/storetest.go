@@ -27,7 +27,7 @@ func newInstance(name string, port int) *registry.Instance {
 		BasePath: "/v1", Metadata: json.RawMessage(`{"team":"a"}`), Tags: []string{"blue"},
 		Endpoints: []registry.Endpoint{
 			{Path: "/items", Method: "GET", Description: "list", IsPublic: true},
-			{Path: "/items/{id}", Method: "DELETE", RequiredRoles: []string{"tenant_admin"}, RateLimit: json.RawMessage(`{"requests":10,"per":"1m"}`)},
+			{Path: "/items/{id}", Method: "DELETE", RequiredRoles: []string{"tenant_admin"}, RateLimit: &registry.RateLimit{Requests: 10, Per: "1m"}},
 		},
 	}
 }
