@@ -26,6 +26,7 @@ func init() {
 //
 //	plugboard_rate_limit {
 //		default <requests> <per> [burst <n>] [key <key>]          # every service without its own line
+//		default off [<per>]                                       # none (the default)
 //		service <name> <requests> <per> [burst <n>] [key <key>]   # one service's default
 //		service <name> off                                        # no default for it
 //		redis           [<url>]     # shared Redis; none or empty: this gateway only
@@ -46,6 +47,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch opt := d.Val(); opt {
 		case "default":
+			if d.CountRemainingArgs() >= 1 && d.NextArg() && d.Val() == "off" {
+				d.RemainingArgs() // "off <per>": the Caddyfile's {$…_PER} after it
+				h.Default = nil
+				continue
+			}
+			d.Prev()
 			l, err := parseLimit(d)
 			if err != nil {
 				return err

@@ -63,8 +63,8 @@ var Vars = []envconfig.Var{
 	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/dist", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html); built by make build. Until it is built, a page from web/placeholder says how.",
 		DocZH: "网关在 / 提供的管理后台文件目录（SPA 回退到 index.html），由 make build 构建；尚未构建时，web/placeholder 中的页面说明如何构建。"},
 	{Name: "PLUGBOARD_REDIS_URL", Doc: "Redis URL for the traffic figures and the rate-limit counts the gateways share (unset: each gateway counts alone).", DocZH: "网关共享流量统计与限流计数所用的 Redis URL（未设置时各网关各自计数）。"},
-	{Name: "PLUGBOARD_GATEWAY_RATE_LIMIT", Default: "1000", Doc: "Default rate limit of every plugin service, in requests per PLUGBOARD_GATEWAY_RATE_LIMIT_PER for each caller (user, else client address); endpoints' rate_limit and core's quotas apply beside it.",
-		DocZH: "每个插件服务的默认限流：每个调用者（用户，否则客户端地址）在 PLUGBOARD_GATEWAY_RATE_LIMIT_PER 内的请求数；端点的 rate_limit 与核心服务的配额同时生效。"},
+	{Name: "PLUGBOARD_GATEWAY_RATE_LIMIT", Default: "off", Doc: "Default rate limit of every plugin service, in requests per PLUGBOARD_GATEWAY_RATE_LIMIT_PER for each caller (user, else client address), or off; endpoints' rate_limit and core's quotas apply beside it.",
+		DocZH: "每个插件服务的默认限流：每个调用者（用户，否则客户端地址）在 PLUGBOARD_GATEWAY_RATE_LIMIT_PER 内的请求数，或 off；端点的 rate_limit 与核心服务的配额同时生效。"},
 	{Name: "PLUGBOARD_GATEWAY_RATE_LIMIT_PER", Default: "1s", Doc: "The period of PLUGBOARD_GATEWAY_RATE_LIMIT (1s to 24h).", DocZH: "PLUGBOARD_GATEWAY_RATE_LIMIT 的周期（1s 至 24h）。"},
 	{Name: "PLUGBOARD_REDIS_PREFIX", Default: "plugboard:", Doc: "Prefix of the gateway's Redis keys.", DocZH: "网关 Redis 键的前缀。"},
 }
