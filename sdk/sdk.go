@@ -43,6 +43,21 @@ import (
 // gateway enforces for it (the seed's endpoint shape).
 type Endpoint = registry.Endpoint
 
+// RateLimit is an endpoint's rate_limit, which every gateway enforces:
+// at most Requests per Per ("1s" … "24h") for each Key (user by default;
+// tenant, api_key, client_ip or service), Burst at once (default
+// Requests). The registry refuses an invalid one, naming the field.
+type RateLimit = registry.RateLimit
+
+// RateLimit keys.
+const (
+	RateLimitByUser     = registry.KeyUser
+	RateLimitByTenant   = registry.KeyTenant
+	RateLimitByAPIKey   = registry.KeyAPIKey
+	RateLimitByClientIP = registry.KeyClientIP
+	RateLimitByService  = registry.KeyService
+)
+
 // UndeclaredPaths is a service's policy for paths it did not declare.
 type UndeclaredPaths = registry.UndeclaredPaths
 

@@ -29,7 +29,7 @@ from .middleware import ASGI_STATE_KEY, WSGI_ENVIRON_KEY, GatewayAuthASGI, Gatew
 from .registry import Heartbeat, Instance, Registration, RegistrationError, RegistryClient
 from .responses import problem, send_json, send_problem
 from .runner import run
-from .service import DEFAULT_REGISTRY_URL, ConfigurationError, Endpoint, ServiceConfig
+from .service import DEFAULT_REGISTRY_URL, ConfigurationError, Endpoint, RateLimit, ServiceConfig
 from ._version import __version__
 
 
@@ -38,7 +38,7 @@ _logging.getLogger("plugboard").addHandler(_logging.NullHandler())
 
 __all__ = [
     # service description
-    "ServiceConfig", "Endpoint", "ConfigurationError", "DEFAULT_REGISTRY_URL",
+    "ServiceConfig", "Endpoint", "RateLimit", "ConfigurationError", "DEFAULT_REGISTRY_URL",
     # registry and life cycle
     "RegistryClient", "Registration", "RegistrationError", "Instance", "Heartbeat", "run",
     # identity

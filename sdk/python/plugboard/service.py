@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from ._record import Record
 
-__all__ = ["Endpoint", "ServiceConfig", "ConfigurationError", "DEFAULT_REGISTRY_URL", "parse_duration"]
+__all__ = ["Endpoint", "RateLimit", "ServiceConfig", "ConfigurationError", "DEFAULT_REGISTRY_URL", "parse_duration"]
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8081"
 DEFAULT_HEARTBEAT_INTERVAL = 30.0
@@ -48,6 +48,54 @@ def parse_duration(var: str, raw: str) -> float:
     return secs
 
 
+RATE_LIMIT_KEYS = ("user", "tenant", "api_key", "client_ip", "service")
+
+
+@dataclass
+class RateLimit(Record):
+    """An endpoint's rate_limit, which every gateway enforces: at most
+    requests per ``per`` (a duration from "1s" to "24h") for each key
+    (user by default; tenant, api_key, client_ip or service), of which
+    burst at once (0: requests). The registry checks it too and names the
+    bad field."""
+
+    requests: int
+    per: str
+    burst: int = 0
+    key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        where = f"rate_limit {self.requests!r} per {self.per!r}"
+        if not isinstance(self.requests, int) or isinstance(self.requests, bool) or not 1 <= self.requests <= 1_000_000_000:
+            raise ConfigurationError(f"{where}: requests must be a whole number from 1 to 1000000000")
+        secs = parse_duration("rate_limit.per", str(self.per))
+        if not 1 <= secs <= 86400:
+            raise ConfigurationError(f"{where}: per must be between 1s and 24h")
+        if not isinstance(self.burst, int) or isinstance(self.burst, bool) or not 0 <= self.burst <= 1_000_000_000:
+            raise ConfigurationError(f"{where}: burst must be a whole number from 0 to 1000000000")
+        if self.key and self.key not in RATE_LIMIT_KEYS:
+            raise ConfigurationError(f"{where}: key {self.key!r} is not one of {', '.join(RATE_LIMIT_KEYS)}")
+        d: dict[str, Any] = {"requests": self.requests, "per": self.per}
+        if self.burst:
+            d["burst"] = self.burst
+        if self.key:
+            d["key"] = self.key
+        return d
+
+    @classmethod
+    def from_value(cls, v: "RateLimit | Mapping[str, Any]") -> "RateLimit":
+        if isinstance(v, RateLimit):
+            return v
+        if isinstance(v, Mapping):
+            unknown = set(v) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ConfigurationError(f"rate_limit: unknown fields {sorted(unknown)} (want requests, per, burst, key)")
+            if "requests" not in v or "per" not in v:
+                raise ConfigurationError("rate_limit: requests and per are required")
+            return cls(**dict(v))
+        raise ConfigurationError(f"a rate_limit must be a RateLimit or a dict, not {type(v).__name__}")
+
+
 @dataclass
 class Endpoint(Record):
     """One operation of the service and the policy the gateway enforces.
@@ -62,7 +110,7 @@ class Endpoint(Record):
     description: str = ""
     required_roles: list[str] = field(default_factory=list)
     is_public: bool = False
-    rate_limit: Any = None
+    rate_limit: "RateLimit | Mapping[str, Any] | None" = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path, "method": (self.method or "GET").upper()}
@@ -73,7 +121,7 @@ class Endpoint(Record):
         if self.is_public:
             d["is_public"] = True
         if self.rate_limit is not None:
-            d["rate_limit"] = self.rate_limit
+            d["rate_limit"] = RateLimit.from_value(self.rate_limit).to_dict()
         return d
 
     @classmethod
@@ -94,7 +142,8 @@ class Endpoint(Record):
         return cls(path=str(v.get("path") or ""), method=str(v.get("method") or "GET"),
                    description=str(v.get("description") or ""),
                    required_roles=list(v.get("required_roles") or []), is_public=bool(v.get("is_public")),
-                   rate_limit=v.get("rate_limit"))
+                   rate_limit=RateLimit(**{k: v["rate_limit"][k] for k in ("requests", "per", "burst", "key") if k in v["rate_limit"]})
+                   if isinstance(v.get("rate_limit"), Mapping) else None)
 
 
 @dataclass

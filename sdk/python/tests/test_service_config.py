@@ -6,7 +6,7 @@ import unittest
 from unittest import mock
 
 import harness  # noqa: F401 - fails clearly when the SDK is not installed
-from plugboard import ConfigurationError, Endpoint, ServiceConfig, runner
+from plugboard import ConfigurationError, Endpoint, RateLimit, ServiceConfig, runner
 
 
 class ServiceConfigTest(unittest.TestCase):
@@ -86,9 +86,17 @@ class ServiceConfigTest(unittest.TestCase):
             ServiceConfig(name="x").registration_body()
 
     def test_endpoints(self):
-        e = Endpoint("/notes/{id}", "delete", "Delete", required_roles=["tenant_admin"], rate_limit={"per_minute": 5})
+        e = Endpoint("/notes/{id}", "delete", "Delete", required_roles=["tenant_admin"], rate_limit={"requests": 5, "per": "1m"})
         self.assertEqual(e.to_dict(), {"path": "/notes/{id}", "method": "DELETE", "description": "Delete",
-                                       "required_roles": ["tenant_admin"], "rate_limit": {"per_minute": 5}})
+                                       "required_roles": ["tenant_admin"], "rate_limit": {"requests": 5, "per": "1m"}})
+        e = Endpoint("/a", rate_limit=RateLimit(100, "1s", burst=20, key="tenant"))
+        self.assertEqual(e.to_dict()["rate_limit"], {"requests": 100, "per": "1s", "burst": 20, "key": "tenant"})
+        for bad, msg in [({"per_minute": 5}, "unknown fields"), ({"requests": 5, "per": "10ms"}, "between 1s and 24h"),
+                         ({"requests": 0, "per": "1m"}, "requests"), ({"requests": 5, "per": "1m", "key": "header"}, "key")]:
+            with self.assertRaisesRegex(ConfigurationError, msg):
+                Endpoint("/a", rate_limit=bad).to_dict()
+        back = Endpoint.from_json({"path": "/a", "rate_limit": {"requests": 5, "per": "1m", "key": "user"}})
+        self.assertEqual(back.rate_limit, RateLimit(5, "1m", key="user"))
         with self.assertRaisesRegex(ConfigurationError, "unknown fields"):
             ServiceConfig(name="x", endpoints=[{"path": "/a", "roles": ["x"]}])
 
