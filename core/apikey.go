@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"time"
+
+	"github.com/plugboard/plugboard/registry"
 )
 
 // APIKey is a long-lived credential of a tenant, optionally on behalf of one
@@ -25,6 +27,9 @@ type APIKey struct {
 	LastUsed  *time.Time `json:"last_used"`
 	RevokedAt *time.Time `json:"revoked_at"`
 	CreatedAt time.Time  `json:"created_at"`
+	// RateLimit is the key's quota, set when it is created, which every
+	// gateway enforces on the key's requests; nil for none.
+	RateLimit *registry.RateLimit `json:"rate_limit"`
 }
 
 // Usable reports whether k may authenticate a request at now: it is neither
@@ -43,6 +48,9 @@ func (k *APIKey) Validate() error {
 	p.name("prefix", k.Prefix)
 	p.required("key_hash", k.KeyHash)
 	p.list("scopes", k.Scopes)
+	if k.RateLimit != nil {
+		p.rateLimit("rate_limit", k.RateLimit)
+	}
 	return p.err("Invalid API key.")
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/plugboard/plugboard/registry"
 )
 
 // Tenant is one customer of the platform: an isolated set of users, API keys,
@@ -18,10 +20,14 @@ type Tenant struct {
 	// null is stored as {}.
 	Config json.RawMessage `json:"config"`
 	// EnabledServices names the registry services the tenant may call.
-	EnabledServices []string  `json:"enabled_services"`
-	IsActive        bool      `json:"is_active"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	EnabledServices []string `json:"enabled_services"`
+	// RateLimit is the tenant's quota, which every gateway enforces on
+	// all its callers' requests together (key tenant); nil for none. Only
+	// a super_admin sets it.
+	RateLimit *registry.RateLimit `json:"rate_limit"`
+	IsActive  bool                `json:"is_active"`
+	CreatedAt time.Time           `json:"created_at"`
+	UpdatedAt time.Time           `json:"updated_at"`
 }
 
 // Validate reports, as a fault.Invalid error naming each bad field, whether t
@@ -41,6 +47,9 @@ type TenantUpdate struct {
 	Config          *json.RawMessage
 	EnabledServices *[]string
 	IsActive        *bool
+	// SetRateLimit replaces the quota with RateLimit (nil: none).
+	SetRateLimit bool
+	RateLimit    *registry.RateLimit
 }
 
 // Validate reports, as a fault.Invalid error naming each bad field, whether u
@@ -55,6 +64,9 @@ func (u TenantUpdate) Validate() error {
 	}
 	if u.EnabledServices != nil {
 		p.list("enabled_services", *u.EnabledServices)
+	}
+	if u.SetRateLimit && u.RateLimit != nil {
+		p.rateLimit("rate_limit", u.RateLimit)
 	}
 	return p.err("Invalid tenant update.")
 }

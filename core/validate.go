@@ -6,12 +6,14 @@ package core
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/registry"
 )
 
 // maxNameLen caps names, usernames and other short identifiers, in bytes.
@@ -38,6 +40,12 @@ func NormalizeHandle(s string) string {
 
 // problems collects what is wrong with each input field.
 type problems map[string]string
+
+// rateLimit adds what is wrong with l (registry.RateLimit's rules), each
+// sub-field under field.
+func (p problems) rateLimit(field string, l *registry.RateLimit) {
+	maps.Copy(p, l.FieldProblems(field))
+}
 
 func (p problems) err(message string) error {
 	if len(p) == 0 {

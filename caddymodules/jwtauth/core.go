@@ -29,6 +29,7 @@ func (h *JWTAuth) newCoreClient() *coreclient.Client[*identity] {
 			}
 			id := newIdentity(a.UserID, a.TenantID, roles, a.Scopes, a.EnabledServices)
 			id.caller.TenantQuota, id.caller.KeyQuota = a.TenantRateLimit, a.APIKeyRateLimit
+			id.caller.APIKeyID = a.APIKeyID
 			return id
 		},
 		Timeout:      time.Duration(h.Timeout),
@@ -62,6 +63,7 @@ func (h *JWTAuth) tenantServices(ctx context.Context, reqID, token string, id *i
 		return nil, errBadToken
 	}
 	h.rt.tenants.Put(id.TenantID, ans.services, now.Add(time.Duration(h.KeyCacheTTL)), now)
+	h.rt.quotas.Put(id.TenantID, ans.caller.TenantQuota, now.Add(time.Duration(h.KeyCacheTTL)), now)
 	return ans.services, nil
 }
 

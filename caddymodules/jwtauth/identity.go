@@ -59,7 +59,17 @@ func (h *JWTAuth) setIdentity(r *http.Request, service string, id *identity) {
 	hd[HeaderSignature] = []string{sig}
 	caddyhttp.SetVar(r.Context(), gatewayctx.VarUserID, id.UserID)
 	caddyhttp.SetVar(r.Context(), gatewayctx.VarTenantID, id.TenantID)
-	caddyhttp.SetVar(r.Context(), gatewayctx.VarCaller, id.caller)
+	caller := id.caller
+	if id.services == nil && id.TenantID != "" {
+		// A token verified offline: its tenant's quota is what core said
+		// when asked about the tenant's services (tenantServices).
+		if q, ok := h.rt.quotas.Get(id.TenantID, h.now()); ok && q != nil {
+			c := *caller
+			c.TenantQuota = q
+			caller = &c
+		}
+	}
+	caddyhttp.SetVar(r.Context(), gatewayctx.VarCaller, caller)
 }
 
 // stripIdentityHeaders removes every header whose name starts with

@@ -134,9 +134,12 @@ type state struct {
 
 	core    *coreclient.Client[*identity]       // core's answers, by credential
 	tenants *coreclient.Cache[string, []string] // enabled services by tenant id
-	signers *signers                            // keyed HMACs, one pool per service
-	wg      sync.WaitGroup                      // the refresher
-	stop    context.CancelFunc                  // ends the refresher
+	// quotas are the tenants' rate-limit quotas (core's answer beside
+	// tenants), for the callers of tokens verified offline.
+	quotas  *coreclient.Cache[string, *registry.RateLimit]
+	signers *signers           // keyed HMACs, one pool per service
+	wg      sync.WaitGroup     // the refresher
+	stop    context.CancelFunc // ends the refresher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -195,7 +198,7 @@ func (h *JWTAuth) setup() error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
 	h.client = &http.Client{Transport: tr, Timeout: time.Duration(h.Timeout)}
-	h.rt = &state{tenants: coreclient.NewCache[string, []string](cacheSize)}
+	h.rt = &state{tenants: coreclient.NewCache[string, []string](cacheSize), quotas: coreclient.NewCache[string, *registry.RateLimit](cacheSize)}
 	h.rt.signers = newSigners(h.secret)
 	h.rt.keys.Store(h.newKeyring(nil))
 	return nil

@@ -352,6 +352,18 @@ func TestLimitsRefuse(t *testing.T) {
 		t.Fatalf("tenant t2 (naming t1 in headers): %d of 5 admitted, want its own 4", got)
 	}
 
+	// core's tenant quota for a token's caller (verified offline; the
+	// quota comes with the tenant's services).
+	frank := s.token("frank", "t5")
+	s.mu.Lock()
+	w := s.creds[frank]
+	w.tenantQuota = rl(`{"requests":2,"per":"1m"}`)
+	s.creds[frank] = w
+	s.mu.Unlock()
+	if got := s.admitN(gw, "/api/orders/free/1", bearer(frank), 4); got != 2 {
+		t.Fatalf("token of a tenant with a quota of 2: %d admitted", got)
+	}
+
 	// core's quotas, from its verify answer.
 	tq := s.apiKey(who{user: "dave", tenant: "t3", tenantQuota: rl(`{"requests":3,"per":"1m"}`)})
 	kq := s.apiKey(who{user: "erin", tenant: "t4", keyQuota: rl(`{"requests":2,"per":"1m"}`)})

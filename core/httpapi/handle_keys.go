@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"slices"
@@ -87,6 +88,8 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 		Scopes    []string   `json:"scopes"`
 		ExpiresAt *time.Time `json:"expires_at" nullable:"true"`
 		TenantKey bool       `json:"tenant_key"`
+		// RateLimit is the key's quota (absent or null: none).
+		RateLimit json.RawMessage `json:"rate_limit"`
 	}
 	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
 		s.fail(w, r, err)
@@ -156,18 +159,23 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fault.InvalidFields("Invalid API key.", map[string]string{"tenant_id": "a personal key belongs to your own tenant; set tenant_key for another tenant's"}))
 		return
 	}
+	_, quota, err := rateLimitField(req.RateLimit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	secret, prefix, hash, err := auth.NewAPIKey()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	k := &core.APIKey{TenantID: tenant, UserID: userID, Name: req.Name, Prefix: prefix, KeyHash: hash,
-		Scopes: req.Scopes, ExpiresAt: req.ExpiresAt}
+		Scopes: req.Scopes, ExpiresAt: req.ExpiresAt, RateLimit: quota}
 	if err := s.store.CreateAPIKey(r.Context(), k); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r, tenant, "api_key.create", "api_key", k.ID, map[string]any{"name": k.Name, "prefix": k.Prefix, "scopes": k.Scopes})
+	s.audit(r, tenant, "api_key.create", "api_key", k.ID, map[string]any{"name": k.Name, "prefix": k.Prefix, "scopes": k.Scopes, "rate_limit": k.RateLimit})
 	w.Header().Set("Location", "/api/api-keys/"+k.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"api_key": k, "key": secret})

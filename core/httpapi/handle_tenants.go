@@ -8,6 +8,7 @@ import (
 	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
+	"github.com/plugboard/plugboard/registry"
 )
 
 // visibleTenant loads a tenant the caller belongs to, or any for a super
@@ -45,6 +46,25 @@ type tenantRequest struct {
 	Config          *json.RawMessage `json:"config" nullable:"true"`
 	EnabledServices *[]string        `json:"enabled_services" nullable:"true"`
 	IsActive        *bool            `json:"is_active" nullable:"true"`
+	// RateLimit is the tenant's quota: an object, or null for none
+	// (absent: unchanged).
+	RateLimit json.RawMessage `json:"rate_limit"`
+}
+
+// rateLimitField reads a request's rate_limit: set reports whether it was
+// present (null: none).
+func rateLimitField(raw json.RawMessage) (set bool, l *registry.RateLimit, err error) {
+	if raw == nil {
+		return false, nil, nil
+	}
+	if string(raw) == "null" {
+		return true, nil, nil
+	}
+	l = new(registry.RateLimit)
+	if err := json.Unmarshal(raw, l); err != nil {
+		return false, nil, fault.InvalidFields("Invalid rate_limit.", map[string]string{"rate_limit": "must be an object"})
+	}
+	return true, l, nil
 }
 
 func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +76,10 @@ func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
 	var req tenantRequest
 	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if req.RateLimit != nil {
+		s.fail(w, r, fault.InvalidFields("Invalid tenant.", map[string]string{"rate_limit": "is set with PATCH /api/tenants/{id} once the tenant exists"}))
 		return
 	}
 	t := &core.Tenant{Name: req.Name, IsActive: true}
@@ -116,6 +140,15 @@ func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, forbidden("Only a super_admin may (de)activate a tenant."))
 		return
 	}
+	setQuota, quota, err := rateLimitField(req.RateLimit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if setQuota && !rbac.CanSetTenantQuota(c.Subject) {
+		s.fail(w, r, forbidden("Only a super_admin may set a tenant's rate limit."))
+		return
+	}
 	if req.IsActive != nil && !*req.IsActive && t.ID == c.TenantID {
 		// Deactivating your own tenant locks you out with it — on a fresh
 		// install, every super admin.
@@ -127,13 +160,18 @@ func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	updated, err := s.store.UpdateTenant(r.Context(), t.ID, core.TenantUpdate{
-		DisplayName: req.DisplayName, Config: req.Config, EnabledServices: req.EnabledServices, IsActive: req.IsActive})
+		DisplayName: req.DisplayName, Config: req.Config, EnabledServices: req.EnabledServices, IsActive: req.IsActive,
+		SetRateLimit: setQuota, RateLimit: quota})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.audit(r, t.ID, "tenant.update", "tenant", t.ID, map[string]any{
-		"display_name": req.DisplayName, "config_changed": req.Config != nil, "enabled_services": req.EnabledServices, "is_active": req.IsActive})
+		"display_name": req.DisplayName, "config_changed": req.Config != nil, "enabled_services": req.EnabledServices, "is_active": req.IsActive,
+		"rate_limit": req.RateLimit})
+	// TODO(feedcore): publish corefeed.TenantChanged here once core's change
+	// feed lands, so that gateways drop their cached verify answers at once;
+	// until then a quota change reaches them within jwt_auth's key_cache_ttl.
 	httpx.WriteJSON(w, http.StatusOK, updated)
 }
 

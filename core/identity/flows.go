@@ -252,7 +252,8 @@ func (s *Service) IdentityOf(ctx context.Context, c *auth.Claims) (*Identity, er
 		return nil, err
 	}
 	return &Identity{UserID: c.Subject, Username: c.Username, TenantID: tenant.ID, TenantName: tenant.Name,
-		Roles: nonNil(c.Roles), Scopes: nonNil(c.Scopes), EnabledServices: nonNil(tenant.EnabledServices), SessionID: c.SessionID}, nil
+		Roles: nonNil(c.Roles), Scopes: nonNil(c.Scopes), EnabledServices: nonNil(tenant.EnabledServices), SessionID: c.SessionID,
+		TenantRateLimit: tenant.RateLimit}, nil
 }
 
 var errBadKey = fault.Errorf(fault.Unauthorized, "The API key is invalid, expired or revoked.")
@@ -281,7 +282,8 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (*Identity, erro
 		return nil, err
 	}
 	id := &Identity{TenantID: tenant.ID, TenantName: tenant.Name, Roles: []string{}, Scopes: nonNil(k.Scopes),
-		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID}
+		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID,
+		TenantRateLimit: tenant.RateLimit, APIKeyRateLimit: k.RateLimit}
 	if k.UserID != "" {
 		user, err := s.store.GetUser(ctx, k.UserID)
 		if err = account(err, err == nil && user.IsActive, errBadKey); err != nil {

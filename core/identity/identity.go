@@ -19,6 +19,7 @@ import (
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/registry"
 )
 
 // Store is the part of the core store the identity service uses.
@@ -88,6 +89,10 @@ type Identity struct {
 	SessionID string `json:"-"`
 	// APIKeyID is set when the credential is an API key.
 	APIKeyID string `json:"api_key_id,omitempty"`
+	// TenantRateLimit and APIKeyRateLimit are the tenant's and the API
+	// key's quotas (absent: none), which the gateways enforce.
+	TenantRateLimit *registry.RateLimit `json:"tenant_rate_limit,omitempty"`
+	APIKeyRateLimit *registry.RateLimit `json:"api_key_rate_limit,omitempty"`
 }
 
 // Service is the identity service. It is safe for concurrent use.

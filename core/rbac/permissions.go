@@ -97,6 +97,10 @@ func CanEnableServices(s Subject, tenantID string) bool {
 // tenant: only a super_admin.
 func CanActivateTenant(s Subject) bool { return IsSuperAdmin(s) }
 
+// CanSetTenantQuota reports whether s may set a tenant's rate-limit quota:
+// only a super_admin (a tenant_admin may not lift their own).
+func CanSetTenantQuota(s Subject) bool { return IsSuperAdmin(s) }
+
 // CanReadServices reports whether s, presenting cred, may read the
 // registry: the access token of one of RegistryReadRoles, or an API key
 // with a registry scope.

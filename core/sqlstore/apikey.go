@@ -13,7 +13,7 @@ import (
 	"github.com/plugboard/plugboard/internal/storage"
 )
 
-const apiKeyColumns = `id, tenant_id, user_id, name, prefix, key_hash, scopes, expires_at, last_used, revoked_at, created_at`
+const apiKeyColumns = `id, tenant_id, user_id, name, prefix, key_hash, scopes, expires_at, last_used, revoked_at, created_at, rate_limit`
 
 // CreateAPIKey implements core.APIKeyStore.
 func (s *Store) CreateAPIKey(ctx context.Context, k *core.APIKey) error {
@@ -35,11 +35,15 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *core.APIKey) error {
 	}
 	id, now := newID(), s.now()
 	scopes := jsonList(k.Scopes)
-	_, err := s.db.ExecContext(ctx, `
-INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, scopes, expires_at, last_used, revoked_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	quota, err := rateLimitColumn(k.RateLimit)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `
+INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, scopes, expires_at, last_used, revoked_at, created_at, rate_limit)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		id, k.TenantID, nullString(k.UserID), k.Name, k.Prefix, k.KeyHash, scopes,
-		storage.Nullable(&k.ExpiresAt), storage.Nullable(&k.LastUsed), storage.Nullable(&k.RevokedAt), storage.Time(now))
+		storage.Nullable(&k.ExpiresAt), storage.Nullable(&k.LastUsed), storage.Nullable(&k.RevokedAt), storage.Time(now), quota)
 	if err != nil {
 		return apiKeyError(err, k)
 	}
@@ -144,9 +148,10 @@ func scanAPIKey(row rowScanner) (*core.APIKey, error) {
 	var k core.APIKey
 	var userID sql.Null[string]
 	var scopes []byte
+	var rl sql.Null[[]byte]
 	err := row.Scan(&k.ID, &k.TenantID, &userID, &k.Name, &k.Prefix, &k.KeyHash, &scopes,
 		storage.Nullable(&k.ExpiresAt), storage.Nullable(&k.LastUsed), storage.Nullable(&k.RevokedAt),
-		(*storage.Time)(&k.CreatedAt))
+		(*storage.Time)(&k.CreatedAt), &rl)
 	if err != nil {
 		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
 			return nil, err
@@ -155,6 +160,9 @@ func scanAPIKey(row rowScanner) (*core.APIKey, error) {
 	}
 	k.UserID = userID.V
 	if k.Scopes, err = decodeList(scopes, "scopes of API key "+k.ID); err != nil {
+		return nil, err
+	}
+	if k.RateLimit, err = decodeRateLimit(rl, "rate_limit of API key "+k.ID); err != nil {
 		return nil, err
 	}
 	return &k, nil

@@ -14,7 +14,7 @@ import (
 	"github.com/plugboard/plugboard/internal/storage"
 )
 
-const tenantColumns = `id, name, display_name, config, enabled_services, is_active, created_at, updated_at`
+const tenantColumns = `id, name, display_name, config, enabled_services, is_active, created_at, updated_at, rate_limit`
 
 // CreateTenant implements core.TenantStore.
 func (s *Store) CreateTenant(ctx context.Context, t *core.Tenant) error {
@@ -80,6 +80,13 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, u core.TenantUpdate
 	if u.IsActive != nil {
 		q.set("is_active", *u.IsActive)
 	}
+	if u.SetRateLimit {
+		v, err := rateLimitColumn(u.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		q.set("rate_limit", v)
+	}
 	if len(q.sets) == 0 {
 		return s.GetTenant(ctx, id)
 	}
@@ -138,8 +145,9 @@ func tenantError(err error, name string) error {
 func scanTenant(row rowScanner) (*core.Tenant, error) {
 	var t core.Tenant
 	var config, services []byte
+	var rl sql.Null[[]byte]
 	err := row.Scan(&t.ID, &t.Name, &t.DisplayName, &config, &services, &t.IsActive,
-		(*storage.Time)(&t.CreatedAt), (*storage.Time)(&t.UpdatedAt))
+		(*storage.Time)(&t.CreatedAt), (*storage.Time)(&t.UpdatedAt), &rl)
 	if err != nil {
 		if err := storage.Interpret(err); errors.Is(err, storage.ErrNotFound) {
 			return nil, err
@@ -148,6 +156,9 @@ func scanTenant(row rowScanner) (*core.Tenant, error) {
 	}
 	t.Config = json.RawMessage(config)
 	if t.EnabledServices, err = decodeList(services, "enabled_services of tenant "+t.ID); err != nil {
+		return nil, err
+	}
+	if t.RateLimit, err = decodeRateLimit(rl, "rate_limit of tenant "+t.ID); err != nil {
 		return nil, err
 	}
 	return &t, nil

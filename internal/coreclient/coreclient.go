@@ -43,6 +43,8 @@ type Answer struct {
 	// caller's tenant and API key (nil: none), which plugboard_rate_limit
 	// enforces beside the endpoints' own.
 	TenantRateLimit *registry.RateLimit `json:"tenant_rate_limit,omitempty"`
+	// APIKeyID is the API key's ID when the credential is one.
+	APIKeyID        string              `json:"api_key_id,omitempty"`
 	APIKeyRateLimit *registry.RateLimit `json:"api_key_rate_limit,omitempty"`
 	// Kind is the kind of credential asked about (set by Verify, not
 	// core), so that Convert can apply rbac.KeyRoles to an API key.
