@@ -146,7 +146,7 @@ func serviceConfig(name string, port int) map[string]any {
 		"host": "127.0.0.1", "port": port, "base_path": "/v1",
 		"endpoints": []map[string]any{
 			{"path": "/items", "method": "GET", "description": "list", "is_public": true},
-			{"path": "/items/{id}", "method": "DELETE", "required_roles": []string{"tenant_admin"}, "rate_limit": "10/minute"},
+			{"path": "/items/{id}", "method": "DELETE", "required_roles": []string{"tenant_admin"}, "rate_limit": map[string]any{"requests": 10, "per": "1m"}},
 		},
 		"metadata": map[string]any{"team": "a"},
 		"tags":     []string{"blue"},

@@ -50,7 +50,7 @@ func testInstances(t *testing.T, open func(t *testing.T) registry.Store) {
 		gotRL, _ := json.Marshal(got.Endpoints[1].RateLimit)
 		testenv.SameJSON(t, "rate_limit", gotRL, json.RawMessage(`{"requests":10,"per":"1m"}`))
 		if got.Endpoints[0].RateLimit != nil {
-			t.Fatalf("absent rate_limit came back as %s", got.Endpoints[0].RateLimit)
+			t.Fatalf("absent rate_limit came back as %+v", got.Endpoints[0].RateLimit)
 		}
 	})
 
