@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,14 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
@@ -36,38 +33,10 @@ import (
 const childEnv = "PLUGBOARD_RATELIMIT_TEST_GATEWAY"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		cfg, err := adapt("../../Caddyfile")
-		if err == nil {
-			err = caddy.Load(cfg, true)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child gateway:", err)
-			os.Exit(2)
-		}
-		io.Copy(io.Discard, os.Stdin) // until the parent closes it
-		caddy.Stop()
+	if gatewaytest.ServeChildIfAsked(childEnv, "../../Caddyfile") {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// adapt adapts a Caddyfile, sending every log to discard.
-func adapt(path string) ([]byte, error) {
-	body, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": path})
-	if err != nil {
-		return nil, fmt.Errorf("adapt %s: %w", path, err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		return nil, err
-	}
-	cfg["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{"writer": map[string]any{"output": "discard"}}}}
-	return json.Marshal(cfg)
 }
 
 // who is a caller of the fake core.
@@ -150,53 +119,17 @@ func startStack(t *testing.T, redisURL, prefix string, second bool) *stack {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	cfg, err := adapt("../../Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
+	gatewaytest.LoadCaddyfile(t, "../../Caddyfile", nil)
 	s.gateways = []string{first}
 	if second {
-		s.gateways = append(s.gateways, startChild(t))
+		site := "http://" + testenv.FreeAddr(t)
+		gatewaytest.StartChild(t, childEnv, site)
+		s.gateways = append(s.gateways, site)
 	}
 	for _, gw := range s.gateways {
 		s.waitRoutable(gw)
 	}
 	return s
-}
-
-// startChild runs a second gateway process on the environment the test set.
-func startChild(t *testing.T) string {
-	addr := "http://" + testenv.FreeAddr(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+addr)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("second gateway's stderr:\n%s", stderr.String())
-		}
-	})
-	return addr
 }
 
 // token signs an access token for user of tenant and tells the fake core.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/plugboard/plugboard/caddymodules"
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/caddymodules/traffic"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/testenv"
@@ -36,26 +36,10 @@ import (
 const childEnv = "PLUGBOARD_TRAFFIC_TEST_GATEWAY"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		runChildGateway()
+	if gatewaytest.ServeChildIfAsked(childEnv, "../../Caddyfile") {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// runChildGateway serves the shipped Caddyfile from the environment the
-// parent set until its stdin closes, then stops (flushing its counts).
-func runChildGateway() {
-	cfg, err := adapt("../../Caddyfile")
-	if err == nil {
-		err = caddy.Load(cfg, true)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child gateway:", err)
-		os.Exit(2)
-	}
-	io.Copy(io.Discard, os.Stdin)
-	caddy.Stop()
 }
 
 // adapt adapts a Caddyfile, sending every log to discard.
@@ -422,33 +406,7 @@ func TestTwoGatewaysShareRedis(t *testing.T) {
 	redisURL, prefix := testenv.RedisURL(t)
 	s := startStack(t, redisURL, prefix)
 	second := "http://" + testenv.FreeAddr(t)
-	env := os.Environ()
-	env = append(env, childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+second)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("second gateway's stderr:\n%s", stderr.String())
-		}
-	})
+	gatewaytest.StartChild(t, childEnv, second)
 	s.waitRoutable(second)
 
 	user := s.token("t1", "user")

@@ -6,8 +6,13 @@ package gatewaytest
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -82,4 +87,68 @@ func QuietLogs(t testing.TB, cfgJSON []byte) []byte {
 	}
 	out, _ := json.Marshal(cfg)
 	return out
+}
+
+// ServeChildIfAsked is for TestMain: when the environment variable
+// childEnv is "1", the test binary is a second gateway (Caddy is process
+// global, so two gateways need two processes) that serves the Caddyfile
+// at path until its stdin closes, then stops; ServeChildIfAsked then
+// returns true and TestMain should return without running the tests.
+func ServeChildIfAsked(childEnv, path string) bool {
+	if os.Getenv(childEnv) != "1" {
+		return false
+	}
+	body, err := os.ReadFile(path)
+	var cfg []byte
+	if err == nil {
+		cfg, _, err = caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": path})
+	}
+	if err == nil {
+		var m map[string]any
+		if err = json.Unmarshal(cfg, &m); err == nil {
+			m["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{"writer": map[string]any{"output": "discard"}}}}
+			cfg, _ = json.Marshal(m)
+			err = caddy.Load(cfg, true)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child gateway:", err)
+		os.Exit(2)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = caddy.Stop()
+	return true
+}
+
+// StartChild runs the test binary as a second gateway (see
+// ServeChildIfAsked) on the test's environment, listening at site
+// (PLUGBOARD_GATEWAY_SITE), until the test ends; its stderr is logged if
+// the test fails.
+func StartChild(t *testing.T, childEnv, site string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+site)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("second gateway's stderr:\n%s", stderr.String())
+		}
+	})
 }
