@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,9 @@ type engine struct {
 	logger *slog.Logger
 	retry  time.Duration // how long Redis is left alone after a failure
 
+	leaseMu sync.Mutex
+	leases  map[string]*lease // by the request's buckets; under leaseMu
+
 	down  atomic.Bool  // the last Redis decision failed
 	tried atomic.Int64 // when Redis was last tried while down (unix ns)
 
@@ -30,8 +35,23 @@ type engine struct {
 	refused   [2]prometheus.Counter
 }
 
+// Leases: Redis grants up to maxLease requests at once when a bucket has
+// plenty of room; they are spent here within leaseTTL or lost (a lost
+// token makes the limit stricter, never looser).
+const (
+	maxLease = 16
+	leaseTTL = 100 * time.Millisecond
+)
+
+// lease is requests Redis granted that this gateway has not spent yet.
+type lease struct {
+	n     int64
+	until int64 // unix ns
+	v     [maxCells]verdict
+}
+
 func newEngine(redisURL, prefix string, timeout, retry time.Duration, maxKeys int, logger *slog.Logger) (*engine, error) {
-	e := &engine{local: newLocal(maxKeys), logger: logger, retry: retry}
+	e := &engine{local: newLocal(maxKeys), logger: logger, retry: retry, leases: map[string]*lease{}}
 	if redisURL != "" {
 		s, err := newShared(redisURL, prefix, timeout)
 		if err != nil {
@@ -81,11 +101,16 @@ func (e *engine) decide(ctx context.Context, now time.Time, cells []cell, out []
 	store := 0
 	ok := false
 	if e.shared != nil && e.shouldTry(now) {
-		var err error
-		ok, err = e.shared.decide(ctx, cells, out)
+		if e.spendLease(now, cells, out) {
+			e.admitted[1].Inc()
+			return true
+		}
+		granted, err := e.shared.decide(ctx, cells, out, maxLease)
 		if err == nil {
 			e.redisOK()
 			store = 1
+			ok = granted > 0
+			e.keepLease(now, cells, out, granted)
 		} else {
 			e.redisFailed(now, err)
 		}
@@ -99,6 +124,61 @@ func (e *engine) decide(ctx context.Context, now time.Time, cells []cell, out []
 		e.refused[store].Inc()
 	}
 	return ok
+}
+
+// leaseKey names the lease of a request's buckets.
+func leaseKey(cells []cell) string {
+	if len(cells) == 1 {
+		return cells[0].bucket
+	}
+	var b strings.Builder
+	for _, c := range cells {
+		b.WriteString(c.bucket)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// spendLease admits the request on a lease this gateway holds for its
+// buckets, filling out from the lease's verdicts.
+func (e *engine) spendLease(now time.Time, cells []cell, out []verdict) bool {
+	k := leaseKey(cells)
+	e.leaseMu.Lock()
+	defer e.leaseMu.Unlock()
+	l := e.leases[k]
+	if l == nil || l.n <= 0 || now.UnixNano() >= l.until {
+		return false
+	}
+	l.n--
+	for i := range cells {
+		out[i] = l.v[i]
+		out[i].remaining += l.n
+	}
+	return true
+}
+
+// keepLease keeps the granted-1 requests of a Redis grant for the next
+// requests to the same buckets.
+func (e *engine) keepLease(now time.Time, cells []cell, out []verdict, granted int64) {
+	if granted <= 1 {
+		return
+	}
+	k := leaseKey(cells)
+	e.leaseMu.Lock()
+	defer e.leaseMu.Unlock()
+	if len(e.leases) >= e.local.maxKeys {
+		for key, l := range e.leases {
+			if now.UnixNano() >= l.until || l.n <= 0 {
+				delete(e.leases, key)
+			}
+		}
+		if len(e.leases) >= e.local.maxKeys {
+			return // full of live leases: ask Redis each time
+		}
+	}
+	l := &lease{n: granted - 1, until: now.Add(leaseTTL).UnixNano()}
+	copy(l.v[:], out)
+	e.leases[k] = l
 }
 
 // shouldTry reports whether to ask Redis now: it is up, or this is the

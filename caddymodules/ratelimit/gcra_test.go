@@ -68,14 +68,22 @@ func TestRedisScript(t *testing.T) {
 	c := cell{bucket: "b", interval: int64(time.Minute), burst: 3}
 	out := make([]verdict, 2)
 	for i := range 3 {
-		ok, err := s.decide(context.Background(), []cell{c}, out)
-		if err != nil || !ok || out[0].remaining != int64(2-i) {
-			t.Fatalf("request %d: %v %v %+v", i, ok, err, out[0])
+		g, err := s.decide(context.Background(), []cell{c}, out, 16)
+		if err != nil || g != 1 || out[0].remaining != int64(2-i) {
+			t.Fatalf("request %d: %v %v %+v", i, g, err, out[0])
 		}
 	}
-	ok, err := s.decide(context.Background(), []cell{{bucket: "other", interval: 1000, burst: 10}, c}, out)
-	if err != nil || ok || out[1].retry < 59*time.Second || out[1].retry > time.Minute || out[0].remaining != 9 {
-		t.Fatalf("4th: %v %v %+v", ok, err, out)
+	g, err := s.decide(context.Background(), []cell{{bucket: "other", interval: 1000, burst: 10}, c}, out, 16)
+	if err != nil || g != 0 || out[1].retry < 59*time.Second || out[1].retry > time.Minute {
+		t.Fatalf("4th: %v %v %+v", g, err, out)
+	}
+	// Plenty of room: a lease of up to 16 (room/8), counted in full.
+	big := cell{bucket: "big", interval: 1000, burst: 1000}
+	if g, err := s.decide(context.Background(), []cell{big}, out, 16); err != nil || g != 16 || out[0].remaining != 1000-16 {
+		t.Fatalf("lease: %v %v %+v", g, err, out[0])
+	}
+	if g, err := s.decide(context.Background(), []cell{{bucket: "small", interval: 1000, burst: 20}}, out, 16); err != nil || g != 2 {
+		t.Fatalf("lease near the limit: %v %v", g, err)
 	}
 	if n, _ := s.client.Exists(context.Background(), prefix+"rl:other").Result(); n != 0 {
 		t.Fatal("a refused request counted in another bucket")
