@@ -7,9 +7,10 @@
 // lets through carries the IETF RateLimit-Policy and RateLimit headers
 // (draft-ietf-httpapi-ratelimit-headers).
 //
-// With Redis every gateway counts in the same buckets, one round trip per
-// decision (a GCRA script, gcra.go and redis.go); without it, or while
-// Redis is down, each gateway counts on its own.
+// With Redis every gateway counts in the same buckets, at most one round
+// trip per decision (a GCRA script, gcra.go and redis.go), with leases of
+// several requests when a bucket is far from its limit (engine.go);
+// without Redis, or while it is down, each gateway counts on its own.
 package ratelimit
 
 import (
