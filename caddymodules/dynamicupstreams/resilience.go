@@ -325,7 +325,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ht := &headerTimer{d: pol.timeout}
 	tctx, cancel := context.WithCancelCause(ctx)
 	ht.cancel = cancel
-	tctx = httptrace.WithClientTrace(tctx, &httptrace.ClientTrace{WroteRequest: ht.start})
+	ht.trace.WroteRequest = ht.start
+	tctx = httptrace.WithClientTrace(tctx, &ht.trace)
 	res, err := t.HTTPTransport.RoundTrip(req.WithContext(tctx))
 	if ht.stop() {
 		if err == nil {
@@ -363,6 +364,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 type headerTimer struct {
 	d      time.Duration
 	cancel context.CancelCauseFunc
+	trace  httptrace.ClientTrace // WroteRequest: start (one allocation with the timer)
 
 	mu    sync.Mutex
 	timer *time.Timer

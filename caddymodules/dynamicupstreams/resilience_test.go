@@ -3,6 +3,8 @@ package dynamicupstreams_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -112,6 +114,43 @@ func TestServiceTimeouts(t *testing.T) {
 	s.registerResilient("again", again, &registry.Resilience{Timeout: "100ms", Retries: retries(1), RetryOn: []string{"timeout"}})
 	if a := s.get("/api/again/x"); a.status != http.StatusGatewayTimeout || again.hits.Load() != 2 {
 		t.Fatalf("again: status %d, %d tries; want 504 after 2", a.status, again.hits.Load())
+	}
+}
+
+// TestServiceTimeoutIsToTheHeaders: the timeout runs from the request's
+// last byte to the response's headers. A slow upload and a slow stream
+// after the headers both outlast a 200ms timeout and are not cut.
+func TestServiceTimeoutIsToTheHeaders(t *testing.T) {
+	s := startStack(t)
+	b := &backend{name: "stream"}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "PUT" {
+			io.Copy(w, r.Body)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 4 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(150 * time.Millisecond) // the stream outlasts the timeout
+		}
+	}))
+	t.Cleanup(b.Close)
+	s.registerResilient("stream", b, &registry.Resilience{Timeout: "200ms", Retries: retries(0)})
+
+	if a := s.get("/api/stream/events"); a.status != 200 || strings.Count(a.body, "data: ") != 4 {
+		t.Fatalf("stream: %d %q, want 4 events", a.status, a.body)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 4 {
+			fmt.Fprintf(pw, "part %d;", i)
+			time.Sleep(150 * time.Millisecond) // the upload outlasts the timeout
+		}
+		pw.Close()
+	}()
+	if a := s.do("PUT", "/api/stream/upload", pr, nil); a.status != 200 || a.body != "part 0;part 1;part 2;part 3;" {
+		t.Fatalf("slow upload: %d %q", a.status, a.body)
 	}
 }
 
