@@ -60,6 +60,9 @@ type App struct {
 	// measured afresh when it returns. Defaults: 5 and 500ms.
 	SlowFactor float64        `json:"slow_factor,omitempty"`
 	SlowFloor  caddy.Duration `json:"slow_floor,omitempty"`
+	// Resilience holds the defaults and caps of services' upstream
+	// timeouts and retries (resilience.go).
+	Resilience ResilienceConfig `json:"resilience,omitzero"`
 
 	holder *holder
 	client *client.Client
@@ -201,6 +204,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.SlowFloor <= 0 {
 		a.SlowFloor = caddy.Duration(500 * time.Millisecond)
+	}
+	if err := a.Resilience.provision(); err != nil {
+		return err
 	}
 	a.run = &appRun{ejected: map[string]time.Time{}, latency: map[string]*latencyStats{}}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {

@@ -33,6 +33,8 @@ type Service struct {
 	// UndeclaredPaths says whether requests that match no endpoint are
 	// refused (registry.UndeclaredDeny); empty means authenticated.
 	UndeclaredPaths registry.UndeclaredPaths
+	// Resilience is the newest instance's timeout and retries, parsed.
+	Resilience serviceResilience
 	// Registered counts the active instances, routable or not.
 	Registered int
 }
@@ -57,7 +59,8 @@ func build(rev int64, active map[string]*registry.Instance, known map[string]boo
 			}
 		}
 		svc := &Service{Name: name, BasePath: newest.BasePath, Endpoints: newest.Endpoints,
-			Metadata: newest.Metadata, UndeclaredPaths: newest.UndeclaredPaths, Registered: len(list)}
+			Metadata: newest.Metadata, UndeclaredPaths: newest.UndeclaredPaths, Registered: len(list),
+			Resilience: parseResilience(newest.Resilience)}
 		for _, in := range list {
 			if in.BasePath == svc.BasePath && in.Health != registry.HealthUnhealthy {
 				svc.Dials = append(svc.Dials, net.JoinHostPort(in.Host, strconv.Itoa(in.Port)))
