@@ -26,13 +26,14 @@ import (
 
 	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/fanout"
 )
 
 // Channel is the pub/sub channel committed revisions are announced on.
 const Channel = "core-changes"
 
 // subscriberBuffer is how many events a follower may lag behind before it
-// is cut off.
+// is cut off (internal/fanout).
 const subscriberBuffer = 1024
 
 // page is how many events the hub reads from the store at once.
@@ -55,11 +56,10 @@ type Hub struct {
 	announce chan struct{} // the publisher has a revision to announce
 	pending  atomic.Int64  // the latest revision this replica committed
 
-	mu     sync.Mutex
-	last   int64 // the latest revision delivered
-	subs   map[*Sub]struct{}
-	closed bool
-	ready  chan struct{}
+	mu    sync.Mutex
+	last  int64 // the latest revision delivered
+	subs  *fanout.Set[corefeed.Event]
+	ready chan struct{}
 }
 
 // New returns a hub reading src, woken by ps, that also reads src every
@@ -68,9 +68,10 @@ func New(src Source, ps ephemeral.PubSub, logger *slog.Logger, poll time.Duratio
 	if poll <= 0 {
 		poll = time.Second
 	}
-	return &Hub{src: src, ps: ps, logger: logger, poll: poll,
-		wake: make(chan struct{}, 1), announce: make(chan struct{}, 1),
-		subs: map[*Sub]struct{}{}, ready: make(chan struct{})}
+	h := &Hub{src: src, ps: ps, logger: logger, poll: poll,
+		wake: make(chan struct{}, 1), announce: make(chan struct{}, 1), ready: make(chan struct{})}
+	h.subs = fanout.New[corefeed.Event](&h.mu, subscriberBuffer)
+	return h
 }
 
 // Notify tells the hub that this replica committed changes up to revision.
@@ -200,9 +201,7 @@ func (h *Hub) restart(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.last = rev
-	for s := range h.subs {
-		h.drop(s)
-	}
+	h.subs.DropAll()
 }
 
 // deliver hands events, which follow each other from the last delivered
@@ -215,55 +214,24 @@ func (h *Hub) deliver(events []corefeed.Event) {
 			continue // read twice, by a catch-up that raced this one
 		}
 		h.last = ev.Revision
-		for s := range h.subs {
-			select {
-			case s.ch <- ev:
-			default:
-				h.logger.Info("cutting off a change follower that fell behind", slog.Int64("revision", ev.Revision))
-				h.drop(s)
-			}
+		if h.subs.Send(ev) > 0 {
+			h.logger.Info("cut off change followers that fell behind", slog.Int64("revision", ev.Revision))
 		}
 	}
 }
 
-// drop ends s; h.mu must be held.
-func (h *Hub) drop(s *Sub) {
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		close(s.ch)
-	}
-}
-
-// Sub is one follower's subscription.
-type Sub struct {
-	ch chan corefeed.Event
-	h  *Hub
-}
-
-// Events delivers, in revision order, every change after the revision
-// Subscribe returned. It is closed when the follower fell behind or the
-// hub shut down: the follower must then reconnect and resume.
-func (s *Sub) Events() <-chan corefeed.Event { return s.ch }
-
-// Close ends the subscription.
-func (s *Sub) Close() {
-	s.h.mu.Lock()
-	defer s.h.mu.Unlock()
-	s.h.drop(s)
-}
+// Sub is one follower's subscription: its Events deliver, in revision
+// order, every change after the revision Subscribe returned, and close when
+// the follower fell behind or the hub shut down (the follower must then
+// reconnect and resume).
+type Sub = fanout.Sub[corefeed.Event]
 
 // Subscribe starts a subscription; last is the revision delivered before
 // it (the store holds every change up to it).
 func (h *Hub) Subscribe() (sub *Sub, last int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := &Sub{ch: make(chan corefeed.Event, subscriberBuffer), h: h}
-	if h.closed {
-		close(s.ch)
-		return s, h.last
-	}
-	h.subs[s] = struct{}{}
-	return s, h.last
+	return h.subs.Subscribe(), h.last
 }
 
 // Shutdown ends every subscription (followers reconnect, to another
@@ -271,10 +239,7 @@ func (h *Hub) Subscribe() (sub *Sub, last int64) {
 func (h *Hub) Shutdown() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		h.drop(s)
-	}
+	h.subs.Shutdown()
 }
 
 // Pruner is the store a Prune deletes old changes from.

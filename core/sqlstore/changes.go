@@ -27,15 +27,15 @@ type changeLog struct {
 	last int64 // revision of the latest event appended, 0 for none
 }
 
-// changePayload is what an event holds beyond its revision, kind, time and
-// IDs (the payload column).
+// changePayload is what an event holds beyond its revision, kind, time,
+// IDs and value (the payload column; the value has a column of its own, as
+// encoding it within would not keep its bytes).
 type changePayload struct {
-	Services []string        `json:"services,omitempty"`
-	Service  string          `json:"service,omitempty"`
-	Key      string          `json:"key,omitempty"`
-	Version  int             `json:"version,omitempty"`
-	Deleted  bool            `json:"deleted,omitempty"`
-	Value    json.RawMessage `json:"value,omitempty"`
+	Services []string `json:"services,omitempty"`
+	Service  string   `json:"service,omitempty"`
+	Key      string   `json:"key,omitempty"`
+	Version  int      `json:"version,omitempty"`
+	Deleted  bool     `json:"deleted,omitempty"`
 }
 
 // append takes the next revision and records ev, stamped now: the
@@ -48,13 +48,17 @@ func (l *changeLog) append(ctx context.Context, ev corefeed.Event) error {
 	}
 	ev.At = l.s.now()
 	body, err := json.Marshal(changePayload{Services: ev.Services, Service: ev.Service, Key: ev.Key, Version: ev.Version,
-		Deleted: ev.Deleted, Value: ev.Value})
+		Deleted: ev.Deleted})
 	if err != nil {
 		return fmt.Errorf("encode change: %w", err)
 	}
-	if _, err := l.tx.ExecContext(ctx, `INSERT INTO core_changes (revision, kind, at, tenant_id, user_id, session_id, key_id, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, ev.Revision, string(ev.Kind), storage.Time(ev.At), ev.TenantID, ev.UserID,
-		ev.SessionID, ev.KeyID, string(body)); err != nil {
+	var value any
+	if ev.Value != nil {
+		value = string(ev.Value)
+	}
+	if _, err := l.tx.ExecContext(ctx, `INSERT INTO core_changes (revision, kind, at, tenant_id, user_id, session_id, key_id, payload, value)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ev.Revision, string(ev.Kind), storage.Time(ev.At), ev.TenantID, ev.UserID,
+		ev.SessionID, ev.KeyID, string(body), value); err != nil {
 		return fmt.Errorf("append change: %w", err)
 	}
 	l.last = ev.Revision
@@ -105,7 +109,7 @@ func (s *Store) ChangesAfter(ctx context.Context, after int64, limit int) ([]cor
 			return nil, false, nil
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT revision, kind, at, tenant_id, user_id, session_id, key_id, payload
+	rows, err := s.db.QueryContext(ctx, `SELECT revision, kind, at, tenant_id, user_id, session_id, key_id, payload, value
 FROM core_changes WHERE revision > $1 ORDER BY revision LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, false, storage.Fault(err, "change")
@@ -116,7 +120,8 @@ FROM core_changes WHERE revision > $1 ORDER BY revision LIMIT $2`, after, limit)
 		var ev corefeed.Event
 		var kind string
 		var body []byte
-		if err := rows.Scan(&ev.Revision, &kind, (*storage.Time)(&ev.At), &ev.TenantID, &ev.UserID, &ev.SessionID, &ev.KeyID, &body); err != nil {
+		var value sql.Null[string]
+		if err := rows.Scan(&ev.Revision, &kind, (*storage.Time)(&ev.At), &ev.TenantID, &ev.UserID, &ev.SessionID, &ev.KeyID, &body, &value); err != nil {
 			return nil, false, fmt.Errorf("scan change: %w", err)
 		}
 		var p changePayload
@@ -124,7 +129,10 @@ FROM core_changes WHERE revision > $1 ORDER BY revision LIMIT $2`, after, limit)
 			return nil, false, fmt.Errorf("decode change %d: %w", ev.Revision, err)
 		}
 		ev.Kind = corefeed.Kind(kind)
-		ev.Services, ev.Service, ev.Key, ev.Version, ev.Deleted, ev.Value = p.Services, p.Service, p.Key, p.Version, p.Deleted, p.Value
+		ev.Services, ev.Service, ev.Key, ev.Version, ev.Deleted = p.Services, p.Service, p.Key, p.Version, p.Deleted
+		if value.Valid {
+			ev.Value = json.RawMessage(value.V)
+		}
 		list = append(list, ev)
 	}
 	if err := rows.Err(); err != nil {

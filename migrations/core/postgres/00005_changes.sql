@@ -4,7 +4,9 @@
 -- which serialises writers, so that revision order is commit order and
 -- revisions have no gaps. Events older than the retention are pruned from
 -- the oldest up. payload holds the kind's other fields (services, the
--- configuration entry) as JSON text, a value kept byte for byte.
+-- configuration entry's address and version) as JSON text; value the
+-- configuration entry's JSON value, as TEXT so that it is kept byte for
+-- byte (NULL for none).
 CREATE TABLE core_revision (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
     revision BIGINT NOT NULL
@@ -19,6 +21,7 @@ CREATE TABLE core_changes (
     user_id    TEXT NOT NULL DEFAULT '',
     session_id TEXT NOT NULL DEFAULT '',
     key_id     TEXT NOT NULL DEFAULT '',
-    payload    TEXT NOT NULL DEFAULT '{}'
+    payload    TEXT NOT NULL DEFAULT '{}',
+    value      TEXT
 );
 CREATE INDEX core_changes_at_idx ON core_changes (at);
