@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
@@ -94,6 +95,16 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.
 		}
 		return log.append(ctx, corefeed.Event{Kind: corefeed.UserRevoked, UserID: userID, TenantID: tenantID})
 	})
+}
+
+// SessionRevoked implements core.SessionStore.
+func (s *Store) SessionRevoked(ctx context.Context, familyID string) (bool, error) {
+	var revoked bool
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL)`, familyID).Scan(&revoked)
+	if err != nil {
+		return false, fmt.Errorf("read session %s: %w", familyID, err)
+	}
+	return revoked, nil
 }
 
 // revokeRefreshTokens revokes the live refresh tokens whose column (a

@@ -23,7 +23,7 @@ export default {
   },
   password: {
     title: 'Change password', current: 'Current password', new: 'New password', repeat: 'Repeat new password',
-    mismatch: 'The passwords differ', length: '8 to 72 characters', changed: 'Password changed',
+    mismatch: 'The passwords differ', length: '8 to 72 characters', changed: 'Password changed: log in again with the new one',
   },
   forbidden: {
     title: 'No access', text: 'This page needs the {perm} permission, which the {role} role has. You are signed in as {user} ({roles}).',

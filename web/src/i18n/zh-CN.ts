@@ -23,7 +23,7 @@ export default {
   },
   password: {
     title: '修改密码', current: '当前密码', new: '新密码', repeat: '再次输入新密码',
-    mismatch: '两次输入的密码不一致', length: '8 到 72 个字符', changed: '密码已修改',
+    mismatch: '两次输入的密码不一致', length: '8 到 72 个字符', changed: '密码已修改，请用新密码重新登录',
   },
   forbidden: {
     title: '无权访问', text: '此页面需要 {perm} 权限，{role} 角色拥有该权限。你当前以 {user}（{roles}）登录。',
