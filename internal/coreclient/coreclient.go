@@ -38,11 +38,12 @@ type Answer struct {
 	Roles           []string `json:"roles"`
 	Scopes          []string `json:"scopes"`
 	EnabledServices []string `json:"enabled_services"`
-	// KeyID names the API key asked about (API keys only), so that a
-	// revocation on core's change feed can drop its cached answer.
+	// KeyID names the API key (as core's change feed does in
+	// apikey.revoked events), so that such an event drops its cached
+	// answer; "" for an access token.
 	KeyID string `json:"key_id,omitempty"`
-	// ExpiresAt is when the API key expires (API keys that expire only):
-	// no answer is cached, nor used stale, past it.
+	// ExpiresAt is when the API key expires; nil when it never does (and
+	// for an access token). No answer is cached, nor used stale, past it.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Kind is the kind of credential asked about (set by Verify, not
 	// core), so that Convert can apply rbac.KeyRoles to an API key.
