@@ -188,7 +188,7 @@ func (h *JWTAuth) Provision(ctx caddy.Context) error {
 			}, h.rt.feed.Staleness),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: "plugboard", Subsystem: "gateway", Name: "core_feed_revision",
-				Help: "The last revision of core's change feed that jwt_auth applied (0 right after a reset).",
+				Help: "The last revision of core's change feed that jwt_auth applied.",
 			}, func() float64 { return float64(h.rt.feed.Revision()) }),
 		} {
 			if err := reg.Register(g); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
@@ -200,7 +200,7 @@ func (h *JWTAuth) Provision(ctx caddy.Context) error {
 }
 
 // FeedRevision returns the last revision of core's change feed the handler
-// applied (0 before any, and right after a reset).
+// applied (see corefeed.Follower.Revision).
 func (h *JWTAuth) FeedRevision() int64 {
 	if h.rt == nil || h.rt.feed == nil {
 		return 0

@@ -117,11 +117,8 @@ func (c *fakeCore) serveFeed(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
 		fl.Flush()
 	}
-	if after < 0 {
-		f.mu.Lock()
-		n := int64(len(f.events))
-		f.mu.Unlock()
-		write(corefeed.FrameReset, "", corefeed.Position{Revision: n})
+	if after < 0 { // as core: the kept events (all of them) continue from 0
+		write(corefeed.FrameReset, "", corefeed.Position{Revision: 0})
 		after = 0
 	}
 	tick := time.NewTicker(corefeed.HeartbeatEvery)

@@ -100,7 +100,8 @@ func NewFollower(cfg FollowerConfig) *Follower {
 }
 
 // Revision returns the last revision applied: the last change handed to
-// OnChange since the last reset, or 0.
+// OnChange, or the revision a reset said the kept events continue from;
+// 0 before any.
 func (f *Follower) Revision() int64 { return f.revision.Load() }
 
 // Latest returns core's latest revision as last heard (heartbeats and
@@ -197,7 +198,7 @@ func (f *Follower) connect(ctx context.Context) (heard bool, err error) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	var event, data string
-	replaying := false // after a reset, until the first change sets the base
+	reset := f.revision.Load() > 0 // the position is known: resuming, or after this stream's reset
 	for sc.Scan() {
 		line := sc.Text()
 		if line != "" {
@@ -218,7 +219,7 @@ func (f *Follower) connect(ctx context.Context) (heard bool, err error) {
 			continue
 		}
 		watchdog.Reset(silence)
-		if err := f.frame(event, data, &replaying); err != nil {
+		if err := f.frame(event, data, &reset); err != nil {
 			return true, err
 		}
 		heard = true
@@ -231,7 +232,7 @@ func (f *Follower) connect(ctx context.Context) (heard bool, err error) {
 }
 
 // frame handles one frame.
-func (f *Follower) frame(event, data string, replaying *bool) error {
+func (f *Follower) frame(event, data string, reset *bool) error {
 	now := f.cfg.Now()
 	switch event {
 	case FrameReset:
@@ -239,9 +240,11 @@ func (f *Follower) frame(event, data string, replaying *bool) error {
 		if err := json.Unmarshal([]byte(data), &p); err != nil {
 			return fmt.Errorf("decode a reset frame: %w", err)
 		}
-		f.revision.Store(0) // a reconnect before the first kept event asks for the reset again
+		// The kept events continue from p.Revision: a resume from there
+		// gets them again.
+		f.revision.Store(p.Revision)
 		f.latest.Store(max(f.latest.Load(), p.Revision))
-		*replaying = true
+		*reset = true
 		f.cfg.OnReset(p.Revision)
 	case FrameHeartbeat:
 		var p Position
@@ -256,16 +259,16 @@ func (f *Follower) frame(event, data string, replaying *bool) error {
 		}
 		last := f.revision.Load()
 		switch {
-		case last > 0 && e.Revision <= last:
-			return nil // applied already: a resume that overlaps
-		case last > 0 && e.Revision != last+1:
-			return fmt.Errorf("%w: after %d came %d", errGap, last, e.Revision)
-		case last == 0 && !*replaying:
-			// A stream that starts with a change and no reset: what came
-			// before is unknown, so treat it as a reset.
+		case last == 0 && !*reset:
+			// A first stream that starts with a change, no reset: what
+			// came before is unknown, so treat it as one.
 			f.cfg.OnReset(0)
+		case e.Revision <= last:
+			return nil // applied already: a resume that overlaps
+		case e.Revision != last+1:
+			return fmt.Errorf("%w: after %d came %d", errGap, last, e.Revision)
 		}
-		*replaying = false
+		*reset = true
 		f.cfg.OnChange(e)
 		f.revision.Store(e.Revision)
 		f.latest.Store(max(f.latest.Load(), e.Revision))

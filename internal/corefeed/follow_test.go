@@ -62,7 +62,7 @@ func reset(rev int64) string { return fmt.Sprintf("event: reset\ndata: {\"revisi
 func TestFollowerResumesAfterAGap(t *testing.T) {
 	s := &script{
 		frames: [][]string{
-			{reset(2), change(1, UserRevoked), change(2, SessionRevoked), change(4, UserRevoked)}, // 3 is missing
+			{reset(0), change(1, UserRevoked), change(2, SessionRevoked), change(4, UserRevoked)}, // 3 is missing
 			{change(2, SessionRevoked), change(3, TenantRevoked), change(4, UserRevoked), ": comment\n\n", "event: future\ndata: {}\n\n", "event: heartbeat\ndata: {\"revision\": 4}\n\n"},
 		},
 		hold: []bool{false, true},
