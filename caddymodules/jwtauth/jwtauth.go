@@ -24,6 +24,12 @@
 //  5. sets the identity headers (see HeaderUserID and Sign) and the vars
 //     pb_user_id and pb_tenant_id.
 //
+// It follows core's change feed (internal/corefeed, feed.go): a revoked
+// session, user or tenant refuses the matching access tokens at once,
+// cached ones included, and other changes drop or replace cached answers;
+// once the feed has been down longer than FeedMaxStaleness, bearer tokens
+// get StaleFeed (by default, asked of core like API keys).
+//
 // Refusals are caddyhttp errors carrying a gatewayctx.PublicError, so
 // plugboard_problem renders them as problem+json: 401 with a
 // WWW-Authenticate challenge, 403, 404 for a path the service refuses to
