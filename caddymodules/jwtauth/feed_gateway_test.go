@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,9 +46,9 @@ func TestGatewayFollowsCoreFeed(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	site := testenv.FreeAddr(t)
+	site, adminAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	for k, v := range map[string]string{
-		"PLUGBOARD_GATEWAY_SITE": "http://" + site, "PLUGBOARD_GATEWAY_ADMIN": "off",
+		"PLUGBOARD_GATEWAY_SITE": "http://" + site, "PLUGBOARD_GATEWAY_ADMIN": adminAddr,
 		"PLUGBOARD_REGISTRY_URL": reg.URL, "PLUGBOARD_REGISTRY_TOKEN": regToken,
 		"PLUGBOARD_CORE_URL": "http://" + proxy.Addr(), "PLUGBOARD_CORE_FEED_TOKEN": feedToken,
 		"PLUGBOARD_GATEWAY_SIGNING_SECRET": "feed-test-signing-secret-0123456789", "PLUGBOARD_WEB_ROOT": t.TempDir(),
@@ -110,6 +111,22 @@ func TestGatewayFollowsCoreFeed(t *testing.T) {
 		return testenv.Do(t, method, "http://"+site+"/api/orders"+path, nil, header...).Status
 	}
 	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	// metric reads a gauge from Caddy's admin /metrics.
+	metric := func(name string) float64 {
+		t.Helper()
+		body := string(testenv.Do(t, "GET", "http://"+adminAddr+"/metrics", nil).Body)
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				return f
+			}
+		}
+		t.Fatalf("no %s in /metrics", name)
+		return 0
+	}
 	becomes := func(t *testing.T, want int, what string, method, path string, header ...string) {
 		t.Helper()
 		testenv.Eventually(t, 5*time.Second, func() bool { return gw(method, path, header...) == want }, "%s: never %d", what, want)
@@ -203,7 +220,13 @@ func TestGatewayFollowsCoreFeed(t *testing.T) {
 		if s := gw("GET", "/items/1", bearer(tok)...); s != 200 {
 			t.Fatalf("before: %d", s)
 		}
+		if rev := metric("plugboard_gateway_core_feed_revision"); rev <= 0 {
+			t.Errorf("feed revision %v before the cut", rev)
+		}
+		testenv.Eventually(t, 5*time.Second, func() bool { return metric("plugboard_gateway_core_feed_staleness_seconds") == 0 }, "the feed never looked live")
 		proxy.Down() // core is unreachable from the gateway: feed, JWKS and verify
+		testenv.Eventually(t, 10*time.Second, func() bool { return metric("plugboard_gateway_core_feed_staleness_seconds") > 0 },
+			"staleness never rose during the cut")
 		// Decisions keep coming from the caches (within feed_max_staleness).
 		if s := gw("GET", "/items/1", bearer(tok)...); s != 200 {
 			t.Fatalf("feed cut: a cached token got %d", s)
@@ -218,6 +241,8 @@ func TestGatewayFollowsCoreFeed(t *testing.T) {
 		}
 		// …is enforced once the feed is back (resumed after the last revision).
 		proxy.Up()
+		testenv.Eventually(t, 10*time.Second, func() bool { return metric("plugboard_gateway_core_feed_staleness_seconds") == 0 },
+			"staleness never went back to 0")
 		becomes(t, 401, "revocation made during the cut, after reconnect", "GET", "/items/1", bearer(tok)...)
 		if s := gw("GET", "/items/1", bearer(tokAlice)...); s != 200 {
 			t.Errorf("after reconnect, another user's token: %d", s)
