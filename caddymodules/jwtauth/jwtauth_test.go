@@ -946,6 +946,21 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 		}
 	})
+	// The same with revocations learnt from core's feed (none matching).
+	b.Run("jwt_auth_cached_denylist_10k", func(b *testing.B) {
+		for i := range 10000 {
+			h.rt.deny.add(corefeed.Event{Kind: []corefeed.Kind{corefeed.SessionRevoked, corefeed.UserRevoked, corefeed.TenantRevoked}[i%3],
+				SessionID: fmt.Sprint("s", i), UserID: fmt.Sprint("u-", i), TenantID: fmt.Sprint("t-", i), At: clk.Now()}, time.Hour, clk.Now())
+		}
+		b.Cleanup(func() { h.rt.deny = newDenylist() })
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Header["Authorization"] = authz
+			if err := h.ServeHTTP(w, r, next); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	// An API key whose answer from core is cached (internal/coreclient).
 	apiKey, _, _, err := auth.NewAPIKey()
 	if err != nil {
