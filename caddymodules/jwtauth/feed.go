@@ -186,14 +186,26 @@ func (h *JWTAuth) newFollower() *corefeed.Follower {
 	})
 }
 
-// onReset drops every cached decision; the denylist is kept (its entries
-// stay true) and the replayed events add to it.
+// onReset drops every cached decision (tokens, API keys, tenants) and
+// fetches the JWKS; the denylist is kept (its entries stay true) and the
+// replayed events add to it.
 func (h *JWTAuth) onReset(int64) {
 	h.rt.keys.Load().tokens.Clear()
 	h.rt.core.Purge(func(*identity, bool) bool { return true })
 	h.rt.tenantGen.Add(1)
 	h.rt.tenants.Clear()
+	if h.rt.resets.Add(1) > 1 { // the first comes as the refresher's first fetch runs
+		h.kickJWKS() // a signing_keys event may be among those missed
+	}
 	h.logger.Info("core's change feed reset: dropped every cached answer")
+}
+
+// kickJWKS has the refresher fetch the JWKS now.
+func (h *JWTAuth) kickJWKS() {
+	select {
+	case h.rt.kick <- struct{}{}:
+	default: // a fetch is pending already
+	}
 }
 
 // onChange applies one change.
@@ -221,10 +233,7 @@ func (h *JWTAuth) onChange(e corefeed.Event) {
 			h.rt.tenants.Put(e.TenantID, e.Services, now.Add(time.Duration(h.KeyCacheTTL)), now)
 		}
 	case corefeed.SigningKeys:
-		select {
-		case h.rt.kick <- struct{}{}:
-		default: // a fetch is pending already
-		}
+		h.kickJWKS()
 	}
 }
 

@@ -170,6 +170,7 @@ type state struct {
 	deny      *denylist          // revocations learnt from it
 	tenantGen atomic.Int64       // bumped when the feed changes tenants: a fetch begun before is not cached
 	kick      chan struct{}      // fetch the JWKS now
+	resets    atomic.Int64       // reset frames seen
 }
 
 // CaddyModule returns the Caddy module information.
