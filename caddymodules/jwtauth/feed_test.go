@@ -227,3 +227,23 @@ func TestFeedCutStaleBearerTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadKeepsRevocations performs a config reload right after a
+// revocation: Caddy builds a new handler whose follower has not replayed
+// the feed yet; it starts from the previous handler's denylist.
+func TestReloadKeepsRevocations(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Advance(500 * time.Millisecond)
+	f.publish(corefeed.Event{Kind: corefeed.UserRevoked, UserID: "u1", TenantID: "t1"})
+	f.core.setFeed(false, false) // the new handler cannot replay it
+	next := &JWTAuth{Core: f.core.URL, SigningSecret: testSecret}
+	next.now = f.clock.Now
+	if err := next.setup(); err != nil {
+		t.Fatal(err)
+	}
+	id := newIdentity("u1", "t1", nil, nil, nil)
+	id.issuedAt = f.clock.Now().Unix()
+	if !next.rt.deny.denies(id) {
+		t.Error("the reloaded handler forgot a revocation")
+	}
+}
