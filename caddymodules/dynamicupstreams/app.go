@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 )
@@ -366,22 +363,11 @@ func (a *App) follow(ctx context.Context, st *state) {
 // Provision) and never put into the config; "" (no error) when neither is
 // set, for a registry that does not require it.
 func registryToken() (token, source string, err error) {
-	if token = strings.TrimSpace(os.Getenv("PLUGBOARD_REGISTRY_TOKEN")); token != "" {
-		return token, "PLUGBOARD_REGISTRY_TOKEN", nil
-	}
-	dir := os.Getenv("PLUGBOARD_DATA_DIR")
-	if dir == "" {
-		dir = "data"
-	}
-	path := filepath.Join(dir, "registry.token") // registryd.TokenFile
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", "", nil
-	}
+	token, source, err = secretfile.Read("PLUGBOARD_REGISTRY_TOKEN", "registry.token") // registryd.TokenFile
 	if err != nil {
 		return "", "", fmt.Errorf("read the registry token: %w", err)
 	}
-	return strings.TrimSpace(string(b)), path, nil
+	return token, source, nil
 }
 
 // bearer sends a bearer token, when there is one, with every request.

@@ -64,6 +64,8 @@ var Vars = []envconfig.Var{
 	// The gateway reads the registry with the registry's token (the
 	// registry's row documents it; this adds the gateway as a user).
 	{Name: "PLUGBOARD_REGISTRY_TOKEN", Doc: "The registry token; the gateway sends it on its reads.", DocZH: "注册中心令牌；网关读取注册中心时携带。"},
+	{Name: "PLUGBOARD_CORE_FEED_TOKEN", Doc: "The token jwt_auth follows core's change feed with (read at each connect; unset: DATA_DIR/core-feed.token).",
+		DocZH: "jwt_auth 订阅核心变更流所用的令牌（每次连接时读取；未设置时读 DATA_DIR/core-feed.token）。"},
 	{Name: "PLUGBOARD_CORE_ISSUER", Default: "plugboard", Doc: "The iss and aud of access tokens; core signs with it and the gateway's jwt_auth expects it.",
 		DocZH: "访问令牌的 iss 与 aud；核心服务用它签发，网关的 jwt_auth 按它校验。"},
 	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/dist", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html); built by make build. Until it is built, a page from web/placeholder says how.",
