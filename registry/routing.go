@@ -73,9 +73,10 @@ const (
 //
 // When the version a step picks has no live instance, the next step
 // decides and the response says so (FallbackHeader); when no weighted
-// version is live, the request goes to any live instance. With no weights
-// (and no pin or allow-list match) every instance of every version serves,
-// as without rules.
+// version is live, the request goes to any live version. With no weights,
+// the versions without an allow-list share the callers equally (sticky
+// too). A version with an allow-list and no weight serves only its
+// tenants (and pins).
 type RoutingRules struct {
 	// Header is the request header that pins a version. Default:
 	// DefaultVersionHeader.
@@ -230,10 +231,12 @@ type Choice struct {
 	Wanted   string
 }
 
-// Choose picks the version of a request; live reports whether a version
-// has a live instance. A Choice with Fallback set and Version "" sends the
-// request to any live instance. It allocates nothing.
-func Choose(r *RoutingRules, f RouteFacts, live func(version string) bool) Choice {
+// Choose picks the version of a request. versions are the service's
+// versions that have instances, sorted (unversioned instances left out);
+// live reports whether one of them has an instance that can serve now. It
+// returns a Choice with Version "" only when r is nil or no version is
+// live: any instance then. It allocates nothing.
+func Choose(r *RoutingRules, f RouteFacts, versions []string, live func(version string) bool) Choice {
 	if r == nil {
 		return Choice{}
 	}
@@ -243,9 +246,10 @@ func Choose(r *RoutingRules, f RouteFacts, live func(version string) bool) Choic
 			c.Fallback, c.Wanted = true, v
 		}
 	}
+	found := func(v string) Choice { c.Version = v; return c }
 	if f.Pin != "" {
 		if live(f.Pin) {
-			return Choice{Version: f.Pin}
+			return found(f.Pin)
 		}
 		miss(f.Pin)
 	}
@@ -253,8 +257,7 @@ func Choose(r *RoutingRules, f RouteFacts, live func(version string) bool) Choic
 		for v, list := range r.Tenants {
 			if slices.Contains(list, f.Tenant) {
 				if live(v) {
-					c.Version = v
-					return c
+					return found(v)
 				}
 				miss(v)
 				break
@@ -264,16 +267,56 @@ func Choose(r *RoutingRules, f RouteFacts, live func(version string) bool) Choic
 	point := r.unitPoint(f)
 	if v := pick(r.Weights, point, nil); v != "" {
 		if live(v) {
-			c.Version = v
-			return c
+			return found(v)
 		}
 		miss(v)
 		if w := pick(r.Weights, point, live); w != "" {
-			c.Version = w
-			return c
+			return found(w)
+		}
+	} else if v := r.pickEven(versions, point, r.unreserved); v != "" {
+		if live(v) {
+			return found(v)
+		}
+		miss(v)
+		if w := r.pickEven(versions, point, func(v string) bool { return r.unreserved(v) && live(v) }); w != "" {
+			return found(w)
 		}
 	}
-	return c // no live weighted version (or no weights): any live instance
+	if v := r.pickEven(versions, point, live); v != "" { // last resort: any live version
+		if !c.Fallback {
+			miss("")
+		}
+		return found(v)
+	}
+	return c
+}
+
+// unreserved reports whether version v is open to every tenant (has no
+// allow-list).
+func (r *RoutingRules) unreserved(v string) bool { return len(r.Tenants[v]) == 0 }
+
+// pickEven gives the versions that ok accepts equal shares of [0,1) and
+// returns the one point falls in, "" when ok accepts none.
+func (r *RoutingRules) pickEven(versions []string, point float64, ok func(string) bool) string {
+	n := 0
+	for _, v := range versions {
+		if ok(v) {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	i := min(int(point*float64(n)), n-1)
+	for _, v := range versions {
+		if ok(v) {
+			if i == 0 {
+				return v
+			}
+			i--
+		}
+	}
+	return ""
 }
 
 // stickyKey is the identity that keeps the caller on one version and its

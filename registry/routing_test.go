@@ -40,14 +40,15 @@ func TestChoose(t *testing.T) {
 		{"canary tenant whose version died follows the weights", split, registry.RouteFacts{Tenant: "t-three", UserID: "u"}, liveSet("v1", "v2"),
 			registry.Choice{Version: pickFor(split, "u", "t-three"), Fallback: true, Wanted: "v3"}},
 		{"weights decide", onlyV2, registry.RouteFacts{UserID: "u"}, all, registry.Choice{Version: "v2"}},
-		{"no weighted version live: any instance", onlyV2, registry.RouteFacts{UserID: "u"}, liveSet("v1"),
-			registry.Choice{Fallback: true, Wanted: "v2"}},
-		{"no weights, no match: any instance", noWeights, registry.RouteFacts{Tenant: "other"}, all, registry.Choice{}},
-		{"no weights, canary dead: any instance, said", noWeights, registry.RouteFacts{Tenant: "t-canary"}, liveSet("v1"),
-			registry.Choice{Fallback: true, Wanted: "v2"}},
+		{"no weighted version live: any live version, said", onlyV2, registry.RouteFacts{UserID: "u"}, liveSet("v1"),
+			registry.Choice{Version: "v1", Fallback: true, Wanted: "v2"}},
+		{"no weights: a reserved version serves only its tenants", noWeights, registry.RouteFacts{Tenant: "other"}, liveSet("v1", "v2"), registry.Choice{Version: "v1"}},
+		{"no weights, canary dead: the others, said", noWeights, registry.RouteFacts{Tenant: "t-canary"}, liveSet("v1"),
+			registry.Choice{Version: "v1", Fallback: true, Wanted: "v2"}},
+		{"nothing live", onlyV2, registry.RouteFacts{UserID: "u"}, liveSet(), registry.Choice{Fallback: true, Wanted: "v2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := registry.Choose(tc.rules, tc.facts, tc.live)
+			got := registry.Choose(tc.rules, tc.facts, []string{"v1", "v2"}, tc.live)
 			if got != tc.want {
 				t.Fatalf("Choose = %+v, want %+v", got, tc.want)
 			}
@@ -57,7 +58,7 @@ func TestChoose(t *testing.T) {
 
 // pickFor is the weighted pick for a caller with every version live.
 func pickFor(r *registry.RoutingRules, user, tenant string) string {
-	return registry.Choose(&registry.RoutingRules{Weights: r.Weights, Sticky: r.Sticky}, registry.RouteFacts{UserID: user, Tenant: tenant}, func(string) bool { return true }).Version
+	return registry.Choose(&registry.RoutingRules{Weights: r.Weights, Sticky: r.Sticky}, registry.RouteFacts{UserID: user, Tenant: tenant}, nil, func(string) bool { return true }).Version
 }
 
 // TestChooseFallbackWeighted: users of a dead weighted version go to the
@@ -68,7 +69,7 @@ func TestChooseFallbackWeighted(t *testing.T) {
 	for i := range 200 {
 		user := fmt.Sprintf("u%d", i)
 		before := pickFor(rules, user, "")
-		got := registry.Choose(rules, registry.RouteFacts{UserID: user}, liveSet("v1", "v3"))
+		got := registry.Choose(rules, registry.RouteFacts{UserID: user}, []string{"v1", "v3"}, liveSet("v1", "v3"))
 		want := registry.Choice{Version: "v3"}
 		if before == "v2" {
 			want.Fallback, want.Wanted = true, "v2"
@@ -90,7 +91,7 @@ func TestChooseDistribution(t *testing.T) {
 	for _, svc := range []string{"orders", "billing"} {
 		counts := map[string]int{}
 		for i := range 10000 {
-			c := registry.Choose(rules, registry.RouteFacts{Service: svc, UserID: fmt.Sprintf("user-%d", i)}, func(string) bool { return true })
+			c := registry.Choose(rules, registry.RouteFacts{Service: svc, UserID: fmt.Sprintf("user-%d", i)}, nil, func(string) bool { return true })
 			counts[c.Version]++
 		}
 		if got := float64(counts["canary"]) / 100; math.Abs(got-10) > 2 {
@@ -108,16 +109,17 @@ func TestChooseSticky(t *testing.T) {
 	at10 := &registry.RoutingRules{Weights: map[string]int{"v1": 90, "v2": 10}}
 	at30 := &registry.RoutingRules{Weights: map[string]int{"v1": 70, "v2": 30}}
 	all := func(string) bool { return true }
+	vs := []string{"v1", "v2"}
 	for i := range 2000 {
 		f := registry.RouteFacts{Service: "orders", UserID: fmt.Sprintf("u%d", i), Rand: uint64(i) * 0x9e3779b97f4a7c15}
-		first := registry.Choose(at10, f, all).Version
+		first := registry.Choose(at10, f, vs, all).Version
 		for range 3 {
 			f.Rand ^= 0xffff_ffff // the random draw plays no part for a known user
-			if again := registry.Choose(at10, f, all).Version; again != first {
+			if again := registry.Choose(at10, f, vs, all).Version; again != first {
 				t.Fatalf("user %s: %s then %s", f.UserID, first, again)
 			}
 		}
-		if first == "v2" && registry.Choose(at30, f, all).Version != "v2" {
+		if first == "v2" && registry.Choose(at30, f, vs, all).Version != "v2" {
 			t.Fatalf("user %s left the canary when its weight went up", f.UserID)
 		}
 	}
@@ -125,9 +127,9 @@ func TestChooseSticky(t *testing.T) {
 	byTenant := &registry.RoutingRules{Weights: map[string]int{"v1": 50, "v2": 50}, Sticky: registry.StickyTenant}
 	for tn := range 50 {
 		tenant := fmt.Sprintf("t%d", tn)
-		want := registry.Choose(byTenant, registry.RouteFacts{Tenant: tenant, UserID: "a"}, all).Version
+		want := registry.Choose(byTenant, registry.RouteFacts{Tenant: tenant, UserID: "a"}, vs, all).Version
 		for u := range 20 {
-			if got := registry.Choose(byTenant, registry.RouteFacts{Tenant: tenant, UserID: fmt.Sprint(u)}, all).Version; got != want {
+			if got := registry.Choose(byTenant, registry.RouteFacts{Tenant: tenant, UserID: fmt.Sprint(u)}, vs, all).Version; got != want {
 				t.Fatalf("tenant %s: user %d on %s, the tenant on %s", tenant, u, got, want)
 			}
 		}
@@ -136,7 +138,7 @@ func TestChooseSticky(t *testing.T) {
 	none := &registry.RoutingRules{Weights: map[string]int{"v1": 50, "v2": 50}, Sticky: registry.StickyNone}
 	seen := map[string]bool{}
 	for i := range 64 {
-		seen[registry.Choose(none, registry.RouteFacts{UserID: "same", Rand: uint64(i) << 58}, all).Version] = true
+		seen[registry.Choose(none, registry.RouteFacts{UserID: "same", Rand: uint64(i) << 58}, vs, all).Version] = true
 	}
 	if len(seen) != 2 {
 		t.Fatalf("sticky none: one user saw %v, want both versions", seen)
@@ -175,9 +177,10 @@ func TestRoutingRulesValidate(t *testing.T) {
 func BenchmarkChoose(b *testing.B) {
 	rules := &registry.RoutingRules{Weights: map[string]int{"v1": 90, "v2": 10}, Tenants: map[string][]string{"v2": {"t-canary"}}}
 	live := func(string) bool { return true }
+	versions := []string{"v1", "v2"}
 	f := registry.RouteFacts{Service: "orders", UserID: "4f1c2a7e-user", Tenant: "acme"}
 	b.ReportAllocs()
 	for b.Loop() {
-		registry.Choose(rules, f, live)
+		registry.Choose(rules, f, versions, live)
 	}
 }
