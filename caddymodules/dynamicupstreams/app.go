@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 )
@@ -34,7 +35,10 @@ const AppName = "plugboard_registry"
 // knew instead of from nothing (Caddy's sanctioned place for such state).
 var holders = caddy.NewUsagePool()
 
-type holder struct{ snap atomic.Pointer[Snapshot] }
+type holder struct {
+	snap  atomic.Pointer[Snapshot]
+	rules atomic.Pointer[rulesTable]
+}
 
 // Destruct implements caddy.Destructor.
 func (*holder) Destruct() error { return nil }
@@ -60,11 +64,18 @@ type App struct {
 	// measured afresh when it returns. Defaults: 5 and 500ms.
 	SlowFactor float64        `json:"slow_factor,omitempty"`
 	SlowFloor  caddy.Duration `json:"slow_floor,omitempty"`
+	// Core is core's base URL, whose configuration center holds the
+	// services' routing rules (versions and gray release) and whose change
+	// feed carries their changes, read with the feed token
+	// (corefeed.TokenEnv, or corefeed.TokenFile in the data directory).
+	// Empty: no routing rules; every version of a service serves.
+	Core string `json:"core,omitempty"`
 
-	holder *holder
-	client *client.Client
-	logger *slog.Logger
-	run    *appRun
+	holder       *holder
+	client       *client.Client
+	coreFeedHTTP *http.Client
+	logger       *slog.Logger
+	run          *appRun
 }
 
 // appRun is the app's runtime state (kept behind a pointer: Caddy copies
@@ -188,6 +199,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		token: func() string { t, _, _ := registryToken(); return t },
 		next:  http.DefaultTransport.(*http.Transport).Clone(),
 	}})
+	if a.Core != "" {
+		a.coreFeedHTTP = &http.Client{Transport: bearer{
+			token: func() string { t, _, _ := dataToken(corefeed.TokenEnv, corefeed.TokenFile); return t },
+			next:  http.DefaultTransport.(*http.Transport).Clone(),
+		}}
+	}
 	h, _, err := holders.LoadOrNew(a.Registry, func() (caddy.Destructor, error) { return new(holder), nil })
 	if err != nil {
 		return err
@@ -247,6 +264,13 @@ func (a *App) Start() error {
 		defer a.run.wg.Done()
 		a.follow(ctx, st)
 	}()
+	if a.Core != "" {
+		a.run.wg.Add(1)
+		go func() {
+			defer a.run.wg.Done()
+			a.followRules(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -360,20 +384,27 @@ func (a *App) follow(ctx context.Context, st *state) {
 // Provision) and never put into the config; "" (no error) when neither is
 // set, for a registry that does not require it.
 func registryToken() (token, source string, err error) {
-	if token = strings.TrimSpace(os.Getenv("PLUGBOARD_REGISTRY_TOKEN")); token != "" {
-		return token, "PLUGBOARD_REGISTRY_TOKEN", nil
+	return dataToken("PLUGBOARD_REGISTRY_TOKEN", "registry.token") // registryd.TokenFile
+}
+
+// dataToken returns the token in the environment variable env, else in
+// file under $PLUGBOARD_DATA_DIR (default ./data), and where it came from;
+// "" (no error) when neither holds one.
+func dataToken(env, file string) (token, source string, err error) {
+	if token = strings.TrimSpace(os.Getenv(env)); token != "" {
+		return token, env, nil
 	}
 	dir := os.Getenv("PLUGBOARD_DATA_DIR")
 	if dir == "" {
 		dir = "data"
 	}
-	path := filepath.Join(dir, "registry.token") // registryd.TokenFile
+	path := filepath.Join(dir, file)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", "", nil
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("read the registry token: %w", err)
+		return "", "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return strings.TrimSpace(string(b)), path, nil
 }
