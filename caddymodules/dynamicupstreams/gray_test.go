@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/sse"
@@ -207,4 +214,99 @@ func TestGrayReleaseSplit(t *testing.T) {
 		t.Fatalf("1000 requests on a 90/10 split: %v", counts)
 	}
 	t.Log("split over 1000 requests:", strconv.Itoa(counts["v1"]), "/", fmt.Sprint(counts["v2"]))
+}
+
+// childEnv makes the test binary a second gateway (see TestMain): Caddy is
+// process-global, so two gateways need two processes.
+const childEnv = "PLUGBOARD_DYNAMICUPSTREAMS_TEST_GATEWAY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		runChildGateway()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runChildGateway serves the shipped Caddyfile from the environment the
+// parent set until its stdin closes.
+func runChildGateway() {
+	body, err := os.ReadFile("../../Caddyfile")
+	var cfg []byte
+	if err == nil {
+		cfg, _, err = caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": "Caddyfile"})
+	}
+	if err == nil {
+		err = caddy.Load(cfg, true)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child gateway:", err)
+		os.Exit(2)
+	}
+	io.Copy(io.Discard, os.Stdin)
+	caddy.Stop()
+}
+
+// TestGrayReleaseTwoGateways: one rule change applies on two gateways.
+func TestGrayReleaseTwoGateways(t *testing.T) {
+	const feedToken = "core-feed-token-for-the-test"
+	core := newFakeCore(t, feedToken)
+	core.put("shop", `{"weights":{"v1":100}}`)
+	s := startStack(t, "PLUGBOARD_CORE_URL", core.URL, corefeed.TokenEnv, feedToken)
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	s.registerVersion("shop", "v1", v1)
+	s.registerVersion("shop", "v2", v2)
+
+	second := "http://" + testenv.FreeAddr(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+second, "PLUGBOARD_GATEWAY_ACCESS_LOG=discard")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("second gateway's stderr:\n%s", stderr.String())
+		}
+	})
+	version := func(base string) string {
+		resp, err := http.Get(base + "/api/shop/x")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.Header.Get(registry.VersionHeader)
+	}
+	gateways := []string{s.gateway, second}
+	for _, g := range gateways {
+		testenv.Eventually(t, 10*time.Second, func() bool { return version(g) == "v1" }, "gateway "+g+" never routed to v1")
+	}
+	start := time.Now()
+	core.put("shop", `{"weights":{"v2":100}}`)
+	for _, g := range gateways {
+		testenv.Eventually(t, 5*time.Second, func() bool { return version(g) == "v2" }, "gateway "+g+" never applied the change")
+	}
+	t.Logf("both gateways applied the change %v after core published it", time.Since(start).Round(time.Millisecond))
+	for _, g := range gateways {
+		for range 10 {
+			if v := version(g); v != "v2" {
+				t.Fatalf("gateway %s after the change: %q", g, v)
+			}
+		}
+	}
 }
