@@ -130,11 +130,7 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	keepAlive := time.NewTicker(configKeepAlive)
 	defer keepAlive.Stop()
-	resyncEvery := s.opt.WatchResync
-	if resyncEvery <= 0 {
-		resyncEvery = 5 * time.Second
-	}
-	resync := time.NewTicker(resyncEvery)
+	resync := time.NewTicker(s.opt.WatchResync)
 	defer resync.Stop()
 	for {
 		select {

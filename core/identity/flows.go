@@ -281,7 +281,7 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (*Identity, erro
 		return nil, err
 	}
 	id := &Identity{TenantID: tenant.ID, TenantName: tenant.Name, Roles: []string{}, Scopes: nonNil(k.Scopes),
-		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID}
+		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID, KeyID: k.ID, ExpiresAt: k.ExpiresAt}
 	if k.UserID != "" {
 		user, err := s.store.GetUser(ctx, k.UserID)
 		if err = account(err, err == nil && user.IsActive, errBadKey); err != nil {

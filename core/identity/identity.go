@@ -88,6 +88,13 @@ type Identity struct {
 	SessionID string `json:"-"`
 	// APIKeyID is set when the credential is an API key.
 	APIKeyID string `json:"api_key_id,omitempty"`
+	// KeyID is APIKeyID again, under the name core's change feed uses
+	// (corefeed.Event.KeyID), so that a gateway matches apikey.revoked
+	// events to its cached answers.
+	KeyID string `json:"key_id,omitempty"`
+	// ExpiresAt is when the API key expires (nil: never), so that no
+	// cache keeps the answer past it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // Service is the identity service. It is safe for concurrent use.

@@ -38,6 +38,12 @@ type Answer struct {
 	Roles           []string `json:"roles"`
 	Scopes          []string `json:"scopes"`
 	EnabledServices []string `json:"enabled_services"`
+	// KeyID names the API key (as core's change feed does in
+	// apikey.revoked events); "" for an access token.
+	KeyID string `json:"key_id,omitempty"`
+	// ExpiresAt is when the API key expires; nil when it never does (and
+	// for an access token).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Kind is the kind of credential asked about (set by Verify, not
 	// core), so that Convert can apply rbac.KeyRoles to an API key.
 	Kind credential.Kind `json:"-"`
