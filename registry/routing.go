@@ -2,7 +2,9 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -109,7 +111,22 @@ func ParseRoutingRules(raw []byte) (*RoutingRules, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return nil, fault.InvalidFields("The routing rules are invalid.", map[string]string{"value": "must be a routing rules object: " + strings.TrimPrefix(err.Error(), "json: ")})
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field == "" {
+			return nil, fault.InvalidFields("The routing rules are invalid.", map[string]string{"value": "must be a JSON object with header, weights, sticky and tenants"})
+		}
+		if typ != nil {
+			want := map[string]string{"header": "a string", "sticky": "a string", "weights": "an object of version → integer weight",
+				"tenants": "an object of version → list of tenant IDs"}[strings.SplitN(typ.Field, ".", 2)[0]]
+			return nil, fault.InvalidFields("The routing rules are invalid.", map[string]string{"value." + typ.Field: "must be " + cmp.Or(want, "of another type")})
+		}
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		if _, unknown := strings.CutPrefix(msg, "unknown field "); unknown {
+			msg = "has an " + msg + "; the fields are header, weights, sticky and tenants"
+		} else {
+			msg = "must be a routing rules object (" + msg + ")"
+		}
+		return nil, fault.InvalidFields("The routing rules are invalid.", map[string]string{"value": msg})
 	}
 	if dec.More() {
 		return nil, fault.InvalidFields("The routing rules are invalid.", map[string]string{"value": "must hold one JSON object"})

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/plugboard/plugboard/core/coretest"
 	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/sse"
 	"github.com/plugboard/plugboard/internal/testenv"
@@ -25,8 +26,8 @@ import (
 )
 
 // fakeCore serves what the gateway reads of core for routing rules, to
-// corefeed's contract: the global plugboard.routing entries
-// (GET /api/config?scope=global&prefix=plugboard.routing) and the change
+// corefeed's contract: the reserved global entries (corefeed.ConfigPath)
+// and the change
 // feed (reset, then change frames as put publishes them, heartbeats).
 type fakeCore struct {
 	*httptest.Server
@@ -40,8 +41,8 @@ type fakeCore struct {
 func newFakeCore(t *testing.T, token string) *fakeCore {
 	c := &fakeCore{entries: map[string]corefeed.Event{}, subs: map[chan corefeed.Event]bool{}, token: token}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+c.token || r.URL.Query().Get("scope") != "global" {
+	mux.HandleFunc("GET "+corefeed.ConfigPath, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+c.token {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
@@ -307,6 +308,50 @@ func TestGrayReleaseTwoGateways(t *testing.T) {
 			if v := version(g); v != "v2" {
 				t.Fatalf("gateway %s after the change: %q", g, v)
 			}
+		}
+	}
+}
+
+// TestGrayReleaseWithCore runs the gateway against a real core: rules
+// written through core's configuration API (as the console does) reach
+// the gateway through core's change feed, a rollback too, and core refuses
+// invalid rules.
+func TestGrayReleaseWithCore(t *testing.T) {
+	const feedToken = "core-feed-token-for-the-gateway-test"
+	core := coretest.Start(t, coretest.Options{Env: map[string]string{"PLUGBOARD_CORE_FEED_TOKEN": feedToken}})
+	admin := coretest.Login(t, core.URL, "admin", coretest.AdminPassword)
+	routing := core.URL + "/api/config/shop/" + registry.RoutingKey + "?scope=global"
+	put := func(rules string, status int) {
+		t.Helper()
+		r := testenv.Do(t, "PUT", routing, map[string]any{"value": json.RawMessage(rules), "comment": "test"}, "Authorization", "Bearer "+admin)
+		if r.Status != status {
+			t.Fatalf("PUT %s: %d %s, want %d", rules, r.Status, r.Body, status)
+		}
+	}
+	put(`{"weights":{"v1":100}}`, 201)
+	s := startStack(t, "PLUGBOARD_CORE_URL", core.URL, corefeed.TokenEnv, feedToken)
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	s.registerVersion("shop", "v1", v1)
+	s.registerVersion("shop", "v2", v2)
+	served := func() string { return s.get("/api/shop/x").header.Get(registry.VersionHeader) }
+	testenv.Eventually(t, 10*time.Second, func() bool { return served() == "v1" }, "the gateway never routed by core's rules")
+
+	start := time.Now()
+	put(`{"weights":{"v2":100}}`, 200)
+	testenv.Eventually(t, 5*time.Second, func() bool { return served() == "v2" }, "the change never reached the gateway")
+	t.Logf("the gateway applied core's change %v after core answered the PUT", time.Since(start).Round(time.Millisecond))
+
+	if r := testenv.Do(t, "POST", core.URL+"/api/config/shop/"+registry.RoutingKey+"/rollback?scope=global",
+		map[string]any{"version": 1}, "Authorization", "Bearer "+admin); r.Status != 200 {
+		t.Fatalf("rollback: %d %s", r.Status, r.Body)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return served() == "v1" }, "the rollback never reached the gateway")
+
+	put(`{"weights":{"v1":-5}}`, 422) // refused by core: the gateway keeps the rules it has
+	put(`{"wieghts":{"v2":100}}`, 422)
+	for range 5 {
+		if v := served(); v != "v1" {
+			t.Fatalf("after refused writes: %q", v)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +21,9 @@ import (
 // The services' routing rules (versions and gray release) are global
 // configuration entries of core (registry.RoutingKey). The app keeps them
 // in a table behind an atomic pointer (in the holder, so that a reload
-// starts from what the old app knew): loaded in full from core's
-// configuration API at start and after every reset of core's change feed,
+// starts from what the old app knew): loaded in full from core
+// (corefeed.ConfigPath) at start, on every reconnect and after every reset
+// of core's change feed,
 // then kept current by the feed's config events. While core is down, the
 // last rules keep applying.
 
@@ -49,7 +49,7 @@ func (a *App) setRules(t rulesTable) { a.holder.rules.Store(&t) }
 
 // loadRules reads every service's routing rules from core.
 func (a *App) loadRules(ctx context.Context) error {
-	u := strings.TrimRight(a.Core, "/") + "/api/config?" + url.Values{"scope": {"global"}, "prefix": {registry.RoutingKey}}.Encode()
+	u := strings.TrimRight(a.Core, "/") + corefeed.ConfigPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
