@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plugboard/plugboard/internal/corefeed"
+	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 )
@@ -201,7 +198,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}})
 	if a.Core != "" {
 		a.coreFeedHTTP = &http.Client{Transport: bearer{
-			token: func() string { t, _, _ := dataToken(corefeed.TokenEnv, corefeed.TokenFile); return t },
+			token: func() string { t, _, _ := corefeed.ReadToken(); return t },
 			next:  http.DefaultTransport.(*http.Transport).Clone(),
 		}}
 	}
@@ -384,29 +381,11 @@ func (a *App) follow(ctx context.Context, st *state) {
 // Provision) and never put into the config; "" (no error) when neither is
 // set, for a registry that does not require it.
 func registryToken() (token, source string, err error) {
-	return dataToken("PLUGBOARD_REGISTRY_TOKEN", "registry.token") // registryd.TokenFile
-}
-
-// dataToken returns the token in the environment variable env, else in
-// file under $PLUGBOARD_DATA_DIR (default ./data), and where it came from;
-// "" (no error) when neither holds one.
-func dataToken(env, file string) (token, source string, err error) {
-	if token = strings.TrimSpace(os.Getenv(env)); token != "" {
-		return token, env, nil
-	}
-	dir := os.Getenv("PLUGBOARD_DATA_DIR")
-	if dir == "" {
-		dir = "data"
-	}
-	path := filepath.Join(dir, file)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", "", nil
-	}
+	token, source, err = secretfile.Read("PLUGBOARD_REGISTRY_TOKEN", "registry.token") // registryd.TokenFile
 	if err != nil {
-		return "", "", fmt.Errorf("read %s: %w", path, err)
+		return "", "", fmt.Errorf("read the registry token: %w", err)
 	}
-	return strings.TrimSpace(string(b)), path, nil
+	return token, source, nil
 }
 
 // bearer sends a bearer token, when there is one, with every request.

@@ -27,7 +27,9 @@ func (h *JWTAuth) newCoreClient() *coreclient.Client[*identity] {
 			if a.Kind == credential.APIKey {
 				roles = rbac.KeyRoles(a.Roles, a.Scopes) // as core's API: no role without core:admin
 			}
-			return newIdentity(a.UserID, a.TenantID, roles, a.Scopes, a.EnabledServices)
+			id := newIdentity(a.UserID, a.TenantID, roles, a.Scopes, a.EnabledServices)
+			id.keyID = a.KeyID
+			return id
 		},
 		Timeout:      time.Duration(h.Timeout),
 		TTL:          time.Duration(h.KeyCacheTTL),
@@ -46,6 +48,7 @@ func (h *JWTAuth) tenantServices(ctx context.Context, reqID, token string, id *i
 	if s, ok := h.rt.tenants.Get(id.TenantID, now); ok {
 		return s, nil
 	}
+	gen := h.rt.tenantGen.Load()
 	ans, err := h.rt.core.Verify(ctx, reqID, credential.Bearer, token, time.Time{})
 	switch {
 	case errors.Is(err, coreclient.ErrRefused):
@@ -59,7 +62,9 @@ func (h *JWTAuth) tenantServices(ctx context.Context, reqID, token string, id *i
 		h.logger.Warn("core placed a token in another tenant", slog.String("token_tenant", id.TenantID), slog.String("core_tenant", ans.TenantID))
 		return nil, errBadToken
 	}
-	h.rt.tenants.Put(id.TenantID, ans.services, now.Add(time.Duration(h.KeyCacheTTL)), now)
+	if h.rt.tenantGen.Load() == gen { // else the feed changed the tenant meanwhile
+		h.rt.tenants.Put(id.TenantID, ans.services, now.Add(time.Duration(h.KeyCacheTTL)), now)
+	}
 	return ans.services, nil
 }
 

@@ -21,6 +21,12 @@ type identity struct {
 	// the credential (an API key, or a token asked about for them); nil
 	// for a token verified offline.
 	services []string
+	// sessionID, issuedAt and expires (unix seconds) are a token's sid,
+	// iat and exp, checked against the feed's revocations; keyID is the
+	// API key core answered for.
+	sessionID         string
+	issuedAt, expires int64
+	keyID             string
 }
 
 func newIdentity(user, tenant string, roles, scopes, services []string) *identity {

@@ -33,6 +33,7 @@ package jwtauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -44,9 +45,12 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
+	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/coreclient"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/registry"
 )
@@ -117,6 +121,24 @@ type JWTAuth struct {
 	// compromised plugin cannot opt in to replayable user tokens. API keys
 	// are never forwarded. Default: none (Authorization is removed)
 	ForwardAuthorization []string `json:"forward_authorization,omitempty"`
+	// MaxTokenTTL is the longest lifetime of core's access tokens (core's
+	// auth.DefaultTTL unless core is configured otherwise): a revocation
+	// learnt from core's change feed is kept this long (plus the 30s
+	// leeway) past its time, when every token it could match has expired.
+	// Default: 15m
+	MaxTokenTTL caddy.Duration `json:"max_token_ttl,omitempty"`
+	// FeedMaxStaleness is how long bearer tokens are still decided locally
+	// (signature, expiry, the revocations learnt so far) while core's
+	// change feed is down. Default: 30s
+	FeedMaxStaleness caddy.Duration `json:"feed_max_staleness,omitempty"`
+	// StaleFeed is what bearer tokens get once the feed has been down
+	// longer than FeedMaxStaleness: "verify" asks core about each token
+	// like about an API key (cached key_cache_ttl; while core is
+	// unreachable, an answer within stale_if_error, else 503), "accept"
+	// keeps deciding locally (fail open: revocations made meanwhile wait
+	// for the feed), "refuse" answers 503 (fail closed).
+	// Default: verify
+	StaleFeed string `json:"stale_feed,omitempty"`
 
 	logger *slog.Logger
 	client *http.Client
@@ -135,8 +157,13 @@ type state struct {
 	core    *coreclient.Client[*identity]       // core's answers, by credential
 	tenants *coreclient.Cache[string, []string] // enabled services by tenant id
 	signers *signers                            // keyed HMACs, one pool per service
-	wg      sync.WaitGroup                      // the refresher
-	stop    context.CancelFunc                  // ends the refresher
+	wg      sync.WaitGroup                      // the refresher and the follower
+	stop    context.CancelFunc                  // ends the refresher and the follower
+
+	feed      *corefeed.Follower // core's change feed
+	deny      *denylist          // revocations learnt from it
+	tenantGen atomic.Int64       // bumped when the feed changes tenants: a fetch begun before is not cached
+	kick      chan struct{}      // fetch the JWKS now
 }
 
 // CaddyModule returns the Caddy module information.
@@ -153,7 +180,32 @@ func (h *JWTAuth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.start(ctx, ctx.Slogger())
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		for _, g := range []prometheus.Collector{
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: "plugboard", Subsystem: "gateway", Name: "core_feed_staleness_seconds",
+				Help: "Seconds since jwt_auth last heard core's change feed; 0 while it is connected and live.",
+			}, h.rt.feed.Staleness),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: "plugboard", Subsystem: "gateway", Name: "core_feed_revision",
+				Help: "The last revision of core's change feed that jwt_auth applied (0 right after a reset).",
+			}, func() float64 { return float64(h.rt.feed.Revision()) }),
+		} {
+			if err := reg.Register(g); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+				return fmt.Errorf("jwt_auth: register metric: %w", err)
+			}
+		}
+	}
 	return nil
+}
+
+// FeedRevision returns the last revision of core's change feed the handler
+// applied (0 before any, and right after a reset).
+func (h *JWTAuth) FeedRevision() int64 {
+	if h.rt == nil || h.rt.feed == nil {
+		return 0
+	}
+	return h.rt.feed.Revision()
 }
 
 // setup sets defaults and builds everything but the client of core and
@@ -181,6 +233,15 @@ func (h *JWTAuth) setup() error {
 	if h.StaleIfError <= 0 {
 		h.StaleIfError = caddy.Duration(10 * time.Minute)
 	}
+	if h.MaxTokenTTL <= 0 {
+		h.MaxTokenTTL = caddy.Duration(auth.DefaultTTL)
+	}
+	if h.FeedMaxStaleness <= 0 {
+		h.FeedMaxStaleness = caddy.Duration(30 * time.Second)
+	}
+	if h.StaleFeed == "" {
+		h.StaleFeed = StaleFeedVerify
+	}
 	if h.DefaultPolicy == "" {
 		h.DefaultPolicy = PolicyAuthenticated
 	}
@@ -195,7 +256,8 @@ func (h *JWTAuth) setup() error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
 	h.client = &http.Client{Transport: tr, Timeout: time.Duration(h.Timeout)}
-	h.rt = &state{tenants: coreclient.NewCache[string, []string](cacheSize)}
+	h.rt = &state{tenants: coreclient.NewCache[string, []string](cacheSize), kick: make(chan struct{}, 1)}
+	h.rt.deny = seedDenylist(h.Core)
 	h.rt.signers = newSigners(h.secret)
 	h.rt.keys.Store(h.newKeyring(nil))
 	return nil
@@ -209,11 +271,16 @@ func (h *JWTAuth) start(ctx context.Context, logger *slog.Logger) {
 	if len(h.secret) < 32 {
 		h.logger.Warn("the identity signing secret is shorter than 32 bytes")
 	}
+	h.rt.feed = h.newFollower()
 	ctx, h.rt.stop = context.WithCancel(ctx)
-	h.rt.wg.Add(1)
+	h.rt.wg.Add(2)
 	go func() {
 		defer h.rt.wg.Done()
 		h.refreshLoop(ctx)
+	}()
+	go func() {
+		defer h.rt.wg.Done()
+		h.rt.feed.Run(ctx)
 	}()
 }
 
@@ -226,6 +293,11 @@ func (h *JWTAuth) Validate() error {
 	if h.DefaultPolicy != PolicyAuthenticated && h.DefaultPolicy != PolicyPublic {
 		return fmt.Errorf("jwt_auth: default_policy %q is neither %s nor %s", h.DefaultPolicy, PolicyAuthenticated, PolicyPublic)
 	}
+	switch h.StaleFeed {
+	case StaleFeedVerify, StaleFeedAccept, StaleFeedRefuse:
+	default:
+		return fmt.Errorf("jwt_auth: stale_feed %q is none of %s, %s, %s", h.StaleFeed, StaleFeedVerify, StaleFeedAccept, StaleFeedRefuse)
+	}
 	for _, name := range h.ForwardAuthorization {
 		if !registry.ValidName(name) {
 			return fmt.Errorf("jwt_auth: forward_authorization %q is not a service name", name)
@@ -234,7 +306,7 @@ func (h *JWTAuth) Validate() error {
 	return nil
 }
 
-// Cleanup stops the refresher and closes idle connections to core.
+// Cleanup stops the refresher and the follower and closes idle connections to core.
 func (h *JWTAuth) Cleanup() error {
 	if h.rt != nil && h.rt.stop != nil {
 		h.rt.stop()
@@ -281,7 +353,9 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case credential.Invalid:
 		err = errBadCredentials
 	case credential.Bearer:
-		id, err = h.verifyToken(ctx, cred)
+		if id, err = h.verifyToken(ctx, cred); err == nil {
+			id, err = h.checkToken(ctx, r, cred, id, h.now())
+		}
 	case credential.APIKey:
 		id, err = h.verifyAPIKey(ctx, r.Header.Get("X-Request-Id"), cred)
 	}
