@@ -262,6 +262,14 @@ func (a *App) Start() error {
 		a.follow(ctx, st)
 	}()
 	if a.Core != "" {
+		// The rules too, before the first request (bounded likewise); the
+		// feed's first reset loads them again.
+		loadCtx, cancelLoad := context.WithTimeout(ctx, time.Duration(a.Timeout))
+		if err := a.loadRules(loadCtx); err != nil {
+			a.logger.Error("could not load the routing rules from core; routing by the last known ones until it answers",
+				slog.String("core", a.Core), slog.Any("error", err))
+		}
+		cancelLoad()
 		a.run.wg.Add(1)
 		go func() {
 			defer a.run.wg.Done()

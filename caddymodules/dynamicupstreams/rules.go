@@ -1,16 +1,13 @@
 package dynamicupstreams
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,8 +19,8 @@ import (
 // configuration entries of core (registry.RoutingKey). The app keeps them
 // in a table behind an atomic pointer (in the holder, so that a reload
 // starts from what the old app knew): loaded in full from core
-// (corefeed.ConfigPath) at start, on every reconnect and after every reset
-// of core's change feed,
+// (corefeed.ConfigPath) at every reset of core's change feed (the first
+// connection starts with one),
 // then kept current by the feed's config events. While core is down, the
 // last rules keep applying.
 
@@ -122,112 +119,35 @@ func (a *App) applyRules(ev *corefeed.Event) {
 	a.logger.Info("routing rules changed", slog.String("service", ev.Service), slog.Int("version", ev.Version), slog.Bool("deleted", ev.Deleted))
 }
 
-// followRules keeps the rules current until ctx ends: a full load, then
-// core's change feed; on every reconnect (with backoff) and every reset,
-// a full load again.
+// followRules keeps the rules current until ctx ends: core's change feed
+// (corefeed.Follower), a full load at every reset (the first connection
+// starts with one), then the config changes.
 func (a *App) followRules(ctx context.Context) {
+	f := corefeed.NewFollower(corefeed.FollowerConfig{
+		Core:     a.Core,
+		Logger:   a.logger,
+		OnReset:  func(int64) { a.loadRulesRetrying(ctx) },
+		OnChange: func(ev corefeed.Event) { a.applyRules(&ev) },
+	})
+	f.Run(ctx)
+}
+
+// loadRulesRetrying loads the rules, trying again with backoff until it
+// succeeds or ctx ends; meanwhile the last rules keep applying.
+func (a *App) loadRulesRetrying(ctx context.Context) {
 	backoff := 100 * time.Millisecond
-	var after int64 = -1
 	for ctx.Err() == nil {
 		loadCtx, cancel := context.WithTimeout(ctx, time.Duration(a.Timeout))
 		err := a.loadRules(loadCtx)
 		cancel()
-		if err != nil {
-			a.logger.Warn("could not load the routing rules from core; keeping the last ones", slog.Any("error", err))
-		}
-		connected := false
-		err = a.watchCore(ctx, after, func(frame string, data []byte) error {
-			connected = true
-			backoff = 100 * time.Millisecond
-			switch frame {
-			case corefeed.FrameReset:
-				var p corefeed.Position
-				if err := json.Unmarshal(data, &p); err != nil {
-					return fmt.Errorf("reset frame: %w", err)
-				}
-				after = p.Revision
-				return a.loadRules(ctx)
-			case corefeed.FrameChange:
-				var ev corefeed.Event
-				if err := json.Unmarshal(data, &ev); err != nil {
-					return fmt.Errorf("change frame: %w", err)
-				}
-				after = ev.Revision
-				a.applyRules(&ev)
-			}
-			return nil
-		})
-		if ctx.Err() != nil {
+		if err == nil {
 			return
 		}
-		if connected {
-			a.logger.Warn("core's change feed ended; reconnecting", slog.Any("error", err))
-		} else {
-			a.logger.Warn("core's change feed unreachable; routing rules may lag", slog.Any("error", err))
-		}
+		a.logger.Warn("could not load the routing rules from core; keeping the last ones", slog.Any("error", err))
 		select {
 		case <-ctx.Done():
-			return
 		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))):
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-}
-
-// watchCore reads core's change feed from after (-1: from core's choice,
-// a reset) and hands each frame to fn until the stream ends, fn fails, or
-// three heartbeats' time passes without a frame.
-func (a *App) watchCore(ctx context.Context, after int64, fn func(frame string, data []byte) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	u := strings.TrimRight(a.Core, "/") + corefeed.Path
-	if after >= 0 {
-		u += "?after=" + strconv.FormatInt(after, 10)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	res, err := a.coreFeedHTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("core's change feed answered %s", res.Status)
-	}
-	silence := time.AfterFunc(3*corefeed.HeartbeatEvery, func() { cancel(errors.New("no heartbeat from core's change feed")) })
-	defer silence.Stop()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var frame string
-	var data []byte
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if frame != "" || data != nil {
-				silence.Reset(3 * corefeed.HeartbeatEvery)
-				if err := fn(frame, data); err != nil {
-					return err
-				}
-			}
-			frame, data = "", nil
-		case strings.HasPrefix(line, "event:"):
-			frame = strings.TrimSpace(line[len("event:"):])
-		case strings.HasPrefix(line, "data:"):
-			if data != nil {
-				data = append(data, '\n')
-			}
-			data = append(data, strings.TrimPrefix(line[len("data:"):], " ")...)
-		}
-	}
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return io.ErrUnexpectedEOF
 }
