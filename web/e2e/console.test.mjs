@@ -216,6 +216,22 @@ test('the console, end to end', async (t) => {
     assert.match(rows, /10 \(10 %\)/)
     assert.match(rows, /2\.0\.0[\s\S]*0 \/ 0/)
     await shot('zh-service-versions')
+    assert.match(rows, /艾克米公司/)
+    // The gateway (plugboard run: core's feed token from the data directory) applies them:
+    // 2.0.0 has no instance, so 1.0.0 serves everyone, and says when it stands in.
+    const served = async (headers = {}) => {
+      const r = await fetch(stack.url + '/api/hello/hello', { headers })
+      await r.arrayBuffer()
+      return [r.status, r.headers.get('x-plugboard-version'), r.headers.get('x-plugboard-version-fallback')]
+    }
+    for (let i = 0; ; i++) {
+      const [status, version] = await served()
+      if (status === 200 && version === '1.0.0') break
+      assert.ok(i < 100, `the gateway never applied the rules: ${status} ${version}`)
+      await new Promise((ok) => setTimeout(ok, 20))
+    }
+    assert.deepEqual(await served({ 'X-Plugboard-Version': '2.0.0' }), [200, '1.0.0', '2.0.0'])
+    assert.deepEqual(await served({ 'X-Plugboard-Version': '1.0.0' }), [200, '1.0.0', null])
     // A bad value is refused by core where validation is wired (registry.ValidateRoutingJSON).
     await $('[data-test=rules-history]').click()
     await $('[data-test=config]').waitFor()
