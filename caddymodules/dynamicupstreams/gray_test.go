@@ -347,6 +347,39 @@ func TestGrayReleaseWithCore(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, func() bool { return served() == "v1" }, "the rollback never reached the gateway")
 
+	// The caller's identity (jwt_auth, after plugboard_route) decides: the
+	// admin's tenant is the canary's; nobody else's is, whatever headers
+	// they send (client X-Plugboard-* headers are dropped, and the gateway
+	// reads the tenant only from jwt_auth).
+	var me struct {
+		Tenant struct {
+			ID string `json:"id"`
+		} `json:"tenant"`
+	}
+	testenv.Do(t, "GET", core.URL+"/api/auth/me", nil, "Authorization", "Bearer "+admin).Decode(t, &me)
+	put(fmt.Sprintf(`{"weights":{"v1":100},"tenants":{"v2":[%q]}}`, me.Tenant.ID), 200)
+	asAdmin := http.Header{"Authorization": {"Bearer " + admin}}
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		return s.do("GET", "/api/shop/x", nil, asAdmin).header.Get(registry.VersionHeader) == "v2"
+	}, "the canary tenant never reached v2")
+	for range 10 {
+		spoof := http.Header{"X-Plugboard-Tenant-Id": {me.Tenant.ID}, "X-Plugboard-Tenant": {me.Tenant.ID}}
+		if v := s.do("GET", "/api/shop/x", nil, spoof).header.Get(registry.VersionHeader); v != "v1" {
+			t.Fatalf("a client claiming the canary tenant in a header got %q", v)
+		}
+	}
+	// Sticky by user: on a 50/50 split the admin always lands on one version.
+	put(`{"weights":{"v1":50,"v2":50}}`, 200)
+	testenv.Eventually(t, 5*time.Second, func() bool { return served() != "" && rulesVersionApplied(s, "v1", "v2") }, "the split never applied")
+	first := s.do("GET", "/api/shop/x", nil, asAdmin).header.Get(registry.VersionHeader)
+	for range 20 {
+		if v := s.do("GET", "/api/shop/x", nil, asAdmin).header.Get(registry.VersionHeader); v != first {
+			t.Fatalf("one user on %s, then %s", first, v)
+		}
+	}
+	put(`{"weights":{"v1":100}}`, 200)
+	testenv.Eventually(t, 5*time.Second, func() bool { return s.do("GET", "/api/shop/x", nil, asAdmin).header.Get(registry.VersionHeader) == "v1" }, "back to v1")
+
 	put(`{"weights":{"v1":-5}}`, 422) // refused by core: the gateway keeps the rules it has
 	put(`{"wieghts":{"v2":100}}`, 422)
 	for range 5 {
@@ -354,4 +387,14 @@ func TestGrayReleaseWithCore(t *testing.T) {
 			t.Fatalf("after refused writes: %q", v)
 		}
 	}
+}
+
+// rulesVersionApplied reports whether anonymous requests (drawn at random)
+// reach both versions, as a 50/50 split makes them.
+func rulesVersionApplied(s *stack, a, b string) bool {
+	seen := map[string]bool{}
+	for range 40 {
+		seen[s.get("/api/shop/x").header.Get(registry.VersionHeader)] = true
+	}
+	return seen[a] && seen[b]
 }
