@@ -378,7 +378,9 @@ func TestGrayReleaseWithCore(t *testing.T) {
 		}
 	}
 	put(`{"weights":{"v1":100}}`, 200)
-	testenv.Eventually(t, 5*time.Second, func() bool { return s.do("GET", "/api/shop/x", nil, asAdmin).header.Get(registry.VersionHeader) == "v1" }, "back to v1")
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		return s.do("GET", "/api/shop/x", nil, asAdmin).header.Get(registry.VersionHeader) == "v1"
+	}, "back to v1")
 
 	put(`{"weights":{"v1":-5}}`, 422) // refused by core: the gateway keeps the rules it has
 	put(`{"wieghts":{"v2":100}}`, 422)
