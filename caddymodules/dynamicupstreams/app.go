@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,6 +234,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 func (a *App) Validate() error {
 	if a.Registry == "" {
 		return errors.New("plugboard_registry: no registry URL")
+	}
+	if a.Core != "" {
+		if u, err := url.Parse(a.Core); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("plugboard_registry: core %q is not an http(s) URL", a.Core)
+		}
 	}
 	return nil
 }
