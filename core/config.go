@@ -30,7 +30,9 @@ var (
 // is invalid (400, naming the field "value"). A reserved key without a
 // check takes any JSON value. Each call returns a new map.
 func ReservedConfigValidators() map[string]func(value json.RawMessage) error {
-	return map[string]func(json.RawMessage) error{}
+	return map[string]func(json.RawMessage) error{
+		registry.RoutingKey: registry.ValidateRoutingJSON, // versions and gray release
+	}
 }
 
 // ConfigEntry is one configuration value, addressed by (Scope, Service,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
@@ -31,7 +33,10 @@ const AppName = "plugboard_registry"
 // knew instead of from nothing (Caddy's sanctioned place for such state).
 var holders = caddy.NewUsagePool()
 
-type holder struct{ snap atomic.Pointer[Snapshot] }
+type holder struct {
+	snap  atomic.Pointer[Snapshot]
+	rules atomic.Pointer[rulesTable]
+}
 
 // Destruct implements caddy.Destructor.
 func (*holder) Destruct() error { return nil }
@@ -60,11 +65,18 @@ type App struct {
 	// Resilience holds the defaults and caps of services' upstream
 	// timeouts and retries (resilience.go).
 	Resilience ResilienceConfig `json:"resilience,omitzero"`
+	// Core is core's base URL, whose configuration center holds the
+	// services' routing rules (versions and gray release) and whose change
+	// feed carries their changes, read with the feed token
+	// (corefeed.TokenEnv, or corefeed.TokenFile in the data directory).
+	// Empty: no routing rules; every version of a service serves.
+	Core string `json:"core,omitempty"`
 
-	holder *holder
-	client *client.Client
-	logger *slog.Logger
-	run    *appRun
+	holder       *holder
+	client       *client.Client
+	coreFeedHTTP *http.Client
+	logger       *slog.Logger
+	run          *appRun
 }
 
 // appRun is the app's runtime state (kept behind a pointer: Caddy copies
@@ -188,6 +200,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		token: func() string { t, _, _ := registryToken(); return t },
 		next:  http.DefaultTransport.(*http.Transport).Clone(),
 	}})
+	if a.Core != "" {
+		a.coreFeedHTTP = &http.Client{Transport: bearer{
+			token: func() string { t, _, _ := corefeed.ReadToken(); return t },
+			next:  http.DefaultTransport.(*http.Transport).Clone(),
+		}}
+	}
 	h, _, err := holders.LoadOrNew(a.Registry, func() (caddy.Destructor, error) { return new(holder), nil })
 	if err != nil {
 		return err
@@ -223,6 +241,11 @@ func (a *App) Validate() error {
 	if a.Registry == "" {
 		return errors.New("plugboard_registry: no registry URL")
 	}
+	if a.Core != "" {
+		if u, err := url.Parse(a.Core); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("plugboard_registry: core %q is not an http(s) URL", a.Core)
+		}
+	}
 	return nil
 }
 
@@ -250,6 +273,21 @@ func (a *App) Start() error {
 		defer a.run.wg.Done()
 		a.follow(ctx, st)
 	}()
+	if a.Core != "" {
+		// The rules too, before the first request (bounded likewise); the
+		// feed's first reset loads them again.
+		loadCtx, cancelLoad := context.WithTimeout(ctx, time.Duration(a.Timeout))
+		if err := a.loadRules(loadCtx); err != nil {
+			a.logger.Error("could not load the routing rules from core; routing by the last known ones until it answers",
+				slog.String("core", a.Core), slog.Any("error", err))
+		}
+		cancelLoad()
+		a.run.wg.Add(1)
+		go func() {
+			defer a.run.wg.Done()
+			a.followRules(ctx)
+		}()
+	}
 	return nil
 }
 

@@ -275,14 +275,15 @@ func TestChangeFeed(t *testing.T) {
 		// Reserved configuration: only global entries travel.
 		routing := "/api/config/gateway/plugboard.routing"
 		do("PUT", routing+"?scope=global", w.aAdmin, map[string]any{"value": 1}, 403)
-		do("PUT", routing+"?scope=global", w.super, map[string]any{"value": map[string]any{"weights": []int{90, 10}}}, 201)
+		do("PUT", routing+"?scope=global", w.super, map[string]any{"value": map[string]any{"weights": []int{90, 10}}}, 422) // not routing rules (registry.ValidateRoutingJSON): no change
+		do("PUT", routing+"?scope=global", w.super, map[string]any{"value": map[string]any{"weights": map[string]int{"v1": 90, "v2": 10}}}, 201)
 		want("put a reserved key", corefeed.Config, func(ev corefeed.Event) bool {
 			return ev.Service == "gateway" && ev.Key == "plugboard.routing" && ev.Version == 1 && !ev.Deleted &&
-				string(ev.Value) == `{"weights":[90,10]}`
+				string(ev.Value) == `{"weights":{"v1":90,"v2":10}}`
 		})
-		do("PUT", "/api/config/gateway/other?scope=global", w.super, map[string]any{"value": 1}, 201)     // not reserved
-		do("PUT", routing+"?scope=tenant&tenant_id="+w.tenantA, w.super, map[string]any{"value": 1}, 201) // not global
-		if r := testenv.Do(t, "PUT", a.URL+routing+"?scope=global", map[string]any{"value": 2},
+		do("PUT", "/api/config/gateway/other?scope=global", w.super, map[string]any{"value": 1}, 201)                    // not reserved
+		do("PUT", routing+"?scope=tenant&tenant_id="+w.tenantA, w.super, map[string]any{"value": map[string]any{}}, 201) // not global
+		if r := testenv.Do(t, "PUT", a.URL+routing+"?scope=global", map[string]any{"value": map[string]any{}},
 			"Authorization", "Bearer "+w.super, "If-Match", `"7"`); r.Status != 412 { // a failed precondition: no change
 			t.Fatalf("stale If-Match: %d %s", r.Status, r.Body)
 		}
@@ -292,9 +293,23 @@ func TestChangeFeed(t *testing.T) {
 		})
 		do("POST", routing+"/rollback?scope=global", w.super, map[string]any{"version": 1}, 200)
 		want("roll a reserved key back", corefeed.Config, func(ev corefeed.Event) bool {
-			return ev.Key == "plugboard.routing" && ev.Version == 3 && string(ev.Value) == `{"weights":[90,10]}`
+			return ev.Key == "plugboard.routing" && ev.Version == 3 && string(ev.Value) == `{"weights":{"v1":90,"v2":10}}`
 		})
 		last := f.last
+
+		// What a follower loads at start and after a reset: the reserved
+		// global entries, for the feed's credentials only.
+		if r := testenv.Do(t, "GET", a.URL+corefeed.ConfigPath, nil, "Authorization", "Bearer "+feedToken); r.Status != 200 ||
+			!strings.Contains(string(r.Body), `"key":"plugboard.routing"`) || !strings.Contains(string(r.Body), `"version":3`) ||
+			strings.Contains(string(r.Body), `"key":"other"`) || strings.Contains(string(r.Body), `"scope":"tenant"`) {
+			t.Fatalf("reserved entries with the feed token: %d %s", r.Status, r.Body)
+		}
+		if r := testenv.Do(t, "GET", a.URL+corefeed.ConfigPath, nil, "Authorization", "Bearer "+w.aAdmin); r.Status != 403 {
+			t.Fatalf("reserved entries for a tenant_admin: %d %s", r.Status, r.Body)
+		}
+		if r := testenv.Do(t, "GET", a.URL+corefeed.ConfigPath, nil); r.Status != 401 {
+			t.Fatalf("reserved entries without a credential: %d %s", r.Status, r.Body)
+		}
 
 		// Resuming: Last-Event-ID or ?after= gets only later changes, no
 		// reset; a revision ahead of core starts over.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/changefeed"
 	"github.com/plugboard/plugboard/core/rbac"
 	"github.com/plugboard/plugboard/internal/corefeed"
@@ -219,4 +220,17 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// handleReservedConfig serves the global entries of the reserved keys
+// (corefeed.ReservedKeyPrefix) to a change-feed follower, with the feed's
+// credentials (corefeed.ConfigPath): what it loads at start and after a
+// reset, since a value may be older than the changes the feed keeps.
+func (s *Server) handleReservedConfig(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.feedCaller(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	global := ""
+	s.listConfig(w, r, core.ConfigFilter{Scope: &global, Prefix: corefeed.ReservedKeyPrefix})
 }

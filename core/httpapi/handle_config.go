@@ -126,7 +126,12 @@ func (s *Server) handleListConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	list, err := s.store.ListConfig(r.Context(), core.ConfigFilter{Scope: &scope, Service: q.Get("service"), Prefix: q.Get("prefix")})
+	s.listConfig(w, r, core.ConfigFilter{Scope: &scope, Service: q.Get("service"), Prefix: q.Get("prefix")})
+}
+
+// listConfig answers with the entries f selects.
+func (s *Server) listConfig(w http.ResponseWriter, r *http.Request, f core.ConfigFilter) {
+	list, err := s.store.ListConfig(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -186,7 +191,11 @@ func (s *Server) checkReserved(t configTarget, value json.RawMessage) error {
 		return nil
 	}
 	if err := check(value); err != nil {
-		return fault.InvalidFields(fmt.Sprintf("Invalid value for %s.", t.key), map[string]string{"value": err.Error()})
+		fields := fault.Fields(err) // a check naming the value's own fields (value.weights.v2, …)
+		if len(fields) == 0 {
+			fields = map[string]string{"value": err.Error()}
+		}
+		return fault.InvalidFields(fmt.Sprintf("Invalid value for %s.", t.key), fields)
 	}
 	return nil
 }
