@@ -24,6 +24,17 @@ var (
 	configKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
 )
 
+// ReservedConfigValidators returns the checks of the values of reserved
+// configuration keys (those starting with corefeed.ReservedKeyPrefix, which
+// the platform reads itself), by key: a write whose value a check refuses
+// is invalid (400, naming the field "value"). A reserved key without a
+// check takes any JSON value. Each call returns a new map.
+func ReservedConfigValidators() map[string]func(value json.RawMessage) error {
+	return map[string]func(json.RawMessage) error{
+		registry.RoutingKey: registry.ValidateRoutingJSON, // versions and gray release
+	}
+}
+
 // ConfigEntry is one configuration value, addressed by (Scope, Service,
 // Key), in its current version.
 type ConfigEntry struct {

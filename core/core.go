@@ -8,8 +8,9 @@
 //
 // Each aggregate has its own file with its types and its store interface:
 // tenant.go, user.go, apikey.go, signingkey.go (token signing keys),
-// session.go (refresh tokens), audit.go and config.go (the configuration
-// center); validate.go holds the field rules they share.
+// session.go (refresh tokens), audit.go, config.go (the configuration
+// center) and changes.go (the change feed gateways follow); validate.go
+// holds the field rules they share.
 package core
 
 // Store is everything the core service keeps durable. Implementations are
@@ -22,4 +23,5 @@ type Store interface {
 	SessionStore
 	AuditStore
 	ConfigStore
+	ChangeStore
 }

@@ -31,4 +31,8 @@ type SessionStore interface {
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
 	// RevokeUserSessions revokes every token of every session of a user.
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) error
+	// SessionRevoked reports whether a session (a refresh token family)
+	// was revoked: by logout, refresh-token reuse or the end of every
+	// session of its user. An unknown session is not revoked.
+	SessionRevoked(ctx context.Context, familyID string) (bool, error)
 }

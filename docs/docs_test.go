@@ -140,7 +140,7 @@ func TestGatewayVariablesMatchTheCaddyfile(t *testing.T) {
 		}
 	}
 	for name := range documented {
-		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" && name != "PLUGBOARD_GATEWAY_SIGNING_SECRET" && name != "PLUGBOARD_REGISTRY_TOKEN" && name != "PLUGBOARD_REDIS_URL" {
+		if _, ok := found[name]; !ok && name != "PLUGBOARD_GATEWAY_CADDYFILE" && name != "PLUGBOARD_GATEWAY_LISTEN" && name != "PLUGBOARD_GATEWAY_SIGNING_SECRET" && name != "PLUGBOARD_REGISTRY_TOKEN" && name != "PLUGBOARD_CORE_FEED_TOKEN" && name != "PLUGBOARD_REDIS_URL" {
 			t.Errorf("gatewayenv.Vars documents %s, which the Caddyfile does not use", name)
 		}
 	}

@@ -19,6 +19,9 @@ type Registration struct {
 	// UndeclaredPaths is the gateway's policy for paths not in Endpoints;
 	// absent means UndeclaredAuthenticated, and "" is refused.
 	UndeclaredPaths *UndeclaredPaths `json:"undeclared_paths,omitempty"`
+	// Resilience asks for the service's upstream timeout and retries,
+	// within the platform's caps; absent means the gateway's defaults.
+	Resilience *Resilience `json:"resilience,omitempty"`
 }
 
 // RegistrationOf is the registration of in's registrable fields; an empty
@@ -27,7 +30,7 @@ func RegistrationOf(in *Instance) Registration {
 	r := Registration{
 		Name: in.Name, DisplayName: in.DisplayName, Version: in.Version, Host: in.Host, Port: in.Port,
 		BasePath: in.BasePath, HealthCheckURL: in.HealthCheckURL, Endpoints: in.Endpoints,
-		Metadata: in.Metadata, Tags: in.Tags,
+		Metadata: in.Metadata, Tags: in.Tags, Resilience: in.Resilience,
 	}
 	if in.UndeclaredPaths != "" {
 		u := in.UndeclaredPaths

@@ -79,8 +79,11 @@ type Instance struct {
 	// UndeclaredPaths is the gateway's policy for paths not in Endpoints
 	// (UndeclaredAuthenticated when empty).
 	UndeclaredPaths UndeclaredPaths `json:"undeclared_paths,omitempty"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
+	// Resilience is the service's upstream timeout and retries (nil: the
+	// gateway's defaults).
+	Resilience *Resilience `json:"resilience,omitempty"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 }
 
 // Filter selects instances in Store.List. Empty fields do not filter.

@@ -93,6 +93,9 @@ func (in *Instance) Problems() map[string]string {
 	default:
 		bad["undeclared_paths"] = fmt.Sprintf("must be %q or %q", UndeclaredAuthenticated, UndeclaredDeny)
 	}
+	for k, v := range in.Resilience.Problems(nil) { // the caps are the deployment's (registry/httpapi)
+		bad[k] = v
+	}
 	if len(in.Tags) > MaxTags {
 		bad["tags"] = fmt.Sprintf("must hold at most %d tags", MaxTags)
 	}
@@ -157,6 +160,10 @@ func (in *Instance) Normalize() {
 		in.UndeclaredPaths = UndeclaredAuthenticated
 	}
 	in.Tags = dedupe(in.Tags, func(t string) string { return t })
+	in.Resilience.Normalize()
+	if r := in.Resilience; r != nil && r.Timeout == "" && r.Retries == nil && r.RetryOn == nil {
+		in.Resilience = nil
+	}
 	for i := range in.Endpoints {
 		e := &in.Endpoints[i]
 		e.Method = endpointMethod(e.Method)

@@ -61,6 +61,11 @@ const (
 // UndeclaredPaths is a service's policy for paths it did not declare.
 type UndeclaredPaths = registry.UndeclaredPaths
 
+// Resilience is what a service asks of the gateway when an instance is
+// slow or fails: its upstream timeout, retries and the failures retried,
+// within the platform's caps (docs/plugins.md).
+type Resilience = registry.Resilience
+
 // UndeclaredPaths values.
 const (
 	UndeclaredAuthenticated = registry.UndeclaredAuthenticated
@@ -85,6 +90,10 @@ type Config struct {
 	// methods not in Endpoints: UndeclaredAuthenticated (the default, any
 	// valid identity) or UndeclaredDeny (refused).
 	UndeclaredPaths UndeclaredPaths `env:"SERVICE_UNDECLARED_PATHS"`
+	// Resilience asks for the service's upstream timeout and retries, such
+	// as &sdk.Resilience{Timeout: "2s", Retries: &two}; nil: the gateway's
+	// defaults. Above the platform's caps the registration is refused.
+	Resilience *Resilience `env:"-"`
 
 	// RegistryURL is where the registry answers.
 	RegistryURL string `env:"REGISTRY_URL" envDefault:"http://127.0.0.1:8081"`
@@ -221,7 +230,7 @@ func (l *lifecycle) instance() *registry.Instance {
 	c := l.cfg
 	return &registry.Instance{Name: c.Name, DisplayName: c.DisplayName, Version: c.Version, Host: c.Host, Port: c.Port,
 		BasePath: c.BasePath, HealthCheckURL: c.HealthCheckURL, Endpoints: c.Endpoints, Metadata: c.Metadata, Tags: c.Tags,
-		UndeclaredPaths: c.UndeclaredPaths}
+		UndeclaredPaths: c.UndeclaredPaths, Resilience: c.Resilience}
 }
 
 // run registers (retrying with backoff while the registry is unreachable),

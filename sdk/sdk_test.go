@@ -56,7 +56,8 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	url, reg := startRegistry(t)
 	cfg := sdk.Config{Name: "hello", Version: "1.0.0", RegistryURL: url, RegistryToken: token,
 		HeartbeatInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Endpoints: []sdk.Endpoint{{Path: "/hello", Method: "GET", IsPublic: true}}, UndeclaredPaths: sdk.UndeclaredDeny}
+		Endpoints: []sdk.Endpoint{{Path: "/hello", Method: "GET", IsPublic: true}}, UndeclaredPaths: sdk.UndeclaredDeny,
+		Resilience: &sdk.Resilience{Timeout: "2s", RetryOn: []string{"503"}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -72,6 +73,9 @@ func TestRunRegistersHeartbeatsAndDeregisters(t *testing.T) {
 	}, "the service never registered")
 	if in.UndeclaredPaths != registry.UndeclaredDeny {
 		t.Fatalf("undeclared_paths = %q, want deny", in.UndeclaredPaths)
+	}
+	if r := in.Resilience; r == nil || r.Timeout != "2s" || len(r.RetryOn) != 1 || r.Retries != nil {
+		t.Fatalf("resilience = %+v, want the configured one", r)
 	}
 	resp, err := http.Get("http://" + in.Host + ":" + strconv.Itoa(in.Port) + "/hello")
 	if err != nil || resp.StatusCode != 200 {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/plugboard/plugboard/internal/corefeed"
+	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/client"
 )
@@ -34,7 +33,10 @@ const AppName = "plugboard_registry"
 // knew instead of from nothing (Caddy's sanctioned place for such state).
 var holders = caddy.NewUsagePool()
 
-type holder struct{ snap atomic.Pointer[Snapshot] }
+type holder struct {
+	snap  atomic.Pointer[Snapshot]
+	rules atomic.Pointer[rulesTable]
+}
 
 // Destruct implements caddy.Destructor.
 func (*holder) Destruct() error { return nil }
@@ -60,11 +62,21 @@ type App struct {
 	// measured afresh when it returns. Defaults: 5 and 500ms.
 	SlowFactor float64        `json:"slow_factor,omitempty"`
 	SlowFloor  caddy.Duration `json:"slow_floor,omitempty"`
+	// Resilience holds the defaults and caps of services' upstream
+	// timeouts and retries (resilience.go).
+	Resilience ResilienceConfig `json:"resilience,omitzero"`
+	// Core is core's base URL, whose configuration center holds the
+	// services' routing rules (versions and gray release) and whose change
+	// feed carries their changes, read with the feed token
+	// (corefeed.TokenEnv, or corefeed.TokenFile in the data directory).
+	// Empty: no routing rules; every version of a service serves.
+	Core string `json:"core,omitempty"`
 
-	holder *holder
-	client *client.Client
-	logger *slog.Logger
-	run    *appRun
+	holder       *holder
+	client       *client.Client
+	coreFeedHTTP *http.Client
+	logger       *slog.Logger
+	run          *appRun
 }
 
 // appRun is the app's runtime state (kept behind a pointer: Caddy copies
@@ -188,6 +200,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		token: func() string { t, _, _ := registryToken(); return t },
 		next:  http.DefaultTransport.(*http.Transport).Clone(),
 	}})
+	if a.Core != "" {
+		a.coreFeedHTTP = &http.Client{Transport: bearer{
+			token: func() string { t, _, _ := corefeed.ReadToken(); return t },
+			next:  http.DefaultTransport.(*http.Transport).Clone(),
+		}}
+	}
 	h, _, err := holders.LoadOrNew(a.Registry, func() (caddy.Destructor, error) { return new(holder), nil })
 	if err != nil {
 		return err
@@ -201,6 +219,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.SlowFloor <= 0 {
 		a.SlowFloor = caddy.Duration(500 * time.Millisecond)
+	}
+	if err := a.Resilience.provision(); err != nil {
+		return err
 	}
 	a.run = &appRun{ejected: map[string]time.Time{}, latency: map[string]*latencyStats{}}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
@@ -219,6 +240,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 func (a *App) Validate() error {
 	if a.Registry == "" {
 		return errors.New("plugboard_registry: no registry URL")
+	}
+	if a.Core != "" {
+		if u, err := url.Parse(a.Core); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("plugboard_registry: core %q is not an http(s) URL", a.Core)
+		}
 	}
 	return nil
 }
@@ -247,6 +273,21 @@ func (a *App) Start() error {
 		defer a.run.wg.Done()
 		a.follow(ctx, st)
 	}()
+	if a.Core != "" {
+		// The rules too, before the first request (bounded likewise); the
+		// feed's first reset loads them again.
+		loadCtx, cancelLoad := context.WithTimeout(ctx, time.Duration(a.Timeout))
+		if err := a.loadRules(loadCtx); err != nil {
+			a.logger.Error("could not load the routing rules from core; routing by the last known ones until it answers",
+				slog.String("core", a.Core), slog.Any("error", err))
+		}
+		cancelLoad()
+		a.run.wg.Add(1)
+		go func() {
+			defer a.run.wg.Done()
+			a.followRules(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -360,22 +401,11 @@ func (a *App) follow(ctx context.Context, st *state) {
 // Provision) and never put into the config; "" (no error) when neither is
 // set, for a registry that does not require it.
 func registryToken() (token, source string, err error) {
-	if token = strings.TrimSpace(os.Getenv("PLUGBOARD_REGISTRY_TOKEN")); token != "" {
-		return token, "PLUGBOARD_REGISTRY_TOKEN", nil
-	}
-	dir := os.Getenv("PLUGBOARD_DATA_DIR")
-	if dir == "" {
-		dir = "data"
-	}
-	path := filepath.Join(dir, "registry.token") // registryd.TokenFile
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", "", nil
-	}
+	token, source, err = secretfile.Read("PLUGBOARD_REGISTRY_TOKEN", "registry.token") // registryd.TokenFile
 	if err != nil {
 		return "", "", fmt.Errorf("read the registry token: %w", err)
 	}
-	return strings.TrimSpace(string(b)), path, nil
+	return token, source, nil
 }
 
 // bearer sends a bearer token, when there is one, with every request.

@@ -28,6 +28,8 @@ func init() {
 //		eject_for <duration> # how long a failed instance leaves the rotation; default 10s
 //		slow_floor <duration> # an instance slower than this …; default 500ms
 //		slow_factor <number>  # … and than this many times the fastest is ejected; default 5
+//		resilience { … }      # services' timeouts and retries: defaults and caps (resilience.go)
+//		core <url>           # core, whose config center holds the routing rules; default none
 //	}
 func parseApp(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -48,6 +50,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		switch d.Val() {
+		case "resilience":
+			if err := a.Resilience.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "slow_factor":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -82,6 +88,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				a.EjectFor = caddy.Duration(dur)
 			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "core":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Core = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()
 			}

@@ -532,16 +532,26 @@ func TestGateway(t *testing.T) {
 				t.Errorf("%s: %d %q, want %q", path, a.status, a.body, want)
 			}
 		}
-		// An instance's 502 is a problem that names the path the client
-		// asked for, not the instance's.
+		// An instance's 502, once the service's retries (2 by default) are
+		// used up, reaches the client as the instance sent it.
+		hits := b.hits.Load()
 		a := s.get("/api/inner/a/fail?x=1")
-		if a.status != 502 {
-			t.Fatalf("failing instance: %d %q", a.status, a.body)
+		if a.status != 502 || a.body != "boom\n" || b.hits.Load()-hits != 3 {
+			t.Fatalf("failing instance: %d %q after %d tries", a.status, a.body, b.hits.Load()-hits)
+		}
+		// A gateway's own error (no instance answered: 502, or 503 once
+		// passive health took it out) is a problem that names the path the
+		// client asked for, not the instance's.
+		s.registerAt("inner-dead", "127.0.0.1", testenv.FreePort(t), "/inner")
+		testenv.Eventually(t, 2*time.Second, func() bool { return gatewayDials("inner-dead") == 1 }, "inner-dead never routable")
+		a = s.get("/api/inner-dead/a/fail?x=1")
+		if a.status != 502 && a.status != 503 {
+			t.Fatalf("dead instance: %d %q", a.status, a.body)
 		}
 		a.problem(t)
 		var p struct{ Instance string }
 		json.Unmarshal([]byte(a.body), &p)
-		if p.Instance != "/api/inner/a/fail" {
+		if p.Instance != "/api/inner-dead/a/fail" {
 			t.Fatalf("problem instance %q, want the client's path", p.Instance)
 		}
 	})

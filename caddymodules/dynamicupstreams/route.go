@@ -99,6 +99,10 @@ func (h *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	var declared bool
 	res.Endpoint, declared = MatchEndpoint(svc.Endpoints, r.Method, rest)
 	res.Undeclared = !declared
+	if rules := h.app.routing(name); rules != nil {
+		res.Pin = r.Header.Get(rules.PinHeader()) // before the X-Plugboard-* headers go
+		res.ResponseHeader = w.Header()
+	}
 	caddyhttp.SetVar(ctx, gatewayctx.VarResolved, res)
 	// No client-sent X-Plugboard-* header reaches a plugin, with jwt_auth in
 	// the route or not; the upstream learns which service it is called as.

@@ -33,8 +33,15 @@ type Service struct {
 	// UndeclaredPaths says whether requests that match no endpoint are
 	// refused (registry.UndeclaredDeny); empty means authenticated.
 	UndeclaredPaths registry.UndeclaredPaths
+	// Resilience is the newest instance's timeout and retries, parsed.
+	Resilience serviceResilience
 	// Registered counts the active instances, routable or not.
 	Registered int
+	// Versions are the versions of the routable instances, sorted
+	// (unversioned instances are in Dials only), and ByVersion their dials:
+	// what routing rules choose from (registry.Choose).
+	Versions  []string
+	ByVersion map[string][]string
 }
 
 // build derives a snapshot from the active instances by ID and the names
@@ -57,12 +64,24 @@ func build(rev int64, active map[string]*registry.Instance, known map[string]boo
 			}
 		}
 		svc := &Service{Name: name, BasePath: newest.BasePath, Endpoints: newest.Endpoints,
-			Metadata: newest.Metadata, UndeclaredPaths: newest.UndeclaredPaths, Registered: len(list)}
+			Metadata: newest.Metadata, UndeclaredPaths: newest.UndeclaredPaths, Registered: len(list),
+			Resilience: parseResilience(newest.Resilience)}
 		for _, in := range list {
 			if in.BasePath == svc.BasePath && in.Health != registry.HealthUnhealthy {
-				svc.Dials = append(svc.Dials, net.JoinHostPort(in.Host, strconv.Itoa(in.Port)))
+				dial := net.JoinHostPort(in.Host, strconv.Itoa(in.Port))
+				svc.Dials = append(svc.Dials, dial)
+				if in.Version != "" {
+					if svc.ByVersion == nil {
+						svc.ByVersion = map[string][]string{}
+					}
+					if svc.ByVersion[in.Version] == nil {
+						svc.Versions = append(svc.Versions, in.Version)
+					}
+					svc.ByVersion[in.Version] = append(svc.ByVersion[in.Version], dial)
+				}
 			}
 		}
+		sort.Strings(svc.Versions)
 		s.Services[name] = svc
 	}
 	return s

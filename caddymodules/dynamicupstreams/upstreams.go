@@ -3,6 +3,7 @@ package dynamicupstreams
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
+	"github.com/plugboard/plugboard/registry"
 )
 
 func init() {
@@ -89,9 +91,13 @@ func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, err
 	if snap == nil || snap.Services[name] == nil {
 		return nil, nil
 	}
-	dials := snap.Services[name].Dials
+	svc := snap.Services[name]
+	dials := svc.Dials
 	failed, _ := caddyhttp.GetVar(r.Context(), varFailed).(map[string]bool)
 	now := time.Now()
+	if rules := u.app.routing(name); rules != nil && len(svc.Versions) > 0 {
+		dials = u.chooseVersion(r, svc, rules, failed, now)
+	}
 	ups := make([]*reverseproxy.Upstream, 0, len(dials))
 	for _, d := range dials {
 		if !failed[d] && !u.app.isEjected(d, now) {
@@ -104,6 +110,52 @@ func (u *Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, err
 		}
 	}
 	return ups, nil
+}
+
+// chooseVersion returns the dials of the version the service's rules pick
+// for r (registry.Choose; a version is live while one of its instances
+// has neither failed during this request nor been ejected), and says on
+// the response which version serves, and which the rules chose when it
+// could not. It returns every dial when no version is live.
+func (u *Upstreams) chooseVersion(r *http.Request, svc *Service, rules *registry.RoutingRules, failed map[string]bool, now time.Time) []string {
+	ctx := r.Context()
+	res := gatewayctx.ResolvedFrom(ctx)
+	f := registry.RouteFacts{Service: svc.Name, Rand: rand.Uint64()}
+	f.UserID, _ = caddyhttp.GetVar(ctx, gatewayctx.VarUserID).(string)
+	f.Tenant, _ = caddyhttp.GetVar(ctx, gatewayctx.VarTenantID).(string)
+	if res != nil {
+		f.Pin = res.Pin
+	}
+	live := func(v string) bool {
+		for _, d := range svc.ByVersion[v] {
+			if !failed[d] && !u.app.isEjected(d, now) {
+				return true
+			}
+		}
+		return false
+	}
+	c := registry.Choose(rules, f, svc.Versions, live)
+	if res != nil && res.ResponseHeader != nil {
+		h := res.ResponseHeader
+		if c.Version != "" {
+			h.Set(registry.VersionHeader, c.Version)
+		} else {
+			h.Del(registry.VersionHeader)
+		}
+		if c.Fallback {
+			wanted := c.Wanted
+			if wanted == "" {
+				wanted = "none"
+			}
+			h.Set(registry.FallbackHeader, wanted)
+		} else {
+			h.Del(registry.FallbackHeader)
+		}
+	}
+	if c.Version == "" {
+		return svc.Dials
+	}
+	return svc.ByVersion[c.Version]
 }
 
 // ResetCache implements reverseproxy.CachingUpstreamSource: reverse_proxy

@@ -8,6 +8,7 @@ package gatewayctx
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -75,6 +76,14 @@ type Resolved struct {
 	// UndeclaredPaths is the service's policy for undeclared requests.
 	UndeclaredPaths registry.UndeclaredPaths
 	Metadata        json.RawMessage // the service's metadata
+	// Pin is the version the request's pin header names, when the service
+	// has routing rules (registry.RoutingRules); plugboard_route reads it
+	// before it strips the client's X-Plugboard-* headers.
+	Pin string
+	// ResponseHeader is the response's header map, where the upstream
+	// source says which version served (registry.VersionHeader), set when
+	// the service has routing rules.
+	ResponseHeader http.Header
 }
 
 // ResolvedFrom returns the route plugboard_route resolved for the request

@@ -116,7 +116,7 @@ func benchStack(b *testing.B) benchEnv {
 	}
 
 	token := coretest.Login(b, coreHS.URL, "admin", coretest.AdminPassword)
-	key := coretest.Post(b, coreHS.URL+"/api/api-keys", token, map[string]any{"name": "bench"})["key"].(string)
+	key := coretest.Post(b, coreHS.URL+"/api/api-keys", token, map[string]any{"name": "bench", "scopes": []string{"core:admin"}})["key"].(string)
 
 	authAddr, plainAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)
 	for k, v := range map[string]string{

@@ -34,6 +34,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		signing_secret <placeholder>  # the key itself, e.g. {env.PLUGBOARD_GATEWAY_SIGNING_SECRET}; wins when it expands to a value
 //		default_policy authenticated|public  # for undeclared endpoints; default authenticated
 //		forward_authorization <service>...   # services that receive the client's Authorization; default none
+//		max_token_ttl <duration>      # longest access-token lifetime of core: how long a revocation is kept; default 15m
+//		feed_max_staleness <duration> # how long bearer tokens are decided locally while core's change feed is down; default 30s
+//		stale_feed verify|accept|refuse  # bearer tokens once the feed is down longer: ask core (default), fail open, fail closed (503)
 //	}
 //
 // Every subdirective is optional but the signing secret (one of the two). forward_authorization
@@ -96,6 +99,21 @@ func (h *JWTAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.StaleIfError = dur
+		case "max_token_ttl", "feed_max_staleness":
+			dur, err := positiveDuration(d, opt, val)
+			if err != nil {
+				return err
+			}
+			if opt == "max_token_ttl" {
+				h.MaxTokenTTL = dur
+			} else {
+				h.FeedMaxStaleness = dur
+			}
+		case "stale_feed":
+			if val != StaleFeedVerify && val != StaleFeedAccept && val != StaleFeedRefuse {
+				return d.Errf("stale_feed must be %s, %s or %s, got %q", StaleFeedVerify, StaleFeedAccept, StaleFeedRefuse, val)
+			}
+			h.StaleFeed = val
 		case "signing_secret":
 			h.SigningSecret = val
 		case "signing_secret_file":

@@ -47,6 +47,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bad duration", input: "jwt_auth {\njwks_refresh soon\n}", wantErr: `bad jwks_refresh duration "soon"`},
 		{name: "zero duration", input: "jwt_auth {\nkey_cache_ttl 0s\n}", wantErr: "key_cache_ttl must be positive"},
 		{name: "negative duration", input: "jwt_auth {\ntimeout -1s\n}", wantErr: "timeout must be positive"},
+		{name: "feed options", input: "jwt_auth {\nmax_token_ttl 1h\nfeed_max_staleness 10s\nstale_feed refuse\n}",
+			want: JWTAuth{MaxTokenTTL: caddy.Duration(time.Hour), FeedMaxStaleness: caddy.Duration(10 * time.Second), StaleFeed: StaleFeedRefuse}},
+		{name: "stale_feed accept", input: "jwt_auth {\nstale_feed accept\n}", want: JWTAuth{StaleFeed: StaleFeedAccept}},
+		{name: "bad stale_feed", input: "jwt_auth {\nstale_feed open\n}", wantErr: "stale_feed must be verify, accept or refuse"},
+		{name: "zero max_token_ttl", input: "jwt_auth {\nmax_token_ttl 0\n}", wantErr: "max_token_ttl must be positive"},
+		{name: "bad feed_max_staleness", input: "jwt_auth {\nfeed_max_staleness x\n}", wantErr: `bad feed_max_staleness duration "x"`},
 		{name: "bad policy", input: "jwt_auth {\ndefault_policy open\n}", wantErr: "default_policy must be authenticated or public"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,7 @@ func (h *JWTAuth) newCoreClient() *coreclient.Client[*identity] {
 			id := newIdentity(a.UserID, a.TenantID, roles, a.Scopes, a.EnabledServices)
 			id.caller.TenantQuota, id.caller.KeyQuota = a.TenantRateLimit, a.APIKeyRateLimit
 			id.caller.APIKeyID = a.APIKeyID
+			id.keyID = a.KeyID
 			return id
 		},
 		Timeout:      time.Duration(h.Timeout),
@@ -49,6 +50,7 @@ func (h *JWTAuth) tenantServices(ctx context.Context, reqID, token string, id *i
 	if s, ok := h.rt.tenants.Get(id.TenantID, now); ok {
 		return s, nil
 	}
+	gen := h.rt.tenantGen.Load()
 	ans, err := h.rt.core.Verify(ctx, reqID, credential.Bearer, token, time.Time{})
 	switch {
 	case errors.Is(err, coreclient.ErrRefused):
@@ -62,8 +64,10 @@ func (h *JWTAuth) tenantServices(ctx context.Context, reqID, token string, id *i
 		h.logger.Warn("core placed a token in another tenant", slog.String("token_tenant", id.TenantID), slog.String("core_tenant", ans.TenantID))
 		return nil, errBadToken
 	}
-	h.rt.tenants.Put(id.TenantID, ans.services, now.Add(time.Duration(h.KeyCacheTTL)), now)
-	h.rt.quotas.Put(id.TenantID, ans.caller.TenantQuota, now.Add(time.Duration(h.KeyCacheTTL)), now)
+	if h.rt.tenantGen.Load() == gen { // else the feed changed the tenant meanwhile
+		h.rt.tenants.Put(id.TenantID, ans.services, now.Add(time.Duration(h.KeyCacheTTL)), now)
+		h.rt.quotas.Put(id.TenantID, ans.caller.TenantQuota, now.Add(time.Duration(h.KeyCacheTTL)), now)
+	}
 	return ans.services, nil
 }
 

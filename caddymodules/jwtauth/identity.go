@@ -24,6 +24,12 @@ type identity struct {
 	// caller is what plugboard_rate_limit reads (gatewayctx.VarCaller),
 	// made once per identity.
 	caller *gatewayctx.Caller
+	// sessionID, issuedAt and expires (unix seconds) are a token's sid,
+	// iat and exp, checked against the feed's revocations; keyID is the
+	// API key core answered for.
+	sessionID         string
+	issuedAt, expires int64
+	keyID             string
 }
 
 func newIdentity(user, tenant string, roles, scopes, services []string) *identity {

@@ -24,6 +24,12 @@
 //  5. sets the identity headers (see HeaderUserID and Sign) and the vars
 //     pb_user_id and pb_tenant_id.
 //
+// It follows core's change feed (internal/corefeed, feed.go): a revoked
+// session, user or tenant refuses the matching access tokens at once,
+// cached ones included, and other changes drop or replace cached answers;
+// once the feed has been down longer than FeedMaxStaleness, bearer tokens
+// get StaleFeed (by default, asked of core like API keys).
+//
 // Refusals are caddyhttp errors carrying a gatewayctx.PublicError, so
 // plugboard_problem renders them as problem+json: 401 with a
 // WWW-Authenticate challenge, 403, 404 for a path the service refuses to
@@ -33,6 +39,7 @@ package jwtauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -44,9 +51,12 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
+	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/coreclient"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/registry"
 )
@@ -117,6 +127,24 @@ type JWTAuth struct {
 	// compromised plugin cannot opt in to replayable user tokens. API keys
 	// are never forwarded. Default: none (Authorization is removed)
 	ForwardAuthorization []string `json:"forward_authorization,omitempty"`
+	// MaxTokenTTL is the longest lifetime of core's access tokens (core's
+	// auth.DefaultTTL unless core is configured otherwise): a revocation
+	// learnt from core's change feed is kept this long (plus the 30s
+	// leeway) past its time, when every token it could match has expired.
+	// Default: 15m
+	MaxTokenTTL caddy.Duration `json:"max_token_ttl,omitempty"`
+	// FeedMaxStaleness is how long bearer tokens are still decided locally
+	// (signature, expiry, the revocations learnt so far) while core's
+	// change feed is down. Default: 30s
+	FeedMaxStaleness caddy.Duration `json:"feed_max_staleness,omitempty"`
+	// StaleFeed is what bearer tokens get once the feed has been down
+	// longer than FeedMaxStaleness: "verify" asks core about each token
+	// like about an API key (cached key_cache_ttl; while core is
+	// unreachable, an answer within stale_if_error, else 503), "accept"
+	// keeps deciding locally (fail open: revocations made meanwhile wait
+	// for the feed), "refuse" answers 503 (fail closed).
+	// Default: verify
+	StaleFeed string `json:"stale_feed,omitempty"`
 
 	logger *slog.Logger
 	client *http.Client
@@ -138,8 +166,14 @@ type state struct {
 	// tenants), for the callers of tokens verified offline.
 	quotas  *coreclient.Cache[string, *registry.RateLimit]
 	signers *signers           // keyed HMACs, one pool per service
-	wg      sync.WaitGroup     // the refresher
-	stop    context.CancelFunc // ends the refresher
+	wg      sync.WaitGroup     // the refresher and the follower
+	stop    context.CancelFunc // ends the refresher and the follower
+
+	feed      *corefeed.Follower // core's change feed
+	deny      *denylist          // revocations learnt from it
+	tenantGen atomic.Int64       // bumped when the feed changes tenants: a fetch begun before is not cached
+	kick      chan struct{}      // fetch the JWKS now
+	resets    atomic.Int64       // reset frames seen
 }
 
 // CaddyModule returns the Caddy module information.
@@ -156,7 +190,32 @@ func (h *JWTAuth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.start(ctx, ctx.Slogger())
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		for _, g := range []prometheus.Collector{
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: "plugboard", Subsystem: "gateway", Name: "core_feed_staleness_seconds",
+				Help: "Seconds since jwt_auth last heard core's change feed; 0 while it is connected and live.",
+			}, h.rt.feed.Staleness),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: "plugboard", Subsystem: "gateway", Name: "core_feed_revision",
+				Help: "The last revision of core's change feed that jwt_auth applied.",
+			}, func() float64 { return float64(h.rt.feed.Revision()) }),
+		} {
+			if err := reg.Register(g); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+				return fmt.Errorf("jwt_auth: register metric: %w", err)
+			}
+		}
+	}
 	return nil
+}
+
+// FeedRevision returns the last revision of core's change feed the handler
+// applied (see corefeed.Follower.Revision).
+func (h *JWTAuth) FeedRevision() int64 {
+	if h.rt == nil || h.rt.feed == nil {
+		return 0
+	}
+	return h.rt.feed.Revision()
 }
 
 // setup sets defaults and builds everything but the client of core and
@@ -184,6 +243,15 @@ func (h *JWTAuth) setup() error {
 	if h.StaleIfError <= 0 {
 		h.StaleIfError = caddy.Duration(10 * time.Minute)
 	}
+	if h.MaxTokenTTL <= 0 {
+		h.MaxTokenTTL = caddy.Duration(auth.DefaultTTL)
+	}
+	if h.FeedMaxStaleness <= 0 {
+		h.FeedMaxStaleness = caddy.Duration(30 * time.Second)
+	}
+	if h.StaleFeed == "" {
+		h.StaleFeed = StaleFeedVerify
+	}
 	if h.DefaultPolicy == "" {
 		h.DefaultPolicy = PolicyAuthenticated
 	}
@@ -198,7 +266,9 @@ func (h *JWTAuth) setup() error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
 	h.client = &http.Client{Transport: tr, Timeout: time.Duration(h.Timeout)}
-	h.rt = &state{tenants: coreclient.NewCache[string, []string](cacheSize), quotas: coreclient.NewCache[string, *registry.RateLimit](cacheSize)}
+	h.rt = &state{tenants: coreclient.NewCache[string, []string](cacheSize), quotas: coreclient.NewCache[string, *registry.RateLimit](cacheSize),
+		kick: make(chan struct{}, 1)}
+	h.rt.deny = seedDenylist(h.Core)
 	h.rt.signers = newSigners(h.secret)
 	h.rt.keys.Store(h.newKeyring(nil))
 	return nil
@@ -212,11 +282,16 @@ func (h *JWTAuth) start(ctx context.Context, logger *slog.Logger) {
 	if len(h.secret) < 32 {
 		h.logger.Warn("the identity signing secret is shorter than 32 bytes")
 	}
+	h.rt.feed = h.newFollower()
 	ctx, h.rt.stop = context.WithCancel(ctx)
-	h.rt.wg.Add(1)
+	h.rt.wg.Add(2)
 	go func() {
 		defer h.rt.wg.Done()
 		h.refreshLoop(ctx)
+	}()
+	go func() {
+		defer h.rt.wg.Done()
+		h.rt.feed.Run(ctx)
 	}()
 }
 
@@ -229,6 +304,11 @@ func (h *JWTAuth) Validate() error {
 	if h.DefaultPolicy != PolicyAuthenticated && h.DefaultPolicy != PolicyPublic {
 		return fmt.Errorf("jwt_auth: default_policy %q is neither %s nor %s", h.DefaultPolicy, PolicyAuthenticated, PolicyPublic)
 	}
+	switch h.StaleFeed {
+	case StaleFeedVerify, StaleFeedAccept, StaleFeedRefuse:
+	default:
+		return fmt.Errorf("jwt_auth: stale_feed %q is none of %s, %s, %s", h.StaleFeed, StaleFeedVerify, StaleFeedAccept, StaleFeedRefuse)
+	}
 	for _, name := range h.ForwardAuthorization {
 		if !registry.ValidName(name) {
 			return fmt.Errorf("jwt_auth: forward_authorization %q is not a service name", name)
@@ -237,7 +317,7 @@ func (h *JWTAuth) Validate() error {
 	return nil
 }
 
-// Cleanup stops the refresher and closes idle connections to core.
+// Cleanup stops the refresher and the follower and closes idle connections to core.
 func (h *JWTAuth) Cleanup() error {
 	if h.rt != nil && h.rt.stop != nil {
 		h.rt.stop()
@@ -284,7 +364,9 @@ func (h *JWTAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case credential.Invalid:
 		err = errBadCredentials
 	case credential.Bearer:
-		id, err = h.verifyToken(ctx, cred)
+		if id, err = h.verifyToken(ctx, cred); err == nil {
+			id, err = h.checkToken(ctx, r, cred, id, h.now())
+		}
 	case credential.APIKey:
 		id, err = h.verifyAPIKey(ctx, r.Header.Get("X-Request-Id"), cred)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/coreclient"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 )
@@ -52,10 +54,99 @@ type fakeCore struct {
 	keyHits  atomic.Int64
 	tokHits  atomic.Int64
 	delay    time.Duration
+	feed     fakeFeed
+}
+
+// fakeFeed serves core's change feed (internal/corefeed) from events
+// published by the test.
+type fakeFeed struct {
+	mu      sync.Mutex
+	events  []corefeed.Event // revision i+1 at index i
+	changed chan struct{}    // closed and replaced at each publish
+	cut     chan struct{}    // closed and replaced to end every stream
+	down    bool             // refuse connections
+	reset   bool             // the next connection gets a reset whatever it resumes from
+	conns   atomic.Int64
+}
+
+// publish appends e (its revision assigned) and wakes the streams.
+func (c *fakeCore) publish(e corefeed.Event) int64 {
+	f := &c.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e.Revision = int64(len(f.events) + 1)
+	f.events = append(f.events, e)
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return e.Revision
+}
+
+// setFeed takes the feed down (ending every stream) or up; with reset,
+// the next connection starts with a reset.
+func (c *fakeCore) setFeed(up, reset bool) {
+	f := &c.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down, f.reset = !up, reset
+	close(f.cut)
+	f.cut = make(chan struct{})
+}
+
+func (c *fakeCore) serveFeed(w http.ResponseWriter, r *http.Request) {
+	f := &c.feed
+	f.mu.Lock()
+	down, cut := f.down, f.cut
+	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+	if f.reset || after <= 0 || after > int64(len(f.events)) {
+		f.reset = false
+		after = -1
+	}
+	f.mu.Unlock()
+	if down {
+		http.Error(w, "feed down", http.StatusServiceUnavailable)
+		return
+	}
+	f.conns.Add(1)
+	w.Header().Set("Content-Type", "text/event-stream")
+	fl := w.(http.Flusher)
+	write := func(event, id string, v any) {
+		b, _ := json.Marshal(v)
+		if id != "" {
+			fmt.Fprintf(w, "id: %s\n", id)
+		}
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+		fl.Flush()
+	}
+	if after < 0 { // as core: the kept events (all of them) continue from 0
+		write(corefeed.FrameReset, "", corefeed.Position{Revision: 0})
+		after = 0
+	}
+	tick := time.NewTicker(corefeed.HeartbeatEvery)
+	defer tick.Stop()
+	for {
+		f.mu.Lock()
+		pending := append([]corefeed.Event(nil), f.events[after:]...)
+		changed, latest := f.changed, int64(len(f.events))
+		f.mu.Unlock()
+		for _, e := range pending {
+			write(corefeed.FrameChange, strconv.FormatInt(e.Revision, 10), e)
+		}
+		after = latest
+		select {
+		case <-r.Context().Done():
+			return
+		case <-cut:
+			return
+		case <-changed:
+		case <-tick.C:
+			write(corefeed.FrameHeartbeat, "", corefeed.Position{Revision: latest})
+		}
+	}
 }
 
 func newFakeCore(t testing.TB, keys ...*auth.Key) *fakeCore {
 	c := &fakeCore{apiKeys: map[string]coreclient.Answer{}, tenants: map[string][]string{}}
+	c.feed.changed, c.feed.cut = make(chan struct{}), make(chan struct{})
 	c.setKeys(keys...)
 	c.Server = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.Close)
@@ -74,6 +165,10 @@ func (c *fakeCore) setKeys(keys ...*auth.Key) {
 func (c *fakeCore) setStatus(s int) { c.mu.Lock(); c.status = s; c.mu.Unlock() }
 
 func (c *fakeCore) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == corefeed.Path {
+		c.serveFeed(w, r)
+		return
+	}
 	c.mu.Lock()
 	status, delay := c.status, c.delay
 	c.mu.Unlock()
@@ -142,7 +237,10 @@ func newFixture(t *testing.T, configure ...func(h *JWTAuth)) *fixture {
 	f := &fixture{t: t, core: newFakeCore(t, key), clock: newClock(), key: key, rogue: rogue}
 	f.core.tenants["t1"] = []string{"billing", "orders"}
 	f.core.tenants["t2"] = []string{"billing"}
-	f.h = &JWTAuth{Core: f.core.URL, SigningSecret: testSecret}
+	// The feed's staleness follows the fake clock, which tests advance
+	// while the feed's heartbeats come in real time: only the tests of a
+	// stale feed set a bound.
+	f.h = &JWTAuth{Core: f.core.URL, SigningSecret: testSecret, FeedMaxStaleness: caddy.Duration(24 * time.Hour)}
 	for _, c := range configure {
 		c(f.h)
 	}
@@ -169,6 +267,10 @@ func (f *fixture) start() {
 	testenv.Eventually(f.t, 5*time.Second, func() bool {
 		return f.core.jwksHits.Load() > 0 && (!expectKeys || f.h.rt.keys.Load().keys != nil)
 	}, "the JWKS was never fetched")
+	// The feed's first frame (a reset) drops every cache: let it come
+	// before the test fills them.
+	testenv.Eventually(f.t, 5*time.Second, func() bool { return f.h.rt.feed.StaleFor(f.h.now()) == 0 },
+		"the feed never connected")
 }
 
 // token signs claims for user in tenant with roles, then applies edits to
@@ -218,7 +320,7 @@ func (f *fixture) scopedKey(user, tenant string, services, scopes []string, role
 		f.t.Fatal(err)
 	}
 	f.core.mu.Lock()
-	f.core.apiKeys[key] = coreclient.Answer{UserID: user, TenantID: tenant, Roles: roles, Scopes: scopes, EnabledServices: services}
+	f.core.apiKeys[key] = coreclient.Answer{UserID: user, TenantID: tenant, Roles: roles, Scopes: scopes, EnabledServices: services, KeyID: "key-" + key[len(key)-8:]}
 	f.core.mu.Unlock()
 	return key
 }
@@ -801,6 +903,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	testenv.Eventually(b, 5*time.Second, func() bool { return h.rt.feed.StaleFor(clk.Now()) == 0 }, "the feed never connected")
 	tok, _, err := auth.Issuer{Issuer: "plugboard", Audience: "plugboard", TTL: time.Hour}.Sign(key, auth.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: "u1"}, TenantID: "t1", Roles: []string{"user"}, Scopes: []string{"read"},
 	}, clk.Now())
@@ -835,6 +938,21 @@ func BenchmarkServeHTTP(b *testing.B) {
 	// it back (a map assignment of the same slice: no allocation).
 	authz := []string{"Bearer " + tok}
 	b.Run("jwt_auth_cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Header["Authorization"] = authz
+			if err := h.ServeHTTP(w, r, next); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// The same with revocations learnt from core's feed (none matching).
+	b.Run("jwt_auth_cached_denylist_10k", func(b *testing.B) {
+		for i := range 10000 {
+			h.rt.deny.add(corefeed.Event{Kind: []corefeed.Kind{corefeed.SessionRevoked, corefeed.UserRevoked, corefeed.TenantRevoked}[i%3],
+				SessionID: fmt.Sprint("s", i), UserID: fmt.Sprint("u-", i), TenantID: fmt.Sprint("t-", i), At: clk.Now()}, time.Hour, clk.Now())
+		}
+		b.Cleanup(func() { h.rt.deny = newDenylist() })
 		b.ReportAllocs()
 		for b.Loop() {
 			r.Header["Authorization"] = authz

@@ -76,6 +76,8 @@ func (h *JWTAuth) refreshLoop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-h.rt.kick: // core's feed says its signing keys changed
+			t.Stop()
 		}
 	}
 }
@@ -160,6 +162,11 @@ func (h *JWTAuth) verifyToken(ctx context.Context, token string) (*identity, err
 		return nil, errBadToken
 	}
 	id := newIdentity(claims.Subject, claims.TenantID, claims.Roles, claims.Scopes, nil)
+	id.sessionID = claims.SessionID
+	if claims.IssuedAt != nil {
+		id.issuedAt = claims.IssuedAt.Unix()
+	} // else 0: every revocation of its user or tenant matches it
+	id.expires = claims.ExpiresAt.Unix()
 	if exp := claims.ExpiresAt.Time; now.Before(exp) { // not while only the leeway admits it
 		kr.tokens.Put(sum, id, exp, now)
 	}

@@ -95,14 +95,25 @@ func TestLoginRefreshLogout(t *testing.T) {
 		if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": next.RefreshToken}); r.Status != 401 {
 			t.Fatalf("the session survived a reuse: %d", r.Status)
 		}
+		// …and so are its access tokens (issue 15 finding 13).
+		if r := s.do("GET", "/api/auth/me", next.AccessToken, nil); r.Status != 401 {
+			t.Fatalf("an access token of a session ended by reuse: %d", r.Status)
+		}
 
 		// Logout ends the session.
 		fresh := s.login("default", "admin", adminPassword)
+		if r := s.do("GET", "/api/auth/me", fresh.AccessToken, nil); r.Status != 200 {
+			t.Fatalf("access token before logout: %d", r.Status)
+		}
 		if r := s.do("POST", "/api/auth/logout", "", map[string]string{"refresh_token": fresh.RefreshToken}); r.Status != 204 {
 			t.Fatalf("logout: %d %s", r.Status, r.Body)
 		}
 		if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": fresh.RefreshToken}); r.Status != 401 {
 			t.Fatalf("refresh after logout: %d", r.Status)
+		}
+		// The old access token ends with its session (finding 13).
+		if r := s.do("GET", "/api/auth/me", fresh.AccessToken, nil); r.Status != 401 {
+			t.Fatalf("access token after logout: %d, want 401", r.Status)
 		}
 		for _, bad := range []string{"", "garbage", tk.AccessToken + "x"} {
 			r := s.do("GET", "/api/auth/me", bad, nil)
@@ -559,13 +570,14 @@ func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	if r := s.do("GET", "/api/auth/me", andy.AccessToken, nil); r.Status != 401 {
 		t.Fatalf("the access token of a deactivated user still works: %d", r.Status)
 	}
-	// A demoted admin loses the role at once, although the token says otherwise.
+	// A demoted admin loses the role at once, although the token says
+	// otherwise: a role change ends the user's sessions, their tokens too.
 	bob := s.login("globex", "bob", "password-bob")
 	if r := s.do("PATCH", "/api/users/"+w.bAdminID, w.super, map[string]any{"role": "user"}); r.Status != 200 {
 		t.Fatalf("demote: %d %s", r.Status, r.Body)
 	}
-	if r := s.do("GET", "/api/users", bob.AccessToken, nil); r.Status != 403 {
-		t.Fatalf("a demoted admin still lists users with an old token: %d", r.Status)
+	if r := s.do("GET", "/api/users", bob.AccessToken, nil); r.Status != 401 {
+		t.Fatalf("a demoted admin lists users with an old token: %d, want 401", r.Status)
 	}
 	if r := s.do("POST", "/api/auth/login", "", map[string]string{"tenant": "acme", "username": "andy", "password": "password-andy"}); r.Status != 401 {
 		t.Fatalf("login of a deactivated user: %d", r.Status)
@@ -579,7 +591,10 @@ func TestDeactivationAndPasswordChangeEndSessions(t *testing.T) {
 	if r := s.do("POST", "/api/auth/refresh", "", map[string]string{"refresh_token": other.RefreshToken}); r.Status != 401 {
 		t.Fatalf("another session survived a password change: %d", r.Status)
 	}
-	s.login("globex", "bill", "password-bill-2")
+	if r := s.do("GET", "/api/auth/me", bill.AccessToken, nil); r.Status != 401 {
+		t.Fatalf("the access token of a session a password change ended: %d, want 401", r.Status)
+	}
+	bill = s.login("globex", "bill", "password-bill-2")
 	if r := s.do("POST", "/api/auth/password", bill.AccessToken, map[string]string{"current_password": "wrong", "new_password": "password-bill-3"}); r.Status != 422 {
 		t.Fatalf("wrong current password: %d", r.Status)
 	}
@@ -812,8 +827,9 @@ func TestAuditFilters(t *testing.T) {
 // TestConfigWatchEndsWhenTheCallerIsDeactivated performs issue 15's finding
 // 10: an open /api/config/watch stream kept delivering changes, values
 // included, after its user was deactivated. The watch verifies its caller
-// again at every resync (5 s): the stream ends with "reconnect" and the
-// reconnect is refused.
+// again when core's change feed says the caller's account changed (and at
+// every 5-s resync as the safety net): the stream ends with "reconnect"
+// well before a resync would end it, and the reconnect is refused.
 func TestConfigWatchEndsWhenTheCallerIsDeactivated(t *testing.T) {
 	t.Parallel()
 	s := start(t, backends[0].env(t))
@@ -835,7 +851,7 @@ func TestConfigWatchEndsWhenTheCallerIsDeactivated(t *testing.T) {
 		t.Fatalf("deactivate: %d %s", r.Status, r.Body)
 	}
 	for {
-		ev := testenv.NextSSE(t, events, 15*time.Second)
+		ev := testenv.NextSSE(t, events, 3*time.Second) // the resync comes after 5 s
 		if ev.Event == "reconnect" {
 			break
 		}

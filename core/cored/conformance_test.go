@@ -213,6 +213,7 @@ func TestBadInputGetsADocumentedProblem(t *testing.T) {
 		"GET /api/audit":                            {Path: "/api/audit", Header: auth},
 		"GET /api/config":                           {Path: "/api/config", Header: auth},
 		"GET /api/config/watch":                     {Path: "/api/config/watch", Header: auth},
+		"GET /api/auth/changes":                     {Path: "/api/auth/changes", Header: auth},
 		"GET /api/config/{service}/{key}":           {Path: entry, Header: auth},
 		"PUT /api/config/{service}/{key}":           {Path: entry, Header: auth, Body: map[string]any{"value": 3, "comment": "c"}},
 		"DELETE /api/config/{service}/{key}":        {Path: entry, Header: auth},

@@ -21,13 +21,16 @@ import (
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/core/changefeed"
 	"github.com/plugboard/plugboard/core/httpapi"
 	"github.com/plugboard/plugboard/core/identity"
 	"github.com/plugboard/plugboard/core/sqlstore"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/daemon"
 	"github.com/plugboard/plugboard/internal/envconfig"
 	"github.com/plugboard/plugboard/internal/ephemeral"
 	"github.com/plugboard/plugboard/internal/fault"
+	"github.com/plugboard/plugboard/internal/secretfile"
 	"github.com/plugboard/plugboard/internal/storage"
 )
 
@@ -40,6 +43,7 @@ type Server struct {
 	// throttleState is state with a per-replica fallback, for login throttling.
 	throttleState *ephemeral.Fallback
 	id            *identity.Service
+	hub           *changefeed.Hub
 	api           *httpapi.Server
 	background    daemon.Background
 }
@@ -74,6 +78,10 @@ func (s *Server) open(ctx context.Context, stdout io.Writer) error {
 	// Login throttling never fails open: while Redis is down it counts per
 	// replica (ephemeral.Fallback), and the shared counts resume after.
 	s.throttleState = ephemeral.NewFallback(s.state, s.logger)
+	// Every committed change wakes this replica's hub and is announced to
+	// the others'.
+	s.hub = changefeed.New(s.store, s.state, s.logger, time.Second)
+	s.store.OnChange(s.hub.Notify)
 	id, err := identity.New(ctx, s.store, s.throttleState, s.logger, identity.Options{
 		Issuer: s.cfg.Issuer, Audience: s.cfg.Issuer, AccessTTL: s.cfg.AccessTTL, RefreshTTL: s.cfg.RefreshTTL,
 		KeyLifetime: s.cfg.KeyLifetime, Sealer: sealer, PasswordCost: s.cfg.BcryptCost,
@@ -89,11 +97,44 @@ func (s *Server) open(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	feedToken, err := loadFeedToken(s.cfg, s.logger)
+	if err != nil {
+		return err
+	}
 	s.api = httpapi.New(s.store, id, s.logger, httpapi.Options{DefaultTenant: s.cfg.DefaultTenant, Changes: s.state,
-		PasswordCost: s.cfg.BcryptCost, TrustedProxies: trusted})
+		PasswordCost: s.cfg.BcryptCost, TrustedProxies: trusted, Feed: s.hub, FeedToken: feedToken})
 	s.background.Start(ctx)
 	s.background.Go(func(ctx context.Context) { id.Run(ctx, 30*time.Second) })
+	hubErr := make(chan error, 1)
+	s.background.Go(func(ctx context.Context) { hubErr <- s.hub.Run(ctx) })
+	s.background.Go(func(ctx context.Context) {
+		changefeed.Prune(ctx, s.store, core.ChangeRetention(s.cfg.AccessTTL), time.Minute, s.logger)
+	})
+	select {
+	case <-s.hub.Ready():
+	case err := <-hubErr:
+		s.background.Stop()
+		return fmt.Errorf("start the change feed: %w", err)
+	}
 	return nil
+}
+
+// loadFeedToken returns the change feed's token: the configured one, or
+// the one kept in the data directory (corefeed.TokenFile), generated on
+// first use, which a gateway on the same machine reads.
+func loadFeedToken(cfg Config, logger *slog.Logger) (string, error) {
+	if cfg.FeedToken != "" {
+		return cfg.FeedToken, nil
+	}
+	path := filepath.Join(cfg.DataDir, corefeed.TokenFile)
+	token, created, err := secretfile.LoadOrCreate(path, "pbf_")
+	if err != nil {
+		return "", fmt.Errorf("change feed token: %w", err)
+	}
+	if created {
+		logger.Info(corefeed.TokenEnv+" is unset: generated a change feed token", slog.String("path", path))
+	}
+	return token, nil
 }
 
 // MasterKeyFile is the file in the data directory that holds the master
@@ -226,8 +267,17 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
+// StartShutdown ends the change feed's streams, so that gateways reconnect
+// (to another replica) and their streams do not hold the shutdown up.
+func (s *Server) StartShutdown() {
+	if s.hub != nil {
+		s.hub.Shutdown()
+	}
+}
+
 // Close stops the background work and releases the storage.
 func (s *Server) Close() error {
+	s.StartShutdown()
 	s.background.Stop()
 	if s.throttleState != nil {
 		s.throttleState.Close()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/internal/sse"
@@ -130,14 +131,29 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	keepAlive := time.NewTicker(configKeepAlive)
 	defer keepAlive.Stop()
-	resyncEvery := s.opt.WatchResync
-	if resyncEvery <= 0 {
-		resyncEvery = 5 * time.Second
-	}
-	resync := time.NewTicker(resyncEvery)
+	resync := time.NewTicker(s.opt.WatchResync)
 	defer resync.Stop()
+	// Core's change feed says at once when the caller's account, session
+	// or key changed: the caller is verified again then, not only at the
+	// next resync.
+	var revocations <-chan corefeed.Event
+	if s.opt.Feed != nil {
+		sub, _ := s.opt.Feed.Subscribe()
+		defer sub.Close()
+		revocations = sub.Events()
+	}
+	caller := CallerOf(r.Context())
 	for {
 		select {
+		case ev, ok := <-revocations:
+			if !ok {
+				revocations = nil // cut off: the resync still checks
+				continue
+			}
+			if concerns(ev, caller) && !s.stillAllowed(r, scope) {
+				_ = stream.Reconnect([]byte("{}"))
+				return
+			}
 		case <-r.Context().Done():
 			return
 		case payload, ok := <-messages:
@@ -182,6 +198,24 @@ func (s *Server) handleWatchConfig(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// concerns reports whether ev may change what c is allowed to do.
+func concerns(ev corefeed.Event, c *Caller) bool {
+	if c == nil {
+		return false
+	}
+	switch ev.Kind {
+	case corefeed.SessionRevoked:
+		return ev.SessionID != "" && ev.SessionID == c.SessionID
+	case corefeed.UserRevoked:
+		return ev.UserID == c.UserID
+	case corefeed.TenantRevoked, corefeed.TenantChanged:
+		return ev.TenantID == c.TenantID
+	case corefeed.APIKeyRevoked, corefeed.APIKeyChanged:
+		return ev.KeyID != "" && ev.KeyID == c.APIKeyID
+	}
+	return false
 }
 
 // stillAllowed reports whether the watch's caller, verified again now, may

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -113,7 +114,12 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	session := ""
 	if kind, token := credential.Parse(r.Header); kind == credential.Bearer {
-		if claims, err := s.id.Authenticate(r.Context(), token); err == nil {
+		claims, err := s.id.Authenticate(r.Context(), token)
+		switch {
+		case errors.Is(err, identity.ErrSessionEnded):
+			w.WriteHeader(http.StatusNoContent) // logged out already
+			return
+		case err == nil:
 			session = claims.SessionID
 		}
 	}

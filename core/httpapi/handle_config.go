@@ -16,6 +16,7 @@ import (
 
 	"github.com/plugboard/plugboard/core"
 	"github.com/plugboard/plugboard/core/rbac"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/httpx"
 	"github.com/plugboard/plugboard/internal/udiff"
@@ -125,7 +126,12 @@ func (s *Server) handleListConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	list, err := s.store.ListConfig(r.Context(), core.ConfigFilter{Scope: &scope, Service: q.Get("service"), Prefix: q.Get("prefix")})
+	s.listConfig(w, r, core.ConfigFilter{Scope: &scope, Service: q.Get("service"), Prefix: q.Get("prefix")})
+}
+
+// listConfig answers with the entries f selects.
+func (s *Server) listConfig(w http.ResponseWriter, r *http.Request, f core.ConfigFilter) {
+	list, err := s.store.ListConfig(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -167,11 +173,31 @@ func (s *Server) writeTarget(r *http.Request, actions ...string) (configTarget, 
 	if err == nil && len(actions) > 0 && t.action == "" {
 		err = fault.Errorf(fault.NotFound, "No such endpoint: %s %s (did you mean …/%s?).", r.Method, r.URL.Path, actions[0])
 	}
+	if err == nil && strings.HasPrefix(t.key, corefeed.ReservedKeyPrefix) && !rbac.CanWriteReservedConfig(CallerOf(r.Context()).Subject) {
+		err = forbidden(fmt.Sprintf("Configuration keys starting with %q are the platform's own: only a super_admin may change them.",
+			corefeed.ReservedKeyPrefix))
+	}
 	if err != nil {
 		return configTarget{}, nil, err
 	}
 	expect, err := expectedVersion(r)
 	return t, expect, err
+}
+
+// checkReserved runs the check of a reserved key's value, if it has one.
+func (s *Server) checkReserved(t configTarget, value json.RawMessage) error {
+	check := s.opt.ReservedValidators[t.key]
+	if check == nil || !strings.HasPrefix(t.key, corefeed.ReservedKeyPrefix) {
+		return nil
+	}
+	if err := check(value); err != nil {
+		fields := fault.Fields(err) // a check naming the value's own fields (value.weights.v2, …)
+		if len(fields) == 0 {
+			fields = map[string]string{"value": err.Error()}
+		}
+		return fault.InvalidFields(fmt.Sprintf("Invalid value for %s.", t.key), fields)
+	}
+	return nil
 }
 
 // writeEntry answers with entry e and its ETag.
@@ -194,6 +220,12 @@ func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Decode(w, r, s.opt.MaxBody, &req); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if len(req.Value) > 0 && json.Valid(req.Value) {
+		if err := s.checkReserved(t, req.Value); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	e, err := s.store.PutConfig(r.Context(), &core.ConfigEntry{Scope: t.scope, Service: t.service, Key: t.key, Value: req.Value},
 		expect, author(r), req.Comment)
@@ -256,6 +288,10 @@ func (s *Server) handleRollbackConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	if old.Deleted {
 		s.fail(w, r, fault.InvalidFields("Invalid rollback.", map[string]string{"version": "deleted the entry and has no value; pick another version"}))
+		return
+	}
+	if err := s.checkReserved(t, old.Value); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	comment := fmt.Sprintf("Rollback to version %d.", req.Version)

@@ -50,10 +50,13 @@ var wildcardRoutes = map[string]map[string][]string{
 // selfAuthenticated are operations outside the authenticate middleware that
 // look at credentials themselves, with the security alternatives each
 // documents ("" for anonymous): verify checks any credential, logout uses
-// an access token when it gets one but does not need it.
+// an access token when it gets one but does not need it, the change feed
+// takes its feed token or a super_admin's credential.
 var selfAuthenticated = map[string][]string{
-	"post /api/auth/verify": {"apiKeyAuthorization", "apiKeyHeader", "bearerAuth"},
-	"post /api/auth/logout": {"", "bearerAuth"},
+	"post /api/auth/verify":        {"apiKeyAuthorization", "apiKeyHeader", "bearerAuth"},
+	"post /api/auth/logout":        {"", "bearerAuth"},
+	"get /api/auth/changes":        {"apiKeyAuthorization", "apiKeyHeader", "bearerAuth"},
+	"get /api/auth/changes/config": {"apiKeyAuthorization", "apiKeyHeader", "bearerAuth"},
 }
 
 // probeIdentity accepts every API key (as a user's) and no access token,

@@ -21,6 +21,10 @@ func (s *Server) Routes(r chi.Router) {
 		r.Post("/logout", s.handleLogout)
 		r.Get("/jwks.json", s.handleJWKS)
 		r.Post("/verify", s.handleVerify)
+		// The change feed authenticates by itself: the feed token or a
+		// super_admin's credential (changes.go).
+		r.Get("/changes", s.handleChanges)
+		r.Get("/changes/config", s.handleReservedConfig)
 		r.Get("/openapi.json", s.handleOpenAPI)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)

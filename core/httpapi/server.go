@@ -32,6 +32,7 @@ type Store interface {
 	core.APIKeyStore
 	core.AuditStore
 	core.ConfigStore
+	core.ChangeStore
 }
 
 // Identity is the credential service.
@@ -69,6 +70,17 @@ type Options struct {
 	// (Redis down or reconnecting) still reaches the client, as a reconnect
 	// [5s].
 	WatchResync time.Duration
+	// Feed is this replica's change hub, which GET /api/auth/changes
+	// streams (503 when nil).
+	Feed Feed
+	// FeedToken is the bearer token that may follow the change feed
+	// (besides a super_admin's credential); "" accepts none.
+	FeedToken string
+	// ReservedValidators check the values written under reserved
+	// configuration keys (corefeed.ReservedKeyPrefix), by key
+	// (core.ReservedConfigValidators when nil); a reserved key without one
+	// takes any JSON value.
+	ReservedValidators map[string]func(value json.RawMessage) error
 }
 
 // Server serves core's API.
@@ -89,6 +101,12 @@ func New(store Store, id Identity, logger *slog.Logger, opt Options) *Server {
 	}
 	if opt.TrustedProxies == nil {
 		opt.TrustedProxies = httpx.DefaultTrustedProxies
+	}
+	if opt.WatchResync <= 0 {
+		opt.WatchResync = 5 * time.Second
+	}
+	if opt.ReservedValidators == nil {
+		opt.ReservedValidators = core.ReservedConfigValidators()
 	}
 	return &Server{store: store, id: id, logger: logger, opt: opt}
 }

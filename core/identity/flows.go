@@ -205,9 +205,23 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Claims,
 	if err = account(err, err == nil && t.IsActive, errStale); err != nil {
 		return nil, err
 	}
+	// A session ended by logout, refresh-token reuse or a password change
+	// ends its access tokens too, here as at the gateway.
+	if claims.SessionID != "" {
+		revoked, err := s.store.SessionRevoked(ctx, claims.SessionID)
+		if err != nil {
+			return nil, fmt.Errorf("look up the session: %w", err)
+		}
+		if revoked {
+			return nil, ErrSessionEnded
+		}
+	}
 	claims.Roles = []string{string(u.Role)}
 	return claims, nil
 }
+
+// ErrSessionEnded refuses an access token whose session has ended.
+var ErrSessionEnded = fault.Errorf(fault.Unauthorized, "The session of this access token has ended (logout or password change); log in again.")
 
 var errStale = fault.Errorf(fault.Unauthorized, "The account behind this access token is no longer active; log in again.")
 
@@ -282,7 +296,7 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (*Identity, erro
 		return nil, err
 	}
 	id := &Identity{TenantID: tenant.ID, TenantName: tenant.Name, Roles: []string{}, Scopes: nonNil(k.Scopes),
-		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID,
+		EnabledServices: nonNil(tenant.EnabledServices), APIKeyID: k.ID, KeyID: k.ID, ExpiresAt: k.ExpiresAt,
 		TenantRateLimit: tenant.RateLimit, APIKeyRateLimit: k.RateLimit}
 	if k.UserID != "" {
 		user, err := s.store.GetUser(ctx, k.UserID)

@@ -93,6 +93,13 @@ type Identity struct {
 	// key's quotas (absent: none), which the gateways enforce.
 	TenantRateLimit *registry.RateLimit `json:"tenant_rate_limit,omitempty"`
 	APIKeyRateLimit *registry.RateLimit `json:"api_key_rate_limit,omitempty"`
+	// KeyID is APIKeyID again, under the name core's change feed uses
+	// (corefeed.Event.KeyID), so that a gateway matches apikey.revoked
+	// events to its cached answers.
+	KeyID string `json:"key_id,omitempty"`
+	// ExpiresAt is when the API key expires (nil: never), so that no
+	// cache keeps the answer past it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // Service is the identity service. It is safe for concurrent use.

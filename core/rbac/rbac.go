@@ -104,6 +104,16 @@ func CanWriteConfig(s Subject, tenantID string) bool {
 	return IsSuperAdmin(s) || ownTenantAdmin(s, tenantID)
 }
 
+// CanWriteReservedConfig reports whether s may write, delete or roll back
+// a configuration key the platform itself reads (corefeed.ReservedKeyPrefix,
+// "plugboard."), in any scope: only a super_admin, even in a tenant's own
+// configuration.
+func CanWriteReservedConfig(s Subject) bool { return IsSuperAdmin(s) }
+
+// CanFollowChanges reports whether s may follow core's change feed with its
+// own credential (gateways use the feed token): only a super_admin.
+func CanFollowChanges(s Subject) bool { return IsSuperAdmin(s) }
+
 // CanReadConfig reports whether s may read configuration: the global
 // configuration (tenantID "") any authenticated subject, a tenant's any
 // member of it and any super_admin.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
 )
@@ -84,11 +85,27 @@ func (s *Store) ListAPIKeys(ctx context.Context, tenantID string) ([]*core.APIKe
 		`SELECT `+apiKeyColumns+` FROM api_keys WHERE tenant_id = $1 ORDER BY name`+s.bytewise+`, id`, tenantID)
 }
 
-// RevokeAPIKey implements core.APIKeyStore.
+// RevokeAPIKey implements core.APIKeyStore. Only the first revocation
+// appends an apikey.revoked event.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, t time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`,
-		storage.Time(t), id)
-	return checkRows(res, err, "API key", fmt.Sprintf("API key %q not found.", id))
+	return s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		var tenantID string
+		var userID sql.Null[string]
+		err := tx.QueryRowContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING tenant_id, user_id`,
+			storage.Time(t), id).Scan(&tenantID, &userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			var found string
+			err = tx.QueryRowContext(ctx, `SELECT id FROM api_keys WHERE id = $1`, id).Scan(&found)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fault.Errorf(fault.NotFound, "API key %q not found.", id)
+			}
+			return storage.Fault(err, "API key") // revoked already
+		}
+		if err != nil {
+			return storage.Fault(err, "API key")
+		}
+		return log.append(ctx, corefeed.Event{Kind: corefeed.APIKeyRevoked, KeyID: id, UserID: userID.V, TenantID: tenantID})
+	})
 }
 
 // TouchAPIKeys implements core.APIKeyStore. Keys are updated in ID order, so

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
 )
@@ -48,7 +49,7 @@ func (s *Store) PutConfig(ctx context.Context, e *core.ConfigEntry, expectVersio
 		return nil, err
 	}
 	var out *core.ConfigEntry
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
 		if err := s.checkScope(ctx, tx, e.Scope); err != nil {
 			return err
 		}
@@ -71,7 +72,10 @@ func (s *Store) PutConfig(ctx context.Context, e *core.ConfigEntry, expectVersio
 				if err := s.updateConfig(ctx, tx, cur, out, string(e.Value), false); err != nil {
 					return err
 				}
-				return s.addConfigVersion(ctx, tx, cur.id, out.Version, string(e.Value), false, author, comment, now)
+				if err := s.addConfigVersion(ctx, tx, cur.id, out.Version, string(e.Value), false, author, comment, now); err != nil {
+					return err
+				}
+				return configChange(ctx, log, out, false)
 			}
 			if attempt > 0 {
 				return fmt.Errorf("put config %s/%s: entry neither insertable nor found", e.Service, e.Key)
@@ -88,7 +92,10 @@ VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8) ON CONFLICT (scope, service, key)
 				return storage.Fault(err, "configuration entry")
 			}
 			out.Version, out.Created = 1, true
-			return s.addConfigVersion(ctx, tx, id, 1, string(e.Value), false, author, comment, now)
+			if err := s.addConfigVersion(ctx, tx, id, 1, string(e.Value), false, author, comment, now); err != nil {
+				return err
+			}
+			return configChange(ctx, log, out, false)
 		}
 	})
 	if err != nil {
@@ -102,7 +109,7 @@ VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8) ON CONFLICT (scope, service, key)
 // UpdatedBy is author.
 func (s *Store) DeleteConfig(ctx context.Context, scope, service, key string, expectVersion *int, author core.Author) (*core.ConfigEntry, error) {
 	var out *core.ConfigEntry
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
 		cur, err := s.lockConfig(ctx, tx, scope, service, key)
 		if err != nil {
 			return err
@@ -119,12 +126,29 @@ func (s *Store) DeleteConfig(ctx context.Context, scope, service, key string, ex
 		if err := s.updateConfig(ctx, tx, cur, out, deletedValue, true); err != nil {
 			return err
 		}
-		return s.addConfigVersion(ctx, tx, cur.id, out.Version, deletedValue, true, author, "", now)
+		if err := s.addConfigVersion(ctx, tx, cur.id, out.Version, deletedValue, true, author, "", now); err != nil {
+			return err
+		}
+		return configChange(ctx, log, out, true)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// configChange appends the config event of a write of e, when e is a
+// global entry under a reserved key (the platform's own settings, which
+// gateways follow).
+func configChange(ctx context.Context, log *changeLog, e *core.ConfigEntry, deleted bool) error {
+	if e.Scope != "" || !strings.HasPrefix(e.Key, corefeed.ReservedKeyPrefix) {
+		return nil
+	}
+	ev := corefeed.Event{Kind: corefeed.Config, Service: e.Service, Key: e.Key, Version: e.Version, Deleted: deleted}
+	if !deleted {
+		ev.Value = e.Value
+	}
+	return log.append(ctx, ev)
 }
 
 // checkScope checks that a tenant scope names an existing tenant.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
 )
@@ -63,16 +65,65 @@ func (s *Store) forUpdate() string {
 	return ""
 }
 
-// RevokeFamily implements core.SessionStore.
+// RevokeFamily implements core.SessionStore: a session it ends appends
+// session.revoked.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`,
-		storage.Time(now), familyID)
-	return storage.Fault(err, "refresh token")
+	return s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		userID, err := s.revokeRefreshTokens(ctx, tx, `family_id`, familyID, now)
+		if err != nil || userID == "" {
+			return err
+		}
+		var tenantID string
+		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = $1`, userID).Scan(&tenantID); err != nil {
+			return storage.Fault(err, "user")
+		}
+		return log.append(ctx, corefeed.Event{Kind: corefeed.SessionRevoked, SessionID: familyID, UserID: userID, TenantID: tenantID})
+	})
 }
 
-// RevokeUserSessions implements core.SessionStore.
+// RevokeUserSessions implements core.SessionStore: when it revokes a
+// session, it appends user.revoked (every token of the user issued so far
+// is refused).
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`,
-		storage.Time(now), userID)
-	return storage.Fault(err, "refresh token")
+	return s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		if found, err := s.revokeRefreshTokens(ctx, tx, `user_id`, userID, now); err != nil || found == "" {
+			return err
+		}
+		var tenantID string
+		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = $1`, userID).Scan(&tenantID); err != nil {
+			return storage.Fault(err, "user")
+		}
+		return log.append(ctx, corefeed.Event{Kind: corefeed.UserRevoked, UserID: userID, TenantID: tenantID})
+	})
+}
+
+// SessionRevoked implements core.SessionStore.
+func (s *Store) SessionRevoked(ctx context.Context, familyID string) (bool, error) {
+	var revoked bool
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL)`, familyID).Scan(&revoked)
+	if err != nil {
+		return false, fmt.Errorf("read session %s: %w", familyID, err)
+	}
+	return revoked, nil
+}
+
+// revokeRefreshTokens revokes the live refresh tokens whose column (a
+// constant) is value, and returns their user, "" when there was none.
+func (s *Store) revokeRefreshTokens(ctx context.Context, tx *sql.Tx, column, value string, now time.Time) (string, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE `+column+` = $2 AND revoked_at IS NULL RETURNING user_id`,
+		storage.Time(now), value)
+	if err != nil {
+		return "", storage.Fault(err, "refresh token")
+	}
+	defer rows.Close()
+	userID := ""
+	for rows.Next() {
+		if err := rows.Scan(&userID); err != nil {
+			return "", storage.Fault(err, "refresh token")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", storage.Fault(err, "refresh token")
+	}
+	return userID, nil
 }

@@ -2,23 +2,27 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
 )
 
-// CreateSigningKey implements core.KeyStore.
+// CreateSigningKey implements core.KeyStore; a new key appends
+// signing_keys.
 func (s *Store) CreateSigningKey(ctx context.Context, k *core.SigningKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, public_key, created_at, sign_until, retire_at)
+	return s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, public_key, created_at, sign_until, retire_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.ID, k.Algorithm, k.PrivateKey, k.PublicKey,
-		storage.Time(k.CreatedAt), storage.Time(k.SignUntil), storage.Time(k.RetireAt))
-	if err != nil {
-		return storage.Fault(err, "signing key")
-	}
-	return nil
+			storage.Time(k.CreatedAt), storage.Time(k.SignUntil), storage.Time(k.RetireAt)); err != nil {
+			return storage.Fault(err, "signing key")
+		}
+		return log.append(ctx, corefeed.Event{Kind: corefeed.SigningKeys})
+	})
 }
 
 // ListSigningKeys implements core.KeyStore.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,6 +32,8 @@ type Store struct {
 	// bytewise follows a text column in ORDER BY so that both engines sort
 	// by bytes, whatever the PostgreSQL database's collation.
 	bytewise string
+	// onChange announces committed changes (OnChange).
+	onChange atomic.Pointer[func(revision int64)]
 }
 
 // Open opens the database opts names, applies the core service's migrations

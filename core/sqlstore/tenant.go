@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
 )
@@ -62,7 +63,10 @@ func (s *Store) ListTenants(ctx context.Context) ([]*core.Tenant, error) {
 	return scanAll(ctx, s.db, "tenant", scanTenant, `SELECT `+tenantColumns+` FROM tenants ORDER BY name`+s.bytewise+`, id`)
 }
 
-// UpdateTenant implements core.TenantStore.
+// UpdateTenant implements core.TenantStore. The row is read and locked
+// first, so that the change events say what changed: the enabled services
+// (tenant.services), a deactivation (tenant.revoked), anything else
+// (tenant.changed).
 func (s *Store) UpdateTenant(ctx context.Context, id string, u core.TenantUpdate) (*core.Tenant, error) {
 	if err := u.Validate(); err != nil {
 		return nil, err
@@ -91,15 +95,48 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, u core.TenantUpdate
 		return s.GetTenant(ctx, id)
 	}
 	q.set("updated_at", storage.Time(s.now()))
-	t, err := scanTenant(s.db.QueryRowContext(ctx, `UPDATE tenants SET `+strings.Join(q.sets, ", ")+
-		` WHERE id = `+q.arg(id)+` RETURNING `+tenantColumns, q.args...))
+	var out *core.Tenant
+	err := s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		before, err := s.lockTenant(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		out, err = scanTenant(tx.QueryRowContext(ctx, `UPDATE tenants SET `+strings.Join(q.sets, ", ")+
+			` WHERE id = `+q.arg(id)+` RETURNING `+tenantColumns, q.args...))
+		if err != nil {
+			return tenantError(err, "")
+		}
+		return tenantChanges(ctx, log, before, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lockTenant reads the tenant with id, locked for the rest of tx.
+func (s *Store) lockTenant(ctx context.Context, tx *sql.Tx, id string) (*core.Tenant, error) {
+	t, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`+s.forUpdate(), id))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fault.Errorf(fault.NotFound, "Tenant %q not found.", id)
 	}
-	if err != nil {
-		return nil, tenantError(err, "")
+	return t, err
+}
+
+// tenantChanges appends the events of a tenant going from before to after.
+func tenantChanges(ctx context.Context, log *changeLog, before, after *core.Tenant) error {
+	if !sameSet(before.EnabledServices, after.EnabledServices) {
+		if err := log.append(ctx, corefeed.Event{Kind: corefeed.TenantServices, TenantID: after.ID, Services: after.EnabledServices}); err != nil {
+			return err
+		}
 	}
-	return t, nil
+	switch {
+	case before.IsActive && !after.IsActive:
+		return log.append(ctx, corefeed.Event{Kind: corefeed.TenantRevoked, TenantID: after.ID})
+	case before.IsActive != after.IsActive || before.DisplayName != after.DisplayName || string(before.Config) != string(after.Config):
+		return log.append(ctx, corefeed.Event{Kind: corefeed.TenantChanged, TenantID: after.ID})
+	}
+	return nil
 }
 
 // DeleteTenant implements core.TenantStore. Users are looked for first, as
@@ -107,7 +144,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, u core.TenantUpdate
 // foreign key violation; on PostgreSQL, a user created after the look
 // still fails the delete through the foreign key.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
 		hasUsers := func(err error) error {
 			return fault.Wrap(err, fault.Conflict, fmt.Sprintf("Tenant %q still has users; delete them first.", id))
 		}
@@ -122,7 +159,10 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 		if errors.Is(storage.Interpret(err), storage.ErrForeignKey) {
 			return hasUsers(err)
 		}
-		return checkRows(res, err, "tenant", fmt.Sprintf("Tenant %q not found.", id))
+		if err := checkRows(res, err, "tenant", fmt.Sprintf("Tenant %q not found.", id)); err != nil {
+			return err
+		}
+		return log.append(ctx, corefeed.Event{Kind: corefeed.TenantRevoked, TenantID: id})
 	})
 }
 
@@ -169,11 +209,8 @@ func scanTenant(row rowScanner) (*core.Tenant, error) {
 // transactions hold the write lock), so two changes at once both land.
 func (s *Store) SetTenantService(ctx context.Context, id, service string, enabled bool) (*core.Tenant, error) {
 	var out *core.Tenant
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		t, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`+s.forUpdate(), id))
-		if errors.Is(err, storage.ErrNotFound) {
-			return fault.Errorf(fault.NotFound, "Tenant %q not found.", id)
-		}
+	err := s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		t, err := s.lockTenant(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -189,7 +226,15 @@ func (s *Store) SetTenantService(ctx context.Context, id, service string, enable
 		if err != nil {
 			return tenantError(err, "")
 		}
-		return nil
+		return tenantChanges(ctx, log, t, out)
 	})
 	return out, err
+}
+
+// sameSet reports whether a and b hold the same names, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/core"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
 )
@@ -115,17 +116,34 @@ func (s *Store) UpdateUser(ctx context.Context, id string, u core.UserUpdate) (*
 		return s.GetUser(ctx, id)
 	}
 	q.set("updated_at", storage.Time(s.now()))
-	user, err := scanUser(s.db.QueryRowContext(ctx, `UPDATE users SET `+strings.Join(q.sets, ", ")+
-		` WHERE id = `+q.arg(id)+` RETURNING `+userColumns, q.args...))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fault.Errorf(fault.NotFound, "User %q not found.", id)
-	}
-	if err != nil {
-		email := ""
-		if u.Email != nil {
-			email = *u.Email
+	var user *core.User
+	err := s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		before, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`+s.forUpdate(), id))
+		if errors.Is(err, storage.ErrNotFound) {
+			return fault.Errorf(fault.NotFound, "User %q not found.", id)
 		}
-		return nil, userError(err, "", "", email)
+		if err != nil {
+			return err
+		}
+		user, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET `+strings.Join(q.sets, ", ")+
+			` WHERE id = `+q.arg(id)+` RETURNING `+userColumns, q.args...))
+		if err != nil {
+			email := ""
+			if u.Email != nil {
+				email = *u.Email
+			}
+			return userError(err, "", "", email)
+		}
+		// Whatever a token or a key of the user was issued under no longer
+		// holds: deactivation (or reactivation, which drops cached
+		// refusals), a new role, a new password.
+		if before.IsActive != user.IsActive || before.Role != user.Role || before.HashedPassword != user.HashedPassword {
+			return log.append(ctx, corefeed.Event{Kind: corefeed.UserRevoked, UserID: user.ID, TenantID: user.TenantID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return user, nil
 }
@@ -147,9 +165,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		// taken at BEGIN, already serialises all writers.
 		lock = " FOR UPDATE"
 	}
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var found string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+lock, id).Scan(&found)
+	return s.write(ctx, func(tx *sql.Tx, log *changeLog) error {
+		var tenantID string
+		err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE id = $1`+lock, id).Scan(&tenantID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.Errorf(fault.NotFound, "User %q not found.", id)
 		} else if err != nil {
@@ -160,7 +178,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			return storage.Fault(err, "API key")
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)
-		return checkRows(res, err, "user", fmt.Sprintf("User %q not found.", id))
+		if err := checkRows(res, err, "user", fmt.Sprintf("User %q not found.", id)); err != nil {
+			return err
+		}
+		return log.append(ctx, corefeed.Event{Kind: corefeed.UserRevoked, UserID: id, TenantID: tenantID})
 	})
 }
 

@@ -87,12 +87,20 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) core.Store) {
 	if rt, _ := s.UseRefreshToken(ctx, "h3", now); rt.RevokedAt != nil {
 		t.Fatal("RevokeFamily revoked another family")
 	}
+	for family, want := range map[string]bool{"f1": true, "f2": false, "unknown": false} {
+		if got, err := s.SessionRevoked(ctx, family); err != nil || got != want {
+			t.Fatalf("SessionRevoked(%s) = %v, %v; want %v", family, got, err, want)
+		}
+	}
 	mk("f3", "h4")
 	if err := s.RevokeUserSessions(ctx, u.ID, now); err != nil {
 		t.Fatal(err)
 	}
 	if rt, _ := s.UseRefreshToken(ctx, "h4", now); rt.RevokedAt == nil {
 		t.Fatal("RevokeUserSessions left a session usable")
+	}
+	if revoked, err := s.SessionRevoked(ctx, "f3"); err != nil || !revoked {
+		t.Fatalf("SessionRevoked(f3) after RevokeUserSessions = %v, %v", revoked, err)
 	}
 
 	// Two refreshes racing on one token: exactly one sees it unused.

@@ -4,7 +4,7 @@
 // The suite asserts only on the core API and fault codes, so it holds for any
 // engine: tenants, users and API keys (tenant.go, user.go, apikey.go), tenant
 // isolation, and concurrent writers (concurrency.go); signing keys, refresh
-// tokens and the audit log (session.go).
+// tokens and the audit log (session.go); the change feed (changes.go).
 package storetest
 
 import (
@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"Audit", testAudit},
 		{"AuditFilter", testAuditFilter},
 		{"Config", testConfig},
+		{"Changes", testChanges},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each opens stores of its own

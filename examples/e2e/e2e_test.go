@@ -33,7 +33,7 @@ type stack struct {
 	token    string // the super admin's access token
 }
 
-func build(t *testing.T, bin string, pkgs map[string]string) {
+func build(t testing.TB, bin string, pkgs map[string]string) {
 	t.Helper()
 	for out, pkg := range pkgs {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
@@ -101,7 +101,7 @@ func startStack(t *testing.T) *stack {
 	return s
 }
 
-func abs(t *testing.T, p string) string {
+func abs(t testing.TB, p string) string {
 	a, err := filepath.Abs(p)
 	if err != nil {
 		t.Fatal(err)

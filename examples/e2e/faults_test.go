@@ -415,7 +415,7 @@ func (p *proc) kill() {
 	p.cmd.Wait()
 }
 
-func startProc(t *testing.T, name, exe string, env []string, args ...string) *proc {
+func startProc(t testing.TB, name, exe string, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(exe, args...)
 	if env != nil {
@@ -439,7 +439,7 @@ func startProc(t *testing.T, name, exe string, env []string, args ...string) *pr
 
 func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
-func waitTCP(t *testing.T, addr string) {
+func waitTCP(t testing.TB, addr string) {
 	t.Helper()
 	testenv.Eventually(t, 60*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)

@@ -67,6 +67,25 @@ func (c *Cache[K, V]) Put(k K, v V, until time.Time, now time.Time) {
 	c.m[k] = cacheEntry[V]{v: v, until: until}
 }
 
+// DeleteFunc deletes every entry for which del returns true, expired ones
+// included.
+func (c *Cache[K, V]) DeleteFunc(del func(K, V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if del(k, e.v) {
+			delete(c.m, k)
+		}
+	}
+}
+
+// Clear deletes every entry.
+func (c *Cache[K, V]) Clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
 // Len returns the number of entries, expired ones included.
 func (c *Cache[K, V]) Len() int {
 	c.mu.RLock()

@@ -46,6 +46,13 @@ type Answer struct {
 	// APIKeyID is the API key's ID when the credential is one.
 	APIKeyID        string              `json:"api_key_id,omitempty"`
 	APIKeyRateLimit *registry.RateLimit `json:"api_key_rate_limit,omitempty"`
+	// KeyID names the API key (as core's change feed does in
+	// apikey.revoked events), so that such an event drops its cached
+	// answer; "" for an access token.
+	KeyID string `json:"key_id,omitempty"`
+	// ExpiresAt is when the API key expires; nil when it never does (and
+	// for an access token). No answer is cached, nor used stale, past it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Kind is the kind of credential asked about (set by Verify, not
 	// core), so that Convert can apply rbac.KeyRoles to an API key.
 	Kind credential.Kind `json:"-"`
@@ -105,6 +112,9 @@ type Client[V any] struct {
 	// downUntil (unix nanos) is when core may be asked again after a
 	// failed call.
 	downUntil atomic.Int64
+	// purges counts Purge calls: an answer asked for before a purge is not
+	// cached after it.
+	purges atomic.Int64
 }
 
 // key is a credential's cache key: its kind and the SHA-256 of its value.
@@ -130,6 +140,14 @@ func keyOf(kind credential.Kind, cred string) key {
 type entry[V any] struct {
 	v       V
 	refused bool
+	expires time.Time // the credential's own expiry (core's expires_at); zero: none
+	gen     int64     // Client.purges when core was asked
+}
+
+// usable reports whether the entry may answer at now: never past the
+// credential's expiry, even stale.
+func (e entry[V]) usable(now time.Time) bool {
+	return e.expires.IsZero() || now.Before(e.expires)
 }
 
 func (e entry[V]) result() (V, error) {
@@ -179,33 +197,54 @@ func New[V any](cfg Config[V]) *Client[V] {
 func (c *Client[V]) Verify(ctx context.Context, reqID string, kind credential.Kind, cred string, notAfter time.Time) (V, error) {
 	now := c.cfg.Now()
 	k := keyOf(kind, cred)
-	if e, ok := c.cache.Get(k, now); ok {
+	if e, ok := c.cache.Get(k, now); ok && e.usable(now) {
 		return e.result()
 	}
 	e, err := c.calls.do(k, func() (entry[V], error) {
+		gen := c.purges.Load()
 		ans, err := c.askUnlessDown(ctx, reqID, kind, cred)
 		switch {
 		case errors.Is(err, ErrRefused):
-			return entry[V]{refused: true}, nil
+			return entry[V]{refused: true, gen: gen}, nil
 		case err != nil:
 			return entry[V]{}, err
 		}
 		ans.Kind = kind
-		return entry[V]{v: c.cfg.Convert(ans)}, nil
+		e := entry[V]{v: c.cfg.Convert(ans), gen: gen}
+		if ans.ExpiresAt != nil {
+			e.expires = *ans.ExpiresAt
+		}
+		return e, nil
 	})
 	if err != nil {
-		if e, ok := c.cache.Get(k, now.Add(-c.cfg.StaleIfError)); ok && c.cfg.StaleIfError > 0 {
+		if e, ok := c.cache.Get(k, now.Add(-c.cfg.StaleIfError)); ok && c.cfg.StaleIfError > 0 && e.usable(now) {
 			return e.result() // core is unreachable: the last answer, within stale_if_error
 		}
 		var zero V
 		return zero, err
 	}
+	if !e.usable(now) {
+		return e.result() // expired as it was answered: nothing to cache
+	}
 	until := now.Add(c.cfg.TTL)
 	if !e.refused && !notAfter.IsZero() && notAfter.Before(until) {
 		until = notAfter
 	}
-	c.cache.Put(k, e, until, now)
+	if !e.expires.IsZero() && e.expires.Before(until) {
+		until = e.expires
+	}
+	if c.purges.Load() == e.gen { // else a purge ran while core was asked: the answer may be what it dropped
+		c.cache.Put(k, e, until, now)
+	}
 	return e.result()
+}
+
+// Purge drops the cached answers for which drop returns true: an accepted
+// answer's value, or a refusal (refused true, v the zero value). An answer
+// being fetched meanwhile is returned to its callers but not cached.
+func (c *Client[V]) Purge(drop func(v V, refused bool) bool) {
+	c.purges.Add(1)
+	c.cache.DeleteFunc(func(_ key, e entry[V]) bool { return drop(e.v, e.refused) })
 }
 
 // askUnlessDown is ask, except within Backoff of a failed call, when it

@@ -171,3 +171,74 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestNeverPastExpiresAt performs a key used past its expiry: core said
+// it expires in 10s, and neither the TTL nor stale_if_error may keep its
+// answer longer.
+func TestNeverPastExpiresAt(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var calls atomic.Int64
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if down.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		exp := t0.Add(10 * time.Second)
+		json.NewEncoder(w).Encode(Answer{TenantID: "t1", KeyID: "k1", ExpiresAt: &exp})
+	}))
+	t.Cleanup(srv.Close)
+	clk := &clock{}
+	clk.ns.Store(t0.UnixNano())
+	cl := New(Config[string]{Core: srv.URL, TTL: time.Minute, StaleIfError: time.Hour, Now: clk.now,
+		Convert: func(a *Answer) string { return a.KeyID }})
+	ctx := context.Background()
+	if v, err := cl.Verify(ctx, "", credential.APIKey, "key", time.Time{}); err != nil || v != "k1" {
+		t.Fatalf("first: %q %v", v, err)
+	}
+	clk.advance(9 * time.Second)
+	cl.Verify(ctx, "", credential.APIKey, "key", time.Time{})
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("core asked %d times within the expiry, want 1", n)
+	}
+	clk.advance(2 * time.Second)
+	down.Store(true)
+	if _, err := cl.Verify(ctx, "", credential.APIKey, "key", time.Time{}); err == nil {
+		t.Fatal("an expired key's answer was used stale while core was down")
+	}
+}
+
+// TestPurge drops matching answers, refusals included when asked, and an
+// answer fetched across a purge is not cached.
+func TestPurge(t *testing.T) {
+	c, clk := newCore(t), &clock{}
+	cl := newClient(c, clk, 0)
+	ctx := context.Background()
+	cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
+	cl.Verify(ctx, "", credential.APIKey, "bad", time.Time{})
+	cl.Purge(func(v string, refused bool) bool { return v == "t2" })
+	cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
+	if n := c.calls.Load(); n != 2 {
+		t.Fatalf("a purge of another tenant dropped answers: %d calls", n)
+	}
+	cl.Purge(func(v string, refused bool) bool { return v == "t1" || refused })
+	cl.Verify(ctx, "", credential.APIKey, "good", time.Time{})
+	cl.Verify(ctx, "", credential.APIKey, "bad", time.Time{})
+	if n := c.calls.Load(); n != 4 {
+		t.Fatalf("calls %d after the purge, want 4", n)
+	}
+	// A purge while core is being asked: the answer is not cached.
+	c.block = make(chan struct{})
+	done := make(chan struct{})
+	go func() { cl.Verify(ctx, "", credential.APIKey, "new", time.Time{}); close(done) }()
+	testenv.Eventually(t, 5*time.Second, func() bool { return c.calls.Load() == 5 }, "core never asked")
+	cl.Purge(func(string, bool) bool { return true })
+	close(c.block)
+	<-done
+	c.block = nil
+	cl.Verify(ctx, "", credential.APIKey, "new", time.Time{})
+	if n := c.calls.Load(); n != 6 {
+		t.Errorf("an answer fetched across a purge was cached: %d calls, want 6", n)
+	}
+}

@@ -32,6 +32,12 @@ import (
 // Path is where core serves the stream.
 const Path = "/api/auth/changes"
 
+// ConfigPath is where core serves, with the same credentials as the
+// stream, the current global entries of the reserved keys (a JSON array of
+// configuration entries): what a follower loads at start and after a
+// reset, since a configuration value may be older than the events kept.
+const ConfigPath = "/api/auth/changes/config"
+
 // Server-Sent Events names of the frames.
 const (
 	FrameReset     = "reset"

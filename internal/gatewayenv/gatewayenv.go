@@ -43,8 +43,14 @@ var Vars = []envconfig.Var{
 		DocZH: "网关访问核心服务的地址。"},
 	{Name: "PLUGBOARD_GATEWAY_LB_POLICY", Default: "least_conn", Doc: "Load-balancing policy across a service's instances: least_conn, round_robin, random, ip_hash, first, …",
 		DocZH: "同一服务多实例间的负载均衡策略：least_conn、round_robin、random、ip_hash、first 等。"},
-	{Name: "PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT", Default: "30s", Doc: "How long the gateway waits for an instance's response headers.",
-		DocZH: "网关等待实例返回响应头的最长时间。"},
+	{Name: "PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT", Default: "30s", Doc: "How long the gateway waits for an instance's response headers, for a service that asks for no resilience.timeout of its own (at most PLUGBOARD_REGISTRY_MAX_TIMEOUT).",
+		DocZH: "服务未自行申请 resilience.timeout 时，网关等待实例返回响应头的最长时间（不超过 PLUGBOARD_REGISTRY_MAX_TIMEOUT）。"},
+	// The registry's caps of services' resilience are the gateway's too
+	// (the registry's rows document them; these add the gateway as a user).
+	{Name: "PLUGBOARD_REGISTRY_MAX_TIMEOUT", Default: "60s", Doc: "The longest upstream timeout a service gets (its resilience.timeout is capped there).",
+		DocZH: "服务可获得的最长上游超时（其 resilience.timeout 以此为上限）。"},
+	{Name: "PLUGBOARD_REGISTRY_MAX_RETRIES", Default: "3", Doc: "The most retries a service gets (its resilience.retries is capped there), and reverse_proxy's lb_retries.",
+		DocZH: "服务可获得的最多重试次数（其 resilience.retries 以此为上限），也是 reverse_proxy 的 lb_retries。"},
 	{Name: "PLUGBOARD_GATEWAY_MAX_BODY", Default: "10MB", Doc: "Largest request body the gateway passes on (413 beyond); bodies stream, they are not buffered.",
 		DocZH: "网关转发的最大请求体（超出返回 413）；请求体以流式转发，不整体缓存。"},
 	{Name: "PLUGBOARD_GATEWAY_ACCESS_LOG", Default: "stderr", Doc: "Where the gateway's JSON access-log lines go: stderr, stdout, discard, or file <path> (rolled at 100 MiB). Lines are written in batches, at most 1 s late.",
@@ -58,6 +64,8 @@ var Vars = []envconfig.Var{
 	// The gateway reads the registry with the registry's token (the
 	// registry's row documents it; this adds the gateway as a user).
 	{Name: "PLUGBOARD_REGISTRY_TOKEN", Doc: "The registry token; the gateway sends it on its reads.", DocZH: "注册中心令牌；网关读取注册中心时携带。"},
+	{Name: "PLUGBOARD_CORE_FEED_TOKEN", Doc: "The token jwt_auth follows core's change feed with (read at each connect; unset: DATA_DIR/core-feed.token).",
+		DocZH: "jwt_auth 订阅核心变更流所用的令牌（每次连接时读取；未设置时读 DATA_DIR/core-feed.token）。"},
 	{Name: "PLUGBOARD_CORE_ISSUER", Default: "plugboard", Doc: "The iss and aud of access tokens; core signs with it and the gateway's jwt_auth expects it.",
 		DocZH: "访问令牌的 iss 与 aud；核心服务用它签发，网关的 jwt_auth 按它校验。"},
 	{Name: "PLUGBOARD_WEB_ROOT", Default: "web/dist", Doc: "Directory of the admin console the gateway serves at / (SPA fallback to index.html); built by make build. Until it is built, a page from web/placeholder says how.",
@@ -87,8 +95,15 @@ func Check(getenv func(string) string) error {
 			bad("PLUGBOARD_GATEWAY_LB_POLICY", "is not one of %s", strings.Join(LBPolicies, ", "))
 		}
 	}
-	if v := getenv("PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT"); v != "" && !validDuration(v) {
-		bad("PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT", "is not a duration such as 30s or 2m")
+	for _, name := range []string{"PLUGBOARD_GATEWAY_UPSTREAM_TIMEOUT", "PLUGBOARD_REGISTRY_MAX_TIMEOUT"} {
+		if v := getenv(name); v != "" && !validDuration(v) {
+			bad(name, "is not a duration such as 30s or 2m")
+		}
+	}
+	if v := getenv("PLUGBOARD_REGISTRY_MAX_RETRIES"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 10 {
+			bad("PLUGBOARD_REGISTRY_MAX_RETRIES", "is not a whole number from 0 to 10")
+		}
 	}
 	if v := getenv("PLUGBOARD_GATEWAY_MAX_BODY"); v != "" && !sizePattern.MatchString(v) {
 		bad("PLUGBOARD_GATEWAY_MAX_BODY", "is not a size such as 10MB or 512KiB")

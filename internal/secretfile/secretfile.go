@@ -45,3 +45,26 @@ func LoadOrCreate(path, prefix string) (string, bool, error) {
 	}
 	return secret, true, nil
 }
+
+// Read returns a secret another process keeps, and where it came from:
+// the environment variable env when set, or else the file name under
+// $PLUGBOARD_DATA_DIR (default ./data) when it exists. It is "" (no
+// error) when neither holds one; surrounding white space is ignored.
+func Read(env, name string) (secret, source string, err error) {
+	if secret = strings.TrimSpace(os.Getenv(env)); secret != "" {
+		return secret, env, nil
+	}
+	dir := os.Getenv("PLUGBOARD_DATA_DIR")
+	if dir == "" {
+		dir = "data"
+	}
+	path := filepath.Join(dir, name)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return strings.TrimSpace(string(b)), path, nil
+}

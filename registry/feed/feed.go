@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/plugboard/plugboard/internal/ephemeral"
+	"github.com/plugboard/plugboard/internal/fanout"
 	"github.com/plugboard/plugboard/registry"
 )
 
@@ -51,10 +52,9 @@ type Hub struct {
 	// ahead holds, per instance, the revision of an event this replica
 	// committed and Publish applied to active before its turn came in
 	// revision order: older events delivered after it must not undo it.
-	ahead  map[string]int64
-	subs   map[*Sub]struct{}
-	closed bool
-	ready  chan struct{}
+	ahead map[string]int64
+	subs  *fanout.Set[registry.Event]
+	ready chan struct{}
 }
 
 // New returns a hub reading src and ps that also polls src every poll.
@@ -62,14 +62,15 @@ func New(src Source, ps ephemeral.PubSub, logger *slog.Logger, poll time.Duratio
 	if poll <= 0 {
 		poll = time.Second
 	}
-	return &Hub{
+	h := &Hub{
 		src: src, ps: ps, logger: logger, poll: poll,
 		local:  make(chan registry.Event, 1024),
-		subs:   map[*Sub]struct{}{},
 		active: map[string]bool{},
 		ahead:  map[string]int64{},
 		ready:  make(chan struct{}),
 	}
+	h.subs = fanout.New[registry.Event](&h.mu, subscriberBuffer)
+	return h
 }
 
 // Run loads the current revision and active instances, then delivers events
@@ -215,9 +216,7 @@ func (h *Hub) reset(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.load(rev, list)
-	for s := range h.subs {
-		h.drop(s)
-	}
+	h.subs.DropAll()
 }
 
 func (h *Hub) deliver(ev registry.Event) {
@@ -235,13 +234,8 @@ func (h *Hub) deliver(ev registry.Event) {
 		delete(h.ahead, id) // in step again
 		h.setActive(ev.Instance)
 	}
-	for s := range h.subs {
-		select {
-		case s.ch <- ev:
-		default:
-			h.logger.Info("cutting off a watcher that fell behind", slog.Int64("revision", ev.Revision))
-			h.drop(s)
-		}
+	if h.subs.Send(ev) > 0 {
+		h.logger.Info("cut off watchers that fell behind", slog.Int64("revision", ev.Revision))
 	}
 }
 
@@ -275,14 +269,6 @@ func (h *Hub) setActive(in *registry.Instance) {
 	}
 }
 
-// drop ends s; h.mu must be held.
-func (h *Hub) drop(s *Sub) {
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		close(s.ch)
-	}
-}
-
 // IsActive reports whether the instance was active as of the last delivered
 // event, or of a later one this replica published. It may lag a write on
 // another replica by the feed's latency (a heartbeat there is then
@@ -304,36 +290,18 @@ func (h *Hub) ActiveIDs() []string {
 	return ids
 }
 
-// Sub is one watcher's subscription.
-type Sub struct {
-	ch chan registry.Event
-	h  *Hub
-}
-
-// Events delivers the events after the subscription started, in revision
-// order. It is closed when the watcher fell behind or the hub shut down;
-// the watcher must then reconnect from its last revision.
-func (s *Sub) Events() <-chan registry.Event { return s.ch }
-
-// Close ends the subscription.
-func (s *Sub) Close() {
-	s.h.mu.Lock()
-	defer s.h.mu.Unlock()
-	s.h.drop(s)
-}
+// Sub is one watcher's subscription: its Events deliver the events after
+// the subscription started, in revision order, and close when the watcher
+// fell behind or the hub shut down (the watcher must then reconnect from
+// its last revision).
+type Sub = fanout.Sub[registry.Event]
 
 // Subscribe starts a subscription. Every event delivered after it returns
 // arrives on the Sub; last is the revision delivered before that.
 func (h *Hub) Subscribe() (sub *Sub, last int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := &Sub{ch: make(chan registry.Event, subscriberBuffer), h: h}
-	if h.closed {
-		close(s.ch)
-		return s, h.last
-	}
-	h.subs[s] = struct{}{}
-	return s, h.last
+	return h.subs.Subscribe(), h.last
 }
 
 // Shutdown ends every subscription (watchers reconnect, to another replica)
@@ -341,8 +309,5 @@ func (h *Hub) Subscribe() (sub *Sub, last int64) {
 func (h *Hub) Shutdown() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.closed = true
-	for s := range h.subs {
-		h.drop(s)
-	}
+	h.subs.Shutdown()
 }

@@ -89,6 +89,10 @@ type Options struct {
 	ReservedNames []string
 	// Addresses limits where instances may point.
 	Addresses AddressPolicy
+	// Resilience caps what an instance may ask of the gateway's timeout
+	// and retries; a registration above a cap is refused, naming the field
+	// and the cap [nil: registry.DefaultResilienceLimits].
+	Resilience *registry.ResilienceLimits
 	// MaxBody caps request bodies (httpx.DefaultBodyLimit when 0).
 	MaxBody int64
 	// KeepAlive is how often an idle watch stream gets a comment [15s].
@@ -122,7 +126,7 @@ func New(store Store, f Feed, beats Heartbeats, logger *slog.Logger, opt Options
 	}
 	return &Server{
 		store: store, feed: f, beats: beats, logger: logger, opt: opt,
-		valid: newValidator(opt.ReservedNames, opt.Addresses),
+		valid: newValidator(opt.ReservedNames, opt.Addresses, opt.Resilience),
 		token: sha256.Sum256([]byte(opt.Token)),
 		now:   time.Now,
 	}

@@ -260,12 +260,16 @@ func (s *Server) AddressProblem(ctx context.Context, in *registry.Instance) stri
 // validator turns a registry.Registration into an instance, or an invalid fault
 // naming every bad field.
 type validator struct {
-	reserved map[string]bool
-	policy   AddressPolicy
+	reserved   map[string]bool
+	policy     AddressPolicy
+	resilience *registry.ResilienceLimits
 }
 
-func newValidator(extraReserved []string, policy AddressPolicy) *validator {
-	v := &validator{reserved: map[string]bool{}, policy: policy}
+func newValidator(extraReserved []string, policy AddressPolicy, caps *registry.ResilienceLimits) *validator {
+	if caps == nil {
+		caps = &registry.DefaultResilienceLimits
+	}
+	v := &validator{reserved: map[string]bool{}, policy: policy, resilience: caps}
 	for _, n := range append(ReservedNames(), extraReserved...) {
 		if n = strings.TrimSpace(strings.ToLower(n)); n != "" {
 			v.reserved[n] = true
@@ -286,6 +290,7 @@ func (v *validator) instance(ctx context.Context, req registry.Registration) (*r
 		Metadata:        req.Metadata,
 		Tags:            req.Tags,
 		UndeclaredPaths: registry.UndeclaredAuthenticated,
+		Resilience:      req.Resilience,
 	}
 	if req.UndeclaredPaths != nil {
 		in.UndeclaredPaths = *req.UndeclaredPaths
@@ -294,6 +299,9 @@ func (v *validator) instance(ctx context.Context, req registry.Registration) (*r
 		in.Endpoints = req.Endpoints
 	}
 	bad := in.Problems()
+	for k, msg := range in.Resilience.Problems(v.resilience) { // the deployment's caps
+		bad[k] = msg
+	}
 	if bad["name"] == "" && v.reserved[req.Name] {
 		bad["name"] = fmt.Sprintf("%q is reserved for the platform", req.Name)
 	}

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/plugboard/plugboard/internal/envconfig"
+	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/httpapi"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	GatewaySite     string        `env:"GATEWAY_SITE" envDefault:"http://:8080" doc:"The gateway's Caddy site address: http://:8080 (plain HTTP), a domain such as gateway.example.com (automatic HTTPS), or https://localhost:8443 (local HTTPS from Caddy's internal CA)." doczh:"网关的 Caddy 站点地址：http://:8080（纯 HTTP）、域名如 gateway.example.com（自动 HTTPS），或 https://localhost:8443（由 Caddy 内置 CA 签发的本地 HTTPS）。"`
 	GatewayListen   string        `env:"GATEWAY_LISTEN" doc:"A bind address host:port, when SITE is unset: the site http://:<port> bound to <host> (PLUGBOARD_GATEWAY_BIND)." doczh:"未设置 PLUGBOARD_GATEWAY_SITE 时使用的绑定地址 host:port：站点 http://:<port>，绑定到 <host>（PLUGBOARD_GATEWAY_BIND）。"`
 	GatewayAdmin    string        `env:"GATEWAY_ADMIN" envDefault:"127.0.0.1:2019" doc:"Caddy's admin API address (keep it on loopback), or off." doczh:"Caddy 管理 API 的地址（请只绑定回环地址），或 off 关闭。"`
+	MaxTimeout      time.Duration `env:"REGISTRY_MAX_TIMEOUT" envDefault:"60s" doc:"The longest upstream timeout (resilience.timeout) an instance may ask for; the shipped Caddyfile caps the gateway at the same value." doczh:"实例可申请的最长上游超时（resilience.timeout）；随附的 Caddyfile 以同一值为网关的上限。"`
+	MaxRetries      int           `env:"REGISTRY_MAX_RETRIES" envDefault:"3" doc:"The most retries (resilience.retries) an instance may ask for; the shipped Caddyfile caps the gateway (and its lb_retries) at the same value." doczh:"实例可申请的最多重试次数（resilience.retries）；随附的 Caddyfile 以同一值为网关（及其 lb_retries）的上限。"`
 	MaxBody         int64         `env:"REGISTRY_MAX_BODY" envDefault:"1048576" doc:"Largest request body accepted, in bytes." doczh:"允许的最大请求体（字节）。"`
 	EventsKept      int           `env:"REGISTRY_EVENTS_KEPT" envDefault:"10000" doc:"Change-feed events kept for watchers that reconnect; older ones get a snapshot." doczh:"为重连的订阅者保留的变更事件数；更早的订阅者会收到全量快照。"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" doc:"How long a stopping process lets in-flight requests finish." doczh:"进程停止时等待进行中请求完成的时长。"`
@@ -52,8 +55,15 @@ func (c *Config) Validate() error {
 		"REGISTRY_INACTIVE_AFTER": c.InactiveAfter, "REGISTRY_SWEEP_INTERVAL": c.SweepInterval,
 		"REGISTRY_HEALTH_INTERVAL": c.HealthInterval, "REGISTRY_HEALTH_TIMEOUT": c.HealthTimeout,
 		"SHUTDOWN_TIMEOUT": c.ShutdownTimeout, "REGISTRY_KEY_CACHE_TTL": c.KeyCacheTTL,
+		"REGISTRY_MAX_TIMEOUT": c.MaxTimeout,
 	}); err != nil {
 		return err
+	}
+	if c.MaxTimeout < registry.MinTimeout {
+		return fmt.Errorf("%sREGISTRY_MAX_TIMEOUT: must be at least %s", p, registry.MinTimeout)
+	}
+	if c.MaxRetries < 0 || c.MaxRetries > 10 {
+		return fmt.Errorf("%sREGISTRY_MAX_RETRIES: must be between 0 and 10", p)
 	}
 	if c.HealthFailAfter < 1 {
 		return fmt.Errorf("%sREGISTRY_HEALTH_FAIL_AFTER: must be at least 1", p)

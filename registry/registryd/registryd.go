@@ -67,8 +67,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	beats := health.NewBeats(state, cfg.InactiveAfter+time.Minute)
 	s.api = httpapi.New(store, s.hub, beats, logger, httpapi.Options{
 		Token: token, Keys: newCoreKeys(cfg.CoreURL, cfg.KeyCacheTTL, logger), ReservedNames: cfg.ReservedNames,
-		Addresses: httpapi.AddressPolicy{Allowed: allowed, Protected: protected, DenyLoopback: !cfg.AllowLoopback},
-		MaxBody:   cfg.MaxBody, Recheck: cfg.KeyCacheTTL,
+		Addresses:  httpapi.AddressPolicy{Allowed: allowed, Protected: protected, DenyLoopback: !cfg.AllowLoopback},
+		Resilience: &registry.ResilienceLimits{MaxTimeout: cfg.MaxTimeout, MaxRetries: cfg.MaxRetries},
+		MaxBody:    cfg.MaxBody, Recheck: cfg.KeyCacheTTL,
 	})
 	sweeper := health.NewSweeper(store, beats, s.hub, state, logger, health.Options{
 		Owner: newID(), InactiveAfter: cfg.InactiveAfter, SweepEvery: cfg.SweepInterval,

@@ -18,7 +18,7 @@ import (
 )
 
 const instanceColumns = `id, name, display_name, version, host, port, base_path, is_active, health,
-	health_check_url, last_heartbeat, metadata, tags, undeclared_paths, created_at, updated_at`
+	health_check_url, last_heartbeat, metadata, tags, undeclared_paths, resilience, created_at, updated_at`
 
 // Register implements registry.Store.
 func (s *Store) Register(ctx context.Context, in *registry.Instance) (registry.Event, error) {
@@ -54,6 +54,11 @@ func (s *Store) Register(ctx context.Context, in *registry.Instance) (registry.E
 	if !in.UndeclaredPaths.Valid() {
 		return registry.Event{}, fault.InvalidFields("Invalid service instance.", map[string]string{"undeclared_paths": "must be authenticated or deny"})
 	}
+	var resilience any // NULL: the gateway's defaults
+	if in.Resilience != nil {
+		b, _ := json.Marshal(in.Resilience)
+		resilience = string(b)
+	}
 	now := s.now()
 	proposed := newID()
 	var ev registry.Event
@@ -61,16 +66,16 @@ func (s *Store) Register(ctx context.Context, in *registry.Instance) (registry.E
 		var id string
 		err := tx.QueryRowContext(ctx, `
 INSERT INTO services (id, name, display_name, version, host, port, base_path, is_active, health,
-	health_check_url, last_heartbeat, metadata, tags, undeclared_paths, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11, $12, $13, $10, $10)
+	health_check_url, last_heartbeat, metadata, tags, undeclared_paths, resilience, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11, $12, $13, $14, $10, $10)
 ON CONFLICT (name, host, port) DO UPDATE SET
 	display_name = excluded.display_name, version = excluded.version, base_path = excluded.base_path,
 	is_active = TRUE, health = excluded.health, health_check_url = excluded.health_check_url,
 	last_heartbeat = excluded.last_heartbeat, metadata = excluded.metadata, tags = excluded.tags,
-	undeclared_paths = excluded.undeclared_paths, updated_at = excluded.updated_at
+	undeclared_paths = excluded.undeclared_paths, resilience = excluded.resilience, updated_at = excluded.updated_at
 RETURNING id`,
 			proposed, in.Name, in.DisplayName, in.Version, in.Host, in.Port, in.BasePath, string(in.Health),
-			in.HealthCheckURL, storage.Time(now), meta, tags, string(in.UndeclaredPaths),
+			in.HealthCheckURL, storage.Time(now), meta, tags, string(in.UndeclaredPaths), resilience,
 		).Scan(&id)
 		if err != nil {
 			return storage.Fault(err, "service instance")
@@ -278,10 +283,17 @@ func (s *Store) query(ctx context.Context, q querier, query string, args ...any)
 		var in registry.Instance
 		var health, undeclared string
 		var meta, tags []byte
+		var resilience sql.Null[[]byte]
 		if err := rows.Scan(&in.ID, &in.Name, &in.DisplayName, &in.Version, &in.Host, &in.Port, &in.BasePath,
 			&in.IsActive, &health, &in.HealthCheckURL, (*storage.Time)(&in.LastHeartbeat), &meta, &tags,
-			&undeclared, (*storage.Time)(&in.CreatedAt), (*storage.Time)(&in.UpdatedAt)); err != nil {
+			&undeclared, &resilience, (*storage.Time)(&in.CreatedAt), (*storage.Time)(&in.UpdatedAt)); err != nil {
 			return nil, fmt.Errorf("scan service instance: %w", err)
+		}
+		if resilience.Valid {
+			in.Resilience = new(registry.Resilience)
+			if err := json.Unmarshal(resilience.V, in.Resilience); err != nil {
+				return nil, fmt.Errorf("decode resilience of %s: %w", in.ID, err)
+			}
 		}
 		in.Health = registry.Health(health)
 		in.UndeclaredPaths = registry.UndeclaredPaths(undeclared)

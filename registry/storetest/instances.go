@@ -89,6 +89,29 @@ func testInstances(t *testing.T, open func(t *testing.T) registry.Store) {
 		}
 	})
 
+	t.Run("Resilience", func(t *testing.T) {
+		s := open(t)
+		in := newInstance("orders", 9000)
+		two := 2
+		in.Resilience = &registry.Resilience{Timeout: "250ms", Retries: &two, RetryOn: []string{"503", "timeout"}}
+		ev, err := s.Register(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"timeout":"250ms","retries":2,"retry_on":["503","timeout"]}`
+		for what, r := range map[string]*registry.Resilience{"Register": in.Resilience, "event": ev.Instance.Resilience} {
+			got, _ := json.Marshal(r)
+			testenv.SameJSON(t, what, got, json.RawMessage(want))
+		}
+		if got, err := s.Get(ctx, in.ID); err != nil || got.Resilience == nil || got.Resilience.Timeout != "250ms" {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+		again := newInstance("orders", 9000) // re-registering without it: the defaults again
+		if _, err := s.Register(ctx, again); err != nil || again.Resilience != nil {
+			t.Fatalf("re-register without resilience = %+v, %v", again.Resilience, err)
+		}
+	})
+
 	t.Run("GetUnknown", func(t *testing.T) {
 		s := open(t)
 		if _, err := s.Get(ctx, "nope"); !fault.Is(err, fault.NotFound) {

@@ -17,6 +17,7 @@ declare module 'vue-router' {
 export const appRoutes: RouteRecordRaw[] = [
   { path: '', name: 'dashboard', component: () => import('./views/DashboardView.vue'), meta: { perm: 'dashboard:read', titleKey: 'nav.dashboard', icon: 'Odometer', menu: true } },
   { path: 'services', name: 'services', component: () => import('./views/ServicesView.vue'), meta: { perm: 'services:read', titleKey: 'nav.services', icon: 'Connection', menu: true } },
+  { path: 'services/:name/versions', name: 'service-versions', component: () => import('./views/VersionsView.vue'), meta: { perm: 'services:read', titleKey: 'gray.menu' } },
   { path: 'config', name: 'config', component: () => import('./views/ConfigView.vue'), meta: { perm: 'config:read', titleKey: 'nav.config', icon: 'Setting', menu: true } },
   { path: 'keys', name: 'keys', component: () => import('./views/ApiKeysView.vue'), meta: { perm: 'keys:read', titleKey: 'nav.keys', icon: 'Key', menu: true } },
   { path: 'users', name: 'users', component: () => import('./views/UsersView.vue'), meta: { perm: 'users:read', titleKey: 'nav.users', icon: 'User', menu: true } },

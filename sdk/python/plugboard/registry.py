@@ -46,6 +46,9 @@ class Instance(Record):
     tags: list[str] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
     undeclared_paths: str = ""
+    # The upstream timeout and retries the instance asked for; None: the
+    # gateway's defaults.
+    resilience: dict[str, Any] | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -60,7 +63,9 @@ class Instance(Record):
             health_check_url=str(v.get("health_check_url") or ""),
             last_heartbeat=parse_time(v.get("last_heartbeat")), metadata=dict(v.get("metadata") or {}),
             tags=list(v.get("tags") or []), endpoints=[Endpoint.from_json(e) for e in v.get("endpoints") or []],
-            undeclared_paths=str(v.get("undeclared_paths") or ""), created_at=parse_time(v.get("created_at")),
+            undeclared_paths=str(v.get("undeclared_paths") or ""),
+            resilience=dict(v["resilience"]) if isinstance(v.get("resilience"), Mapping) else None,
+            created_at=parse_time(v.get("created_at")),
             updated_at=parse_time(v.get("updated_at")))
 
 

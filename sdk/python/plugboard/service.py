@@ -175,6 +175,11 @@ class ServiceConfig:
     # endpoints: "authenticated" (the registry's default: any valid
     # identity) or "deny" (refused). "" leaves it to the registry.
     undeclared_paths: str = ""
+    # The gateway's upstream timeout and retries for this service, such as
+    # {"timeout": "2s", "retries": 1, "retry_on": ["503"]}, within the
+    # platform's caps (the registry refuses more, 422). None: the gateway's
+    # defaults. Sent as given: the registry validates it.
+    resilience: dict[str, Any] | None = None
     registry_url: str = DEFAULT_REGISTRY_URL
     registry_token: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
@@ -208,6 +213,10 @@ class ServiceConfig:
             body["metadata"] = self.metadata
         if self.tags:
             body["tags"] = list(self.tags)
+        if self.resilience is not None:
+            if not isinstance(self.resilience, Mapping):
+                raise ConfigurationError("PLUGBOARD_SERVICE_RESILIENCE: must be a JSON object")
+            body["resilience"] = dict(self.resilience)
         return body
 
     def auth_headers(self) -> dict[str, str]:
@@ -241,6 +250,7 @@ class ServiceConfig:
         PLUGBOARD_SERVICE_TAGS              tags, comma-separated
         PLUGBOARD_SERVICE_METADATA          metadata, a JSON object
         PLUGBOARD_SERVICE_UNDECLARED_PATHS  undeclared_paths (authenticated, deny)
+        PLUGBOARD_SERVICE_RESILIENCE        resilience, a JSON object
         PLUGBOARD_REGISTRY_URL              registry_url (http://127.0.0.1:8081)
         PLUGBOARD_API_KEY                   api_key (X-API-Key)
         PLUGBOARD_REGISTRY_TOKEN            registry_token (Bearer)
@@ -283,6 +293,14 @@ class ServiceConfig:
             if not isinstance(meta, dict):
                 raise ConfigurationError("PLUGBOARD_SERVICE_METADATA: must be a JSON object")
             vals["metadata"] = {**dict(vals.get("metadata") or {}), **meta}
+        if (v := get("SERVICE_RESILIENCE")) is not None:
+            try:
+                res = json.loads(v)
+            except ValueError as e:
+                raise ConfigurationError(f"PLUGBOARD_SERVICE_RESILIENCE: not JSON: {e}") from None
+            if not isinstance(res, dict):
+                raise ConfigurationError("PLUGBOARD_SERVICE_RESILIENCE: must be a JSON object")
+            vals["resilience"] = res
         if (v := get("HEARTBEAT_INTERVAL")) is not None:
             vals["heartbeat_interval"] = parse_duration("PLUGBOARD_HEARTBEAT_INTERVAL", v)
         if not vals.get("name"):

@@ -130,6 +130,11 @@ class RegistrationTest(unittest.TestCase):
         self.assertEqual(cm.exception.status, 401)
         again = client.register({"name": name, "host": "127.0.0.1", "port": 9100, "undeclared_paths": "deny"})
         self.assertEqual((again.id, again.undeclared_paths), (inst.id, "deny"))
+        res = client.register({"name": name, "host": "127.0.0.1", "port": 9100, "resilience": {"timeout": "2s", "retries": 1}})
+        self.assertEqual(res.resilience, {"timeout": "2s", "retries": 1})
+        with self.assertRaises(HTTPError) as cm:  # above the platform's cap (3 by default)
+            client.register({"name": name, "host": "127.0.0.1", "port": 9100, "resilience": {"retries": 100}})
+        self.assertEqual(cm.exception.status, 422)
         self.assertFalse(client.deregister(inst.id).is_active)
         with self.assertRaises(HTTPError) as cm:
             client.heartbeat(inst["id"])

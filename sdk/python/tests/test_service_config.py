@@ -81,6 +81,16 @@ class ServiceConfigTest(unittest.TestCase):
         with self.assertRaisesRegex(ConfigurationError, "PLUGBOARD_SERVICE_UNDECLARED_PATHS"):
             ServiceConfig(name="x", port=1, undeclared_paths="open").registration_body()
 
+    def test_resilience(self):
+        res = {"timeout": "2s", "retries": 1, "retry_on": ["503"]}
+        self.assertEqual(ServiceConfig(name="x", port=1, resilience=res).registration_body()["resilience"], res)
+        self.assertNotIn("resilience", ServiceConfig(name="x", port=1).registration_body())
+        cfg = ServiceConfig.from_env({"PLUGBOARD_SERVICE_RESILIENCE": '{"timeout": "500ms"}'}, name="x", port=1)
+        self.assertEqual(cfg.registration_body()["resilience"], {"timeout": "500ms"})
+        for bad in ("[1]", "{"):
+            with self.assertRaisesRegex(ConfigurationError, "PLUGBOARD_SERVICE_RESILIENCE"):
+                ServiceConfig.from_env({"PLUGBOARD_SERVICE_RESILIENCE": bad}, name="x")
+
     def test_unbound_port_cannot_register(self):
         with self.assertRaisesRegex(ConfigurationError, "PLUGBOARD_SERVICE_PORT"):
             ServiceConfig(name="x").registration_body()

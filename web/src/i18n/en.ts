@@ -23,7 +23,7 @@ export default {
   },
   password: {
     title: 'Change password', current: 'Current password', new: 'New password', repeat: 'Repeat new password',
-    mismatch: 'The passwords differ', length: '8 to 72 characters', changed: 'Password changed',
+    mismatch: 'The passwords differ', length: '8 to 72 characters', changed: 'Password changed: log in again with the new one',
   },
   forbidden: {
     title: 'No access', text: 'This page needs the {perm} permission, which the {role} role has. You are signed in as {user} ({roles}).',
@@ -47,6 +47,20 @@ export default {
     deregisterConfirm: 'Deregister instance {id} of {name}? It leaves the routing at once; it comes back when it registers again.',
     deregistered: 'Instance deregistered', enabledOn: 'Enabled {name} for your tenant', disabledOn: 'Disabled {name} for your tenant',
     anyRole: 'any signed-in caller',
+  },
+  gray: {
+    menu: 'Versions', title: '{name}: versions and gray release', open: 'Versions and gray release', versions: 'Versions', liveInstances: 'Live / registered',
+    weight: 'Weight', canaryTenants: 'Canary tenants', noVersions: 'No versioned instance is registered.',
+    unversioned: '{n} instance(s) carry no version: the rules route to them only when no version is live.',
+    rules: 'Routing rules', ruleVersion: 'Rules version {v}, by {by}, {at}', history: 'History, diff and rollback',
+    noRules: 'No rules: every instance of every version serves.', pinHeader: 'Pin header', sticky: 'Sticky by',
+    sticky_user: 'User', sticky_tenant: 'Tenant', sticky_none: 'None (each request drawn)', edit: 'Edit the rules',
+    tenantsHint: 'Tenant IDs that always get this version', addVersion: 'Add a version', save: 'Publish the rules',
+    saved: 'Published rules version {v}; every gateway applies them within a second.',
+    stale: 'Someone else published the rules while you were editing; reloaded their version. Nothing was overwritten.',
+    how: 'Precedence: the pin header, then the canary tenants, then the weights (hashed from the sticky identity, so a caller stays on one version). A version with canary tenants and no weight serves only them. When the chosen version has no live instance, another serves and the response carries X-Plugboard-Version-Fallback.',
+    readOnly: 'Only a super_admin may change the routing rules.', split: 'Live traffic split',
+    splitUnavailable: 'Not measured per version yet: the gateway counts traffic per service and tenant (dashboard). Each response names the version that served in X-Plugboard-Version.',
   },
   tenants: {
     new: 'New tenant', editTitle: 'Edit tenant {name}', name: 'Name', displayName: 'Display name', config: 'Configuration (JSON object)',

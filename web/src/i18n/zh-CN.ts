@@ -23,7 +23,7 @@ export default {
   },
   password: {
     title: '修改密码', current: '当前密码', new: '新密码', repeat: '再次输入新密码',
-    mismatch: '两次输入的密码不一致', length: '8 到 72 个字符', changed: '密码已修改',
+    mismatch: '两次输入的密码不一致', length: '8 到 72 个字符', changed: '密码已修改，请用新密码重新登录',
   },
   forbidden: {
     title: '无权访问', text: '此页面需要 {perm} 权限，{role} 角色拥有该权限。你当前以 {user}（{roles}）登录。',
@@ -47,6 +47,20 @@ export default {
     deregisterConfirm: '注销 {name} 的实例 {id}？它会立即退出路由，重新注册后恢复。',
     deregistered: '实例已注销', enabledOn: '已为本租户启用 {name}', disabledOn: '已为本租户停用 {name}',
     anyRole: '任何已登录的调用方',
+  },
+  gray: {
+    menu: '版本', title: '{name}：版本与灰度发布', open: '版本与灰度发布', versions: '版本', liveInstances: '存活 / 已注册',
+    weight: '权重', canaryTenants: '金丝雀租户', noVersions: '没有带版本号的实例。',
+    unversioned: '{n} 个实例没有版本号：只有在所有版本都没有存活实例时，规则才会把请求路由给它们。',
+    rules: '路由规则', ruleVersion: '规则版本 {v}，{by}，{at}', history: '历史、对比与回滚',
+    noRules: '没有规则：所有版本的所有实例都接收流量。', pinHeader: '指定版本的请求头', sticky: '粘性依据',
+    sticky_user: '用户', sticky_tenant: '租户', sticky_none: '无（每个请求单独抽取）', edit: '编辑规则',
+    tenantsHint: '始终使用此版本的租户 ID', addVersion: '添加版本', save: '发布规则',
+    saved: '已发布规则版本 {v}；所有网关在一秒内生效。',
+    stale: '在你编辑期间，其他人发布了规则；已重新加载他们的版本，没有任何内容被覆盖。',
+    how: '优先级：先看指定版本的请求头，再看金丝雀租户，最后按权重（按粘性身份哈希，同一调用方固定落在同一版本）。有金丝雀租户而权重为 0 的版本只服务这些租户。选中的版本没有存活实例时，由其他版本接管，响应带 X-Plugboard-Version-Fallback 头。',
+    readOnly: '只有 super_admin 可以修改路由规则。', split: '实时流量分布',
+    splitUnavailable: '尚未按版本统计：网关目前按服务和租户统计流量（见仪表盘）。每个响应的 X-Plugboard-Version 头标明处理它的版本。',
   },
   tenants: {
     new: '新建租户', editTitle: '编辑租户 {name}', name: '名称', displayName: '显示名称', config: '配置（JSON 对象）',
