@@ -13,6 +13,7 @@ import (
 	"github.com/plugboard/plugboard/internal/coreclient"
 	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/credential"
+	"github.com/plugboard/plugboard/registry"
 )
 
 // This file is jwt_auth's side of core's change feed (internal/corefeed):
@@ -227,11 +228,10 @@ func (h *JWTAuth) onChange(e corefeed.Event) {
 			return id != nil && (id.keyID == e.KeyID || id.keyID == "" && id.UserID == e.UserID)
 		})
 	case corefeed.TenantServices:
-		h.rt.core.Purge(ofTenant) // API keys' answers carry the services
-		h.rt.tenantGen.Add(1)
-		if e.TenantID != "" {
-			h.rt.tenants.Put(e.TenantID, e.Services, now.Add(time.Duration(h.KeyCacheTTL)), now)
-		}
+		// API keys' answers carry the services; a token's tenant is asked
+		// again, as its services and quota are cached together.
+		h.rt.core.Purge(ofTenant)
+		h.dropTenant(e.TenantID)
 	case corefeed.SigningKeys:
 		h.kickJWKS()
 	}
@@ -240,6 +240,7 @@ func (h *JWTAuth) onChange(e corefeed.Event) {
 func (h *JWTAuth) dropTenant(tenant string) {
 	h.rt.tenantGen.Add(1)
 	h.rt.tenants.DeleteFunc(func(k string, _ []string) bool { return k == tenant })
+	h.rt.quotas.DeleteFunc(func(k string, _ *registry.RateLimit) bool { return k == tenant })
 }
 
 // checkToken applies the feed to a token verified locally: a revoked

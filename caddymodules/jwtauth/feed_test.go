@@ -126,10 +126,18 @@ func TestFeedDropsCachedAnswers(t *testing.T) {
 	if res := f.do(call{endpoint: epItems, headers: bearer(tok)}); res.err != nil {
 		t.Fatal(res.err)
 	}
+	// Core commits, then publishes; the gateway asks core again.
+	setServices := func(s ...string) {
+		f.core.mu.Lock()
+		f.core.tenants["t1"] = s
+		f.core.mu.Unlock()
+	}
+	setServices("billing")
 	f.publish(corefeed.Event{Kind: corefeed.TenantServices, TenantID: "t1", Services: []string{"billing"}})
 	if res := f.do(call{endpoint: epItems, headers: bearer(tok)}); res.status != 403 {
 		t.Fatalf("disabled service: %d %v", res.status, res.err)
 	}
+	setServices("billing", "orders")
 	f.publish(corefeed.Event{Kind: corefeed.TenantServices, TenantID: "t1", Services: []string{"billing", "orders"}})
 	if res := f.do(call{endpoint: epItems, headers: bearer(tok)}); res.err != nil {
 		t.Fatalf("enabled again: %v", res.err)

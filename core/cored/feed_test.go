@@ -228,6 +228,10 @@ func TestChangeFeed(t *testing.T) {
 		})
 		do("PATCH", "/api/tenants/"+w.tenantB, w.super, map[string]any{"display_name": "Globex Corp"}, 200)
 		want("rename a tenant", corefeed.TenantChanged, tenant(w.tenantB))
+		do("PATCH", "/api/tenants/"+w.tenantB, w.super, map[string]any{"rate_limit": map[string]any{"requests": 5, "per": "1m", "key": "tenant"}}, 200)
+		want("set a tenant's quota", corefeed.TenantChanged, tenant(w.tenantB))
+		do("PATCH", "/api/tenants/"+w.tenantB, w.super, map[string]any{"rate_limit": nil}, 200)
+		want("clear a tenant's quota", corefeed.TenantChanged, tenant(w.tenantB))
 
 		// Deactivating a user: its row, then its sessions.
 		do("PATCH", "/api/users/"+w.aUserID, w.super, map[string]any{"is_active": false}, 200)

@@ -169,9 +169,8 @@ func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
 	s.audit(r, t.ID, "tenant.update", "tenant", t.ID, map[string]any{
 		"display_name": req.DisplayName, "config_changed": req.Config != nil, "enabled_services": req.EnabledServices, "is_active": req.IsActive,
 		"rate_limit": req.RateLimit})
-	// TODO(feedcore): publish corefeed.TenantChanged here once core's change
-	// feed lands, so that gateways drop their cached verify answers at once;
-	// until then a quota change reaches them within jwt_auth's key_cache_ttl.
+	// A quota change is a tenant.changed on core's change feed (written by
+	// the store with the update), so every gateway drops its answers at once.
 	httpx.WriteJSON(w, http.StatusOK, updated)
 }
 

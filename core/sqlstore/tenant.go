@@ -13,6 +13,7 @@ import (
 	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/fault"
 	"github.com/plugboard/plugboard/internal/storage"
+	"github.com/plugboard/plugboard/registry"
 )
 
 const tenantColumns = `id, name, display_name, config, enabled_services, is_active, created_at, updated_at, rate_limit`
@@ -133,10 +134,19 @@ func tenantChanges(ctx context.Context, log *changeLog, before, after *core.Tena
 	switch {
 	case before.IsActive && !after.IsActive:
 		return log.append(ctx, corefeed.Event{Kind: corefeed.TenantRevoked, TenantID: after.ID})
-	case before.IsActive != after.IsActive || before.DisplayName != after.DisplayName || string(before.Config) != string(after.Config):
+	case before.IsActive != after.IsActive || before.DisplayName != after.DisplayName || string(before.Config) != string(after.Config) ||
+		!sameRateLimit(before.RateLimit, after.RateLimit):
 		return log.append(ctx, corefeed.Event{Kind: corefeed.TenantChanged, TenantID: after.ID})
 	}
 	return nil
+}
+
+// sameRateLimit reports whether two quotas are the same (nil: none).
+func sameRateLimit(a, b *registry.RateLimit) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Requests == b.Requests && a.Per == b.Per && a.Burst == b.Burst && a.Key == b.Key
 }
 
 // DeleteTenant implements core.TenantStore. Users are looked for first, as

@@ -271,6 +271,13 @@ func TestRevocationReachesEveryGateway(t *testing.T) {
 			c.call(c.cores[other(0)], "PUT", "/api/tenants/"+acme+"/services/hello", c.admin, nil, nil)
 			c.expect("hello enabled again", alice.Access, whoami, 200)
 
+			// A tenant quota set and cleared: followed like the rest.
+			c.call(c.cores[other(1)], "PATCH", "/api/tenants/"+acme, c.admin,
+				map[string]any{"rate_limit": map[string]any{"requests": 2, "per": "1h", "key": "tenant"}}, nil)
+			c.expect("acme's quota of 2 an hour", alice.Access, whoami, 429)
+			c.call(c.cores[other(0)], "PATCH", "/api/tenants/"+acme, c.admin, map[string]any{"rate_limit": nil}, nil)
+			c.expect("acme's quota cleared", alice.Access, whoami, 200)
+
 			// An API key, revoked.
 			var key struct {
 				APIKey struct {
