@@ -22,6 +22,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 )
 
 func init() {
@@ -69,7 +71,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return err
 	}
 	tenant, _ := vars[varTenant].(string)
-	h.rec.Record(service, tenant, statusOf(r, err), d, start.Add(d))
+	var version string
+	if res, _ := vars[varResolved].(*gatewayctx.Resolved); res != nil {
+		version = res.Version
+	}
+	h.rec.Record(service, tenant, version, statusOf(r, err), d, start.Add(d))
 	return err
 }
 
