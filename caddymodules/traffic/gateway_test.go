@@ -376,7 +376,7 @@ func TestGateway(t *testing.T) {
 	})
 	t.Run("ByVersion", func(t *testing.T) {
 		// Two versions' requests are counted apart: 3 routed to v1 by the
-		// rules' weights, 5 pinned to v2 with the pin header.
+		// rules' weights, 5 pinned to v2 with the pin header (and 2 below).
 		pin := bearer(userT1)
 		pin.Set(registry.DefaultVersionHeader, "v2")
 		for range 5 {
@@ -385,15 +385,25 @@ func TestGateway(t *testing.T) {
 			}
 		}
 		s.send(s.gateway, 3, "/api/shop/x", userT1, 200)
+		// The attack: a client pins versions that do not exist, to make the
+		// gateway keep a series for each. They are counted under the
+		// version that served (v1), never under what the client sent.
+		for _, bogus := range []string{"bogus-1", "bogus-2"} {
+			h := bearer(userT1)
+			h.Set(registry.DefaultVersionHeader, bogus)
+			if st, body := s.do(s.gateway, "GET", "/api/shop/x", h); st != 200 || string(body) != "v1" {
+				t.Fatalf("pinned to %s: %d %s", bogus, st, body)
+			}
+		}
 		rep := s.report(s.gateway, "?service=shop&window=15m&by=version", bearer(adminT1))
-		if len(rep.Services) != 1 || rep.Services[0].Requests != 8 {
+		if len(rep.Services) != 1 || rep.Services[0].Requests != 10 {
 			t.Fatalf("report %+v", rep)
 		}
 		got := map[string][2]float64{}
 		for _, v := range rep.Services[0].Versions {
 			got[v.Version] = [2]float64{float64(v.Requests), v.Share}
 		}
-		if fmt.Sprint(got) != fmt.Sprint(map[string][2]float64{"v1": {3, 0.375}, "v2": {5, 0.625}}) {
+		if fmt.Sprint(got) != fmt.Sprint(map[string][2]float64{"v1": {5, 0.5}, "v2": {5, 0.5}}) {
 			t.Fatalf("versions %v", got)
 		}
 		// Without by=version the report keeps its shape: no versions.
