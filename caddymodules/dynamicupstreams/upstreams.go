@@ -135,6 +135,9 @@ func (u *Upstreams) chooseVersion(r *http.Request, svc *Service, rules *registry
 		return false
 	}
 	c := registry.Choose(rules, f, svc.Versions, live)
+	if res != nil {
+		res.Version = c.Version
+	}
 	if res != nil && res.ResponseHeader != nil {
 		h := res.ResponseHeader
 		if c.Version != "" {

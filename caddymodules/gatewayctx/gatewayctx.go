@@ -84,6 +84,11 @@ type Resolved struct {
 	// source says which version served (registry.VersionHeader), set when
 	// the service has routing rules.
 	ResponseHeader http.Header
+	// Version is the version dynamic_upstreams chose to serve the request
+	// (the last attempt's), one of the registry's; "" when the service has
+	// no routing rules or no version was live. plugboard_traffic counts
+	// by it.
+	Version string
 }
 
 // ResolvedFrom returns the route plugboard_route resolved for the request

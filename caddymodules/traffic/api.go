@@ -33,8 +33,10 @@ const (
 	DefaultTimeout   = caddy.Duration(3 * time.Second)
 )
 
-// API serves GET <path>?window=<duration ≤ 1h>&service=<name>: the traffic
-// report (Report) of the last window (default 1h). It is a terminal
+// API serves GET <path>?window=<duration ≤ 1h>&service=<name>&by=version:
+// the traffic report (Report) of the last window (default 1h); with
+// by=version, each service's entry also lists its figures per version that
+// served (VersionFigures: the live traffic split). It is a terminal
 // handler: any other path it is given answers 404, any other method 405.
 //
 // The caller sends one credential, an access token (Authorization) or an
@@ -107,12 +109,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Hand
 	}
 	filter, err := a.authorize(r.Context(), r)
 	if err == nil {
-		var window time.Duration
-		if window, filter.Service, err = parseQuery(r); err == nil {
+		var q query
+		if q, err = parseQuery(r); err == nil {
+			filter.Service = q.service
 			now := time.Now()
-			first, last, from := span(now, window)
+			first, last, from := span(now, q.window)
 			d, scope := a.engine.read(r.Context(), now, first, last, filter)
-			httpx.WriteJSON(w, http.StatusOK, buildReport(d, first, last, from, now.Truncate(time.Second), scope))
+			httpx.WriteJSON(w, http.StatusOK, buildReport(d, first, last, from, now.Truncate(time.Second), scope, q.byVersion))
 			return nil
 		}
 	}
@@ -123,22 +126,36 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Hand
 	return nil
 }
 
-// parseQuery reads window (a Go duration from 1m to 1h, default 1h) and
-// service.
-func parseQuery(r *http.Request) (time.Duration, string, error) {
-	q, err := httpx.Query(r)
+// query is what a report request asks for.
+type query struct {
+	window    time.Duration
+	service   string
+	byVersion bool
+}
+
+// parseQuery reads window (a Go duration from 1m to 1h, default 1h),
+// service, and by (only "version", which adds each service's versions).
+func parseQuery(r *http.Request) (query, error) {
+	v, err := httpx.Query(r)
 	if err != nil {
-		return 0, "", err
+		return query{}, err
 	}
-	window := MaxWindow
-	if v := q.Get("window"); v != "" {
-		d, err := time.ParseDuration(v)
+	q := query{window: MaxWindow, service: v.Get("service")}
+	if s := v.Get("window"); s != "" {
+		d, err := time.ParseDuration(s)
 		if err != nil || d < Step || d > MaxWindow {
-			return 0, "", fault.InvalidFields("The window is not a duration from 1m to 1h.", map[string]string{"window": "must be a duration from 1m to 1h, such as 15m"})
+			return query{}, fault.InvalidFields("The window is not a duration from 1m to 1h.", map[string]string{"window": "must be a duration from 1m to 1h, such as 15m"})
 		}
-		window = d
+		q.window = d
 	}
-	return window, q.Get("service"), nil
+	switch v.Get("by") {
+	case "":
+	case "version":
+		q.byVersion = true
+	default:
+		return query{}, fault.InvalidFields("The report can only be broken down by version.", map[string]string{"by": "must be version, or absent"})
+	}
+	return q, nil
 }
 
 // authorize asks core who r's credential speaks for, and returns what it

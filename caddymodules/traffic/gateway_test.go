@@ -26,6 +26,7 @@ import (
 	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/caddymodules/traffic"
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/registrytest"
@@ -119,6 +120,17 @@ func startStack(t *testing.T, redisURL, prefix string) *stack {
 			t.Fatalf("register %s: %+v", name, err)
 		}
 	}
+	// shop has two versions, each its own backend; core's routing rules
+	// (serveCore) send it to v1 unless a request pins v2.
+	for _, v := range []string{"v1", "v2"} {
+		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, v) }))
+		t.Cleanup(b.Close)
+		h, p, _ := net.SplitHostPort(b.Listener.Addr().String())
+		pn, _ := strconv.Atoi(p)
+		if _, err := reg.Register(context.Background(), &registry.Instance{Name: "shop", Version: v, Host: h, Port: pn, BasePath: "/"}); err != nil {
+			t.Fatalf("register shop %s: %+v", v, err)
+		}
+	}
 	// The route /api/gateway/* is the gateway's: no plugin may take the name.
 	if _, err := reg.Register(context.Background(), &registry.Instance{Name: "gateway", Host: host, Port: port}); err == nil {
 		t.Fatal("the registry let a plugin register as gateway")
@@ -171,7 +183,7 @@ func (s *stack) token(tenant string, roles ...string) string {
 }
 
 // serveCore is the part of core the gateway asks: its keys, /verify for
-// jwt_auth and /me for the traffic API.
+// jwt_auth, /me for the traffic API and the routing rules.
 func (s *stack) serveCore(w http.ResponseWriter, r *http.Request) {
 	cred := r.Header.Get("X-API-Key")
 	if cred == "" {
@@ -188,7 +200,10 @@ func (s *stack) serveCore(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"status":401}`, http.StatusUnauthorized)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"tenant_id": who.tenant, "roles": who.roles, "enabled_services": []string{"orders", "catalog"}})
+		json.NewEncoder(w).Encode(map[string]any{"tenant_id": who.tenant, "roles": who.roles, "enabled_services": []string{"orders", "catalog", "shop"}})
+	case corefeed.ConfigPath: // the routing rules dynamic_upstreams loads
+		json.NewEncoder(w).Encode([]map[string]any{{"scope": "global", "service": "shop", "key": registry.RoutingKey, "version": 1,
+			"value": map[string]any{"weights": map[string]int{"v1": 1}}}})
 	case "/api/auth/me":
 		s.meCalls.Add(1)
 		if !known {
@@ -343,6 +358,43 @@ func TestGateway(t *testing.T) {
 			t.Fatalf("core asked %d times for a cached credential", n)
 		}
 	})
+	t.Run("ByVersion", func(t *testing.T) {
+		// Two versions' requests are counted apart: 3 routed to v1 by the
+		// rules' weights, 5 pinned to v2 with the pin header (and 2 below).
+		pin := bearer(userT1)
+		pin.Set(registry.DefaultVersionHeader, "v2")
+		for range 5 {
+			if st, body := s.do(s.gateway, "GET", "/api/shop/x", pin); st != 200 || string(body) != "v2" {
+				t.Fatalf("pinned to v2: %d %s", st, body)
+			}
+		}
+		s.send(s.gateway, 3, "/api/shop/x", userT1, 200)
+		// The attack: a client pins versions that do not exist, to make the
+		// gateway keep a series for each. They are counted under the
+		// version that served (v1), never under what the client sent.
+		for _, bogus := range []string{"bogus-1", "bogus-2"} {
+			h := bearer(userT1)
+			h.Set(registry.DefaultVersionHeader, bogus)
+			if st, body := s.do(s.gateway, "GET", "/api/shop/x", h); st != 200 || string(body) != "v1" {
+				t.Fatalf("pinned to %s: %d %s", bogus, st, body)
+			}
+		}
+		rep := s.report(s.gateway, "?service=shop&window=15m&by=version", bearer(adminT1))
+		if len(rep.Services) != 1 || rep.Services[0].Requests != 10 {
+			t.Fatalf("report %+v", rep)
+		}
+		got := map[string][2]float64{}
+		for _, v := range rep.Services[0].Versions {
+			got[v.Version] = [2]float64{float64(v.Requests), v.Share}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(map[string][2]float64{"v1": {5, 0.5}, "v2": {5, 0.5}}) {
+			t.Fatalf("versions %v", got)
+		}
+		// Without by=version the report keeps its shape: no versions.
+		if plain := s.report(s.gateway, "?service=shop", bearer(super)); len(plain.Services) != 1 || plain.Services[0].Versions != nil {
+			t.Fatalf("report without by %+v", plain)
+		}
+	})
 	t.Run("Refusals", func(t *testing.T) {
 		for _, tc := range []struct {
 			name   string
@@ -358,6 +410,7 @@ func TestGateway(t *testing.T) {
 			{"TwoCredentials", "GET", "/api/gateway/traffic", http.Header{"Authorization": {"Bearer " + super}, "X-Api-Key": {apiKeyT2}}, 401, "/problems/unauthorized"},
 			{"WindowTooLong", "GET", "/api/gateway/traffic?window=2h", bearer(super), 422, "/problems/invalid"},
 			{"WindowNotADuration", "GET", "/api/gateway/traffic?window=soon", bearer(super), 422, "/problems/invalid"},
+			{"ByTenant", "GET", "/api/gateway/traffic?by=tenant", bearer(super), 422, "/problems/invalid"},
 			{"OtherPath", "GET", "/api/gateway/other", bearer(super), 404, "/problems/not_found"},
 			{"Post", "POST", "/api/gateway/traffic", bearer(super), 405, "/problems/method_not_allowed"},
 		} {

@@ -1,11 +1,14 @@
 // Package traffic counts the gateway's plugin traffic and serves it: the
 // plugboard_traffic handler records, for every request routed to a plugin
-// service, its service, the caller's tenant, its status class and its
+// service, its service, the caller's tenant, the version that served it
+// (gatewayctx.Resolved.Version, which dynamic_upstreams sets under the
+// service's routing rules; "" without them), its status class and its
 // latency in one-minute windows kept for an hour; the plugboard_traffic_api
 // handler serves GET /api/gateway/traffic, the last hour's aggregate per
-// service, to super_admins (every tenant) and tenant_admins (their own);
-// and the plugboard_traffic app holds the figures and, with Redis, merges
-// every gateway's.
+// service (with by=version, per version of each service too: the live
+// traffic split), to super_admins (every tenant) and tenant_admins (their
+// own); and the plugboard_traffic app holds the figures and, with Redis,
+// merges every gateway's.
 //
 // Counting costs a map lookup and four atomic adds per request, with no
 // allocation and no lock (a new window or a new service and tenant pair
@@ -22,6 +25,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/plugboard/plugboard/caddymodules/gatewayctx"
 )
 
 func init() {
@@ -69,7 +74,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return err
 	}
 	tenant, _ := vars[varTenant].(string)
-	h.rec.Record(service, tenant, statusOf(r, err), d, start.Add(d))
+	var version string
+	if res, _ := vars[varResolved].(*gatewayctx.Resolved); res != nil {
+		version = res.Version
+	}
+	h.rec.Record(service, tenant, version, statusOf(r, err), d, start.Add(d))
 	return err
 }
 

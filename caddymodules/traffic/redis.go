@@ -12,8 +12,12 @@ import (
 
 // Redis layout: one hash per minute, prefix+"traffic:"+<minute since the
 // epoch>, whose fields are "<service>|<tenant>|<counter>" (counter: req,
-// 4xx, 5xx, b0…b37 for the latency buckets) incremented by every gateway
-// with HINCRBY. Service names ([a-z0-9_-]) and tenant IDs hold no "|".
+// 4xx, 5xx, b0…b37 for the latency buckets), or
+// "<service>|<tenant>|<counter>|<version>" for a request a version served,
+// incremented by every gateway with HINCRBY. Service names ([a-z0-9_-])
+// and tenant IDs hold no "|"; a version may, so it comes last. (A gateway
+// older than versions ignores the versioned fields while a cluster
+// upgrades.)
 // Each hash expires keyTTL after its last write, just over the hour the API
 // can ask for.
 const keyTTL = MaxWindow + 5*time.Minute
@@ -34,11 +38,25 @@ func fieldName(f int) string {
 	return "b" + strconv.Itoa(f-fBucket0)
 }
 
+// fieldPrefix and fieldSuffix surround a counter's name in k's hash fields.
+func fieldPrefix(k key) string { return k.service + "|" + k.tenant + "|" }
+
+func fieldSuffix(k key) string {
+	if k.version == "" {
+		return ""
+	}
+	return "|" + k.version
+}
+
 // parseField splits a hash field into its key and counter index.
 func parseField(s string) (k key, f int, ok bool) {
 	svc, rest, ok1 := strings.Cut(s, "|")
-	tenant, name, ok2 := strings.Cut(rest, "|")
+	tenant, rest, ok2 := strings.Cut(rest, "|")
 	if !ok1 || !ok2 {
+		return key{}, 0, false
+	}
+	name, version, versioned := strings.Cut(rest, "|")
+	if versioned && version == "" {
 		return key{}, 0, false
 	}
 	switch name {
@@ -55,7 +73,7 @@ func parseField(s string) (k key, f int, ok bool) {
 		}
 		f = fBucket0 + b
 	}
-	return key{svc, tenant}, f, true
+	return key{svc, tenant, version}, f, true
 }
 
 // shared is the figures of every gateway that uses the same Redis and prefix.
@@ -90,10 +108,10 @@ func (s *shared) write(ctx context.Context, deltas []delta) error {
 		for _, d := range deltas {
 			k := minuteKey(s.prefix, d.minute)
 			touched[d.minute] = true
-			base := d.key.service + "|" + d.key.tenant + "|"
+			pre, suf := fieldPrefix(d.key), fieldSuffix(d.key)
 			for f, n := range d.n {
 				if n != 0 {
-					p.HIncrBy(ctx, k, base+fieldName(f), int64(n))
+					p.HIncrBy(ctx, k, pre+fieldName(f)+suf, int64(n))
 				}
 			}
 		}
@@ -142,7 +160,7 @@ func (s *shared) read(ctx context.Context, from, to int64, f Filter) (Dataset, e
 		}
 		for k, c := range perKey {
 			if c[fRequests] > 0 {
-				d.add(k.service, minute, c)
+				d.add(k, minute, c)
 			}
 		}
 	}

@@ -41,23 +41,23 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	now := time.Now()
 	m := minuteOf(now)
 	ctx := context.Background()
-	if err := other.write(ctx, []delta{{key: key{"orders", "t1"}, minute: m, n: counts{fRequests: 5}}}); err != nil {
+	if err := other.write(ctx, []delta{{key: key{"orders", "t1", ""}, minute: m, n: counts{fRequests: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	requests := func() (uint64, string) {
 		d, scope := e.read(ctx, time.Now(), m, m, Filter{AllTenants: true})
-		if c := d["orders"][m]; c != nil {
+		if c := d[Series{Service: "orders"}][m]; c != nil {
 			return c[fRequests], scope
 		}
 		return 0, scope
 	}
 
-	e.rec.Record("orders", "t1", 200, time.Millisecond, now)
+	e.rec.Record("orders", "t1", "", 200, time.Millisecond, now)
 	if n, scope := requests(); n != 6 || scope != ScopeCluster {
 		t.Fatalf("Redis up: %d requests, scope %s; want 6, cluster", n, scope)
 	}
 	proxy.Down()
-	e.rec.Record("orders", "t1", 200, time.Millisecond, now)
+	e.rec.Record("orders", "t1", "", 200, time.Millisecond, now)
 	if n, scope := requests(); n != 2 || scope != ScopeLocal {
 		t.Fatalf("Redis down: %d requests, scope %s; want this gateway's 2, local", n, scope)
 	}

@@ -31,11 +31,23 @@ type Figures struct {
 	P99       float64 `json:"p99_ms"`
 }
 
-// ServiceFigures are one service's totals and its per-window series.
+// ServiceFigures are one service's totals and its per-window series, and,
+// when the report is by version, its figures per version that served.
 type ServiceFigures struct {
 	Service string `json:"service"`
 	Figures
-	Series []Point `json:"series"`
+	Series   []Point          `json:"series"`
+	Versions []VersionFigures `json:"versions,omitempty"`
+}
+
+// VersionFigures are the totals of the requests one version served (""
+// for those no version served: a service without routing rules, or no
+// live version); share is their part of the service's requests (0 to 1).
+// Sorted by version.
+type VersionFigures struct {
+	Version string `json:"version"`
+	Figures
+	Share float64 `json:"share"`
 }
 
 // Point is one window of a service; t is the window's start.
@@ -59,15 +71,40 @@ func span(now time.Time, window time.Duration) (first, last int64, from time.Tim
 
 // buildReport turns d, the figures of minutes first..last, into a report
 // spanning from..to: every service with a point per window (zeros where it
-// had no request), sorted by requests, most first.
-func buildReport(d Dataset, first, last int64, from, to time.Time, scope string) Report {
+// had no request), sorted by requests, most first; with byVersion, each
+// service's figures per version too.
+func buildReport(d Dataset, first, last int64, from, to time.Time, scope string, byVersion bool) Report {
 	secs := to.Sub(from).Seconds()
 	rep := Report{
 		From: from.UTC().Format(time.RFC3339), To: to.UTC().Format(time.RFC3339),
 		StepSeconds: int(Step / time.Second), Scope: scope, Services: []ServiceFigures{},
 	}
+	// Each service's minutes, summed over its versions, and each version's total.
+	perService := map[string]map[int64]*counts{}
+	perVersion := map[Series]*counts{}
+	for s, byMinute := range d {
+		sm := perService[s.Service]
+		if sm == nil {
+			sm = map[int64]*counts{}
+			perService[s.Service] = sm
+		}
+		vsum := new(counts)
+		for m, c := range byMinute {
+			if m < first || m > last {
+				continue
+			}
+			if sm[m] == nil {
+				sm[m] = new(counts)
+			}
+			sm[m].add(c)
+			vsum.add(c)
+		}
+		if vsum[fRequests] > 0 {
+			perVersion[s] = vsum
+		}
+	}
 	var all counts
-	for name, byMinute := range d {
+	for name, byMinute := range perService {
 		sf := ServiceFigures{Service: name, Series: make([]Point, 0, last-first+1)}
 		var sum counts
 		for m := first; m <= last; m++ {
@@ -83,6 +120,16 @@ func buildReport(d Dataset, first, last int64, from, to time.Time, scope string)
 			continue
 		}
 		sf.Figures = figuresOf(&sum, secs)
+		if byVersion {
+			sf.Versions = []VersionFigures{}
+			for s, c := range perVersion {
+				if s.Service == name {
+					sf.Versions = append(sf.Versions, VersionFigures{Version: s.Version, Figures: figuresOf(c, secs),
+						Share: round(float64(c[fRequests])/float64(sum[fRequests]), 4)})
+				}
+			}
+			slices.SortFunc(sf.Versions, func(a, b VersionFigures) int { return strings.Compare(a.Version, b.Version) })
+		}
 		all.add(&sum)
 		rep.Services = append(rep.Services, sf)
 	}

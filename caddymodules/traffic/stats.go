@@ -109,8 +109,10 @@ func (c *counts) quantile(q float64) float64 {
 // minuteOf returns the window number (minutes since the Unix epoch) of t.
 func minuteOf(t time.Time) int64 { return t.Unix() / int64(Step/time.Second) }
 
-// key names a series: a service and the caller's tenant ("" for none).
-type key struct{ service, tenant string }
+// key names a series: a service, the caller's tenant ("" for none) and
+// the version that served ("" when the service has no routing rules, or
+// none was chosen).
+type key struct{ service, tenant, version string }
 
 // slot is one window of a series. Counters are 32-bit: a minute of one
 // service and tenant stays far below 4·10⁹ requests.
@@ -172,10 +174,11 @@ func (sl *slot) load(c *counts) {
 	}
 }
 
-// DefaultMaxSeries bounds how many (service, tenant) series a gateway keeps.
+// DefaultMaxSeries bounds how many (service, tenant, version) series a
+// gateway keeps.
 const DefaultMaxSeries = 10000
 
-// Recorder counts requests per (minute, service, tenant). Record is safe
+// Recorder counts requests per (minute, service, tenant, version). Record is safe
 // for concurrent use and allocates nothing once a series exists: a lookup
 // in a copy-on-write map, then atomic adds.
 type Recorder struct {
@@ -188,7 +191,9 @@ type Recorder struct {
 
 // NewRecorder returns an empty Recorder holding at most maxSeries series
 // (DefaultMaxSeries if ≤ 0); past that, new tenants of a service are
-// counted under no tenant (visible to super_admins only).
+// counted under no tenant (visible to super_admins only). The version is
+// kept: versions come from the registry's snapshot, a few per service,
+// never from the client.
 func NewRecorder(maxSeries int) *Recorder {
 	if maxSeries <= 0 {
 		maxSeries = DefaultMaxSeries
@@ -199,12 +204,13 @@ func NewRecorder(maxSeries int) *Recorder {
 	return r
 }
 
-// Record counts one request to service from tenant that ended at end with
-// status after d.
-func (r *Recorder) Record(service, tenant string, status int, d time.Duration, end time.Time) {
-	s := (*r.series.Load())[key{service, tenant}]
+// Record counts one request to service from tenant, served by version
+// ("" for none), that ended at end with status after d.
+func (r *Recorder) Record(service, tenant, version string, status int, d time.Duration, end time.Time) {
+	k := key{service, tenant, version}
+	s := (*r.series.Load())[k]
 	if s == nil {
-		s = r.add(key{service, tenant})
+		s = r.add(k)
 	}
 	s.record(minuteOf(end), status, d)
 }
@@ -280,14 +286,19 @@ func (f Filter) admits(service, tenant string) bool {
 	return (f.AllTenants || tenant == f.Tenant) && (f.Service == "" || service == f.Service)
 }
 
-// Dataset is aggregated figures: service → minute → counts.
-type Dataset map[string]map[int64]*counts
+// Dataset is aggregated figures: (service, version) → minute → counts.
+type Dataset map[Series]map[int64]*counts
 
-func (d Dataset) add(service string, minute int64, c *counts) {
-	byMinute := d[service]
+// Series names a Dataset's figures: a service and the version that served
+// ("" for none).
+type Series struct{ Service, Version string }
+
+func (d Dataset) add(k key, minute int64, c *counts) {
+	s := Series{k.service, k.version}
+	byMinute := d[s]
 	if byMinute == nil {
 		byMinute = map[int64]*counts{}
-		d[service] = byMinute
+		d[s] = byMinute
 	}
 	sum := byMinute[minute]
 	if sum == nil {
@@ -316,7 +327,7 @@ func (r *Recorder) Read(from, to int64, f Filter) Dataset {
 			if sl.minute.Load() != m {
 				continue // reused while read
 			}
-			d.add(k.service, m, &c)
+			d.add(k, m, &c)
 		}
 	}
 	return d

@@ -123,12 +123,12 @@ func TestRecorderWindowsAndFilters(t *testing.T) {
 	r := NewRecorder(0)
 	t0 := time.Date(2026, 12, 1, 10, 0, 30, 0, time.UTC)
 	m0 := minuteOf(t0)
-	r.Record("orders", "t1", 200, time.Millisecond, t0)
-	r.Record("orders", "t1", 404, time.Millisecond, t0)
-	r.Record("orders", "t2", 502, time.Millisecond, t0.Add(time.Minute))
-	r.Record("users", "", 401, time.Millisecond, t0.Add(time.Minute))
+	r.Record("orders", "t1", "", 200, time.Millisecond, t0)
+	r.Record("orders", "t1", "", 404, time.Millisecond, t0)
+	r.Record("orders", "t2", "", 502, time.Millisecond, t0.Add(time.Minute))
+	r.Record("users", "", "", 401, time.Millisecond, t0.Add(time.Minute))
 	// 62 minutes later the first slot is reused: minute m0 is gone.
-	r.Record("orders", "t1", 200, time.Millisecond, t0.Add(ringSlots*time.Minute))
+	r.Record("orders", "t1", "", 200, time.Millisecond, t0.Add(ringSlots*time.Minute))
 
 	for _, tc := range []struct {
 		name     string
@@ -153,9 +153,9 @@ func TestRecorderWindowsAndFilters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[string]map[int64][3]uint64{}
 			for svc, byMinute := range r.Read(tc.from, tc.to, tc.f) {
-				got[svc] = map[int64][3]uint64{}
+				got[svc.Service] = map[int64][3]uint64{}
 				for m, c := range byMinute {
-					got[svc][m] = [3]uint64{c[fRequests], c[f4xx], c[f5xx]}
+					got[svc.Service][m] = [3]uint64{c[fRequests], c[f4xx], c[f5xx]}
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
@@ -169,13 +169,13 @@ func TestMaxSeriesFoldsNewTenants(t *testing.T) {
 	r := NewRecorder(2)
 	now := time.Now()
 	for _, tenant := range []string{"a", "b", "c", "d"} {
-		r.Record("orders", tenant, 200, time.Millisecond, now)
+		r.Record("orders", tenant, "", 200, time.Millisecond, now)
 	}
 	m := minuteOf(now)
 	if n := len(*r.series.Load()); n != 3 { // a, b, then "" for c and d
 		t.Fatalf("%d series, want 3", n)
 	}
-	if c := r.Read(m, m, Filter{AllTenants: true})["orders"][m]; c[fRequests] != 4 {
+	if c := r.Read(m, m, Filter{AllTenants: true})[Series{Service: "orders"}][m]; c[fRequests] != 4 {
 		t.Fatalf("all tenants: %d requests, want 4", c[fRequests])
 	}
 }
@@ -192,15 +192,15 @@ func TestDeltas(t *testing.T) {
 		}
 		return n
 	}
-	r.Record("orders", "t1", 200, time.Millisecond, now)
-	r.Record("orders", "t1", 500, time.Millisecond, now)
-	r.Record("orders", "t1", 200, time.Millisecond, now.Add(-2*time.Minute))
+	r.Record("orders", "t1", "", 200, time.Millisecond, now)
+	r.Record("orders", "t1", "", 500, time.Millisecond, now)
+	r.Record("orders", "t1", "", 200, time.Millisecond, now.Add(-2*time.Minute))
 	p := r.deltas(m - 60)
 	if sum(p) != 3 || len(p.deltas) != 2 {
 		t.Fatalf("first flush: %d requests in %d deltas, want 3 in 2", sum(p), len(p.deltas))
 	}
 	// Not committed (Redis failed): the same again, plus what came since.
-	r.Record("orders", "t2", 200, time.Millisecond, now)
+	r.Record("orders", "t2", "", 200, time.Millisecond, now)
 	p = r.deltas(m - 60)
 	if sum(p) != 4 {
 		t.Fatalf("after a failed flush: %d requests, want 4", sum(p))
@@ -209,13 +209,13 @@ func TestDeltas(t *testing.T) {
 	if p := r.deltas(m - 60); len(p.deltas) != 0 {
 		t.Fatalf("nothing new, yet %d deltas", len(p.deltas))
 	}
-	r.Record("orders", "t1", 404, time.Millisecond, now)
+	r.Record("orders", "t1", "", 404, time.Millisecond, now)
 	p = r.deltas(m - 60)
 	if len(p.deltas) != 1 || p.deltas[0].n[fRequests] != 1 || p.deltas[0].n[f4xx] != 1 || p.deltas[0].n[f5xx] != 0 {
 		t.Fatalf("one more 404: %+v", p.deltas)
 	}
 	// Minutes older than the oldest asked for are not sent.
-	r.Record("orders", "t3", 200, time.Millisecond, now.Add(-61*time.Minute))
+	r.Record("orders", "t3", "", 200, time.Millisecond, now.Add(-61*time.Minute))
 	p.commit()
 	if p := r.deltas(m - 60); len(p.deltas) != 0 {
 		t.Fatalf("a minute out of the hour was sent: %+v", p.deltas)
@@ -225,14 +225,14 @@ func TestDeltas(t *testing.T) {
 func TestEvict(t *testing.T) {
 	r := NewRecorder(0)
 	now := time.Now()
-	r.Record("old", "", 200, time.Millisecond, now.Add(-70*time.Minute))
-	r.Record("new", "", 200, time.Millisecond, now)
+	r.Record("old", "", "", 200, time.Millisecond, now.Add(-70*time.Minute))
+	r.Record("new", "", "", 200, time.Millisecond, now)
 	r.evict(minuteOf(now)-ringSlots, true) // "old" was never flushed
 	if len(*r.series.Load()) != 2 {
 		t.Fatal("an unflushed series was evicted")
 	}
 	r.evict(minuteOf(now)-ringSlots, false)
-	if s := *r.series.Load(); len(s) != 1 || s[key{"new", ""}] == nil {
+	if s := *r.series.Load(); len(s) != 1 || s[key{"new", "", ""}] == nil {
 		t.Fatalf("series after evict: %v", s)
 	}
 }
@@ -244,7 +244,7 @@ func TestRecordIsSafeConcurrently(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 1000 {
-				r.Record(fmt.Sprint("svc", i%3), fmt.Sprint("t", g%2), 200+i%400, time.Duration(i)*time.Microsecond, now)
+				r.Record(fmt.Sprint("svc", i%3), "", fmt.Sprint("t", g%2), 200+i%400, time.Duration(i)*time.Microsecond, now)
 			}
 		})
 	}
@@ -263,14 +263,14 @@ func TestBuildReport(t *testing.T) {
 	r := NewRecorder(0)
 	now := time.Date(2026, 12, 1, 10, 30, 30, 0, time.UTC)
 	for range 3 {
-		r.Record("users", "t1", 200, 2*time.Millisecond, now)
+		r.Record("users", "t1", "", 200, 2*time.Millisecond, now)
 	}
-	r.Record("orders", "t1", 200, time.Millisecond, now.Add(-10*time.Minute))
-	r.Record("orders", "t1", 503, time.Millisecond, now)
-	r.Record("orders", "t1", 404, time.Millisecond, now)
-	r.Record("orders", "t1", 200, time.Millisecond, now)
+	r.Record("orders", "t1", "", 200, time.Millisecond, now.Add(-10*time.Minute))
+	r.Record("orders", "t1", "", 503, time.Millisecond, now)
+	r.Record("orders", "t1", "", 404, time.Millisecond, now)
+	r.Record("orders", "t1", "", 200, time.Millisecond, now)
 	first, last, from := span(now, 15*time.Minute)
-	rep := buildReport(r.Read(first, last, Filter{AllTenants: true}), first, last, from, now, ScopeLocal)
+	rep := buildReport(r.Read(first, last, Filter{AllTenants: true}), first, last, from, now, ScopeLocal, false)
 	if rep.From != "2026-12-01T10:16:00Z" || rep.To != "2026-12-01T10:30:30Z" || rep.StepSeconds != 60 || rep.Scope != "local" {
 		t.Fatalf("report head %+v", rep)
 	}
@@ -289,7 +289,7 @@ func TestBuildReport(t *testing.T) {
 	if rep.Totals.Requests != 7 || rep.Totals.Errors5xx != 1 || rep.Totals.P50 < 1 || rep.Totals.P50 > 3 {
 		t.Fatalf("totals %+v", rep.Totals)
 	}
-	empty := buildReport(Dataset{}, first, last, from, now, ScopeCluster)
+	empty := buildReport(Dataset{}, first, last, from, now, ScopeCluster, false)
 	if empty.Services == nil || empty.Totals.Requests != 0 || empty.Totals.P99 != 0 {
 		t.Fatalf("empty report %+v", empty)
 	}
@@ -337,11 +337,11 @@ func CPUTime(tb testing.TB) time.Duration {
 func BenchmarkRecord(b *testing.B) {
 	r := NewRecorder(0)
 	now := time.Now()
-	r.Record("orders", "tenant-1", 200, time.Millisecond, now)
+	r.Record("orders", "tenant-1", "", 200, time.Millisecond, now)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r.Record("orders", "tenant-1", 200, 3*time.Millisecond, now)
+			r.Record("orders", "tenant-1", "", 200, 3*time.Millisecond, now)
 		}
 	})
 }

@@ -7,4 +7,7 @@ import "github.com/plugboard/plugboard/caddymodules/gatewayctx"
 const (
 	varService = gatewayctx.VarService  // plugboard_route: the plugin service
 	varTenant  = gatewayctx.VarTenantID // jwt_auth: the caller's tenant
+	// plugboard_route: the *gatewayctx.Resolved, whose Version
+	// dynamic_upstreams sets
+	varResolved = gatewayctx.VarResolved
 )

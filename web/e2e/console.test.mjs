@@ -239,6 +239,40 @@ test('the console, end to end', async (t) => {
     await shot('zh-service-versions-history')
   })
 
+  await t.test('versions: the live traffic split per version, beside the weights, and the rate limits', async () => {
+    // A second hello instance at 2.0.0; 1.0.0 serves what the weights send it, 2.0.0 what is pinned to it.
+    const v2 = await stack.plugin({ PLUGBOARD_SERVICE_NAME: 'hello', PLUGBOARD_SERVICE_VERSION: '2.0.0' })
+    try {
+      const get = async (headers = {}) => {
+        const r = await fetch(stack.url + '/api/hello/hello', { headers })
+        await r.arrayBuffer()
+        return [r.status, r.headers.get('x-plugboard-version')]
+      }
+      for (let i = 0; ; i++) {
+        const [status, version] = await get({ 'X-Plugboard-Version': '2.0.0' })
+        if (status === 200 && version === '2.0.0') break
+        assert.ok(i < 250, `2.0.0 never served: ${status} ${version}`)
+        await new Promise((ok) => setTimeout(ok, 20))
+      }
+      for (let i = 0; i < 9; i++) assert.deepEqual(await get({ 'X-Plugboard-Version': '2.0.0' }), [200, '2.0.0'])
+      for (let i = 0; i < 10; i++) assert.equal((await get({ 'X-Plugboard-Version': '1.0.0' }))[1], '1.0.0')
+      await page.goto(stack.url + '/services/hello/versions')
+      await $('[data-test=versions]').waitFor()
+      await $('[data-test="split-2.0.0"]').waitFor()
+      const rows = await $('[data-test=split-rows]').innerText()
+      // 1.0.0 served the earlier requests too; 2.0.0 exactly the 10 pinned ones; the weights' shares beside them.
+      assert.match(rows, /1\.0\.0[\s\S]*%[\s\S]*90 %/)
+      assert.match(rows, /2\.0\.0[\s\S]*%[\s\S]*10 %\s+10\b/)
+      assert.match(await $('[data-test=split-total]').innerText(), /\d+ 个请求/)
+      assert.match(await $('[data-test=limit-rows]').innerText(), /没有接口声明限流/)
+      await $('[data-test=split-window] >> text=最近 15 分钟').click()
+      await $('[data-test="split-2.0.0"]').waitFor()
+      await shot('zh-service-versions-split')
+    } finally {
+      v2.kill('SIGTERM')
+    }
+  })
+
   await t.test('creates an API key and sees its secret once', async () => {
     await page.goto(stack.url + '/keys')
     await $('[data-test=keys-empty]').waitFor()

@@ -171,5 +171,11 @@ export interface Traffic {
   step_seconds: number
   scope: 'cluster' | 'local'
   totals: TrafficFigures
-  services: (TrafficFigures & { service: string; series: TrafficPoint[] })[]
+  services: (TrafficFigures & { service: string; series: TrafficPoint[]; versions?: TrafficVersion[] })[]
+}
+
+/** one version's figures in a report asked with by=version ('' for none) */
+export interface TrafficVersion extends TrafficFigures {
+  version: string
+  share: number
 }
