@@ -320,7 +320,7 @@ func (f *fixture) scopedKey(user, tenant string, services, scopes []string, role
 		f.t.Fatal(err)
 	}
 	f.core.mu.Lock()
-	f.core.apiKeys[key] = coreclient.Answer{UserID: user, TenantID: tenant, Roles: roles, Scopes: scopes, EnabledServices: services, KeyID: "key-" + key[len(key)-8:]}
+	f.core.apiKeys[key] = coreclient.Answer{UserID: user, TenantID: tenant, Roles: roles, Scopes: scopes, EnabledServices: services, KeyID: "key-" + key[len(key)-8:], APIKeyID: "key-" + key[len(key)-8:]}
 	f.core.mu.Unlock()
 	return key
 }
@@ -967,7 +967,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	core.mu.Lock()
-	core.apiKeys[apiKey] = coreclient.Answer{UserID: "u1", TenantID: "t1", Roles: []string{"user"}, Scopes: []string{"read"}, EnabledServices: []string{"orders"}}
+	core.apiKeys[apiKey] = coreclient.Answer{UserID: "u1", TenantID: "t1", Roles: []string{"user"}, Scopes: []string{"read"}, EnabledServices: []string{"orders"}, APIKeyID: "k1", KeyID: "k1"}
 	core.mu.Unlock()
 	keyHeader := []string{apiKey}
 	delete(r.Header, "Authorization")
