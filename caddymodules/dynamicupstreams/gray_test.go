@@ -8,16 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
+	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/coretest"
 	"github.com/plugboard/plugboard/internal/corefeed"
 	"github.com/plugboard/plugboard/internal/sse"
@@ -222,30 +218,10 @@ func TestGrayReleaseSplit(t *testing.T) {
 const childEnv = "PLUGBOARD_DYNAMICUPSTREAMS_TEST_GATEWAY"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		runChildGateway()
+	if gatewaytest.ServeChildIfAsked(childEnv, "../../Caddyfile") {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// runChildGateway serves the shipped Caddyfile from the environment the
-// parent set until its stdin closes.
-func runChildGateway() {
-	body, err := os.ReadFile("../../Caddyfile")
-	var cfg []byte
-	if err == nil {
-		cfg, _, err = caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": "Caddyfile"})
-	}
-	if err == nil {
-		err = caddy.Load(cfg, true)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child gateway:", err)
-		os.Exit(2)
-	}
-	io.Copy(io.Discard, os.Stdin)
-	caddy.Stop()
 }
 
 // TestGrayReleaseTwoGateways: one rule change applies on two gateways.
@@ -259,31 +235,7 @@ func TestGrayReleaseTwoGateways(t *testing.T) {
 	s.registerVersion("shop", "v2", v2)
 
 	second := "http://" + testenv.FreeAddr(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+second, "PLUGBOARD_GATEWAY_ACCESS_LOG=discard")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("second gateway's stderr:\n%s", stderr.String())
-		}
-	})
+	gatewaytest.StartChild(t, childEnv, second, "PLUGBOARD_GATEWAY_ACCESS_LOG=discard")
 	version := func(base string) string {
 		resp, err := http.Get(base + "/api/shop/x")
 		if err != nil {

@@ -84,7 +84,8 @@ func startCluster(tb testing.TB, bin string, shared bool) *cluster {
 	startProc(tb, "hello-go", filepath.Join(bin, "hello-go"), append(plugin, "PLUGBOARD_SERVICE_KEY="+strings.TrimSpace(string(key)),
 		"PLUGBOARD_SERVICE_PORT="+port(testenv.FreeAddr(tb)), "PLUGBOARD_HEARTBEAT_INTERVAL=1s"))
 	for _, gw := range c.gateways {
-		testenv.Eventually(tb, 30*time.Second, func() bool { return status(gw, "GET", "/api/hello/hello", "") == 200 },
+		hc := &client{base: gw}
+		testenv.Eventually(tb, 30*time.Second, func() bool { return hc.status("GET", "/api/hello/hello", nil, "") == 200 },
 			"hello-go never routable at "+gw)
 	}
 	c.admin = c.login(0, "", "admin", adminPassword).Access
@@ -183,11 +184,6 @@ func probe(base, path, cred string) int {
 	return resp.StatusCode
 }
 
-func status(base, method, path, token string) int {
-	code, _ := send(base, method, path, token, nil)
-	return code
-}
-
 func send(base, method, path, token string, body any) (int, []byte) {
 	var rd io.Reader = http.NoBody
 	if body != nil {
@@ -208,12 +204,16 @@ func send(base, method, path, token string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// builtBin is the directory buildOnce built into, removed by TestMain.
+var builtBin string
+
 // buildOnce builds the binaries once per test binary run.
 var buildOnce = sync.OnceValues(func() (string, error) {
 	bin, err := os.MkdirTemp("", "plugboard-revocation-bin-")
 	if err != nil {
 		return "", err
 	}
+	builtBin = bin
 	for out, pkg := range map[string]string{
 		"plugboard-registry": "./cmd/registry", "plugboard-core": "./cmd/core",
 		"plugboard-gateway": "./cmd/gateway", "hello-go": "./examples/hello-go",
@@ -233,6 +233,16 @@ func goBuild(out, pkg string) error {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return nil
+}
+
+// TestMain removes the binaries buildOnce built (150 MB) once every test
+// and benchmark has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(builtBin)
+	}
+	os.Exit(code)
 }
 
 func buildBinaries(tb testing.TB) string {

@@ -123,11 +123,11 @@ func ServeChildIfAsked(childEnv, path string) bool {
 // StartChild runs the test binary as a second gateway (see
 // ServeChildIfAsked) on the test's environment, listening at site
 // (PLUGBOARD_GATEWAY_SITE), until the test ends; its stderr is logged if
-// the test fails.
-func StartChild(t *testing.T, childEnv, site string) {
+// the test fails. env adds variables (NAME=value) to the child's.
+func StartChild(t *testing.T, childEnv, site string, env ...string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+site)
+	cmd.Env = append(append(os.Environ(), childEnv+"=1", "PLUGBOARD_GATEWAY_SITE="+site), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
