@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,15 +54,7 @@ func TestGatewayFollowsCoreFeed(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	shipped, err := os.ReadFile("../../Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(path, shipped, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	gatewaytest.LoadCaddyfile(t, path, nil)
+	gatewaytest.LoadCaddyfile(t, "../../Caddyfile", nil)
 
 	core := coreHS.URL // the test's own calls to core do not cross the proxy
 	admin := coretest.Login(t, core, "admin", coretest.AdminPassword)

@@ -23,6 +23,7 @@ import (
 	_ "github.com/plugboard/plugboard/caddymodules"
 	"github.com/plugboard/plugboard/caddymodules/internal/gatewaytest"
 	"github.com/plugboard/plugboard/core/auth"
+	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/registrytest"
@@ -163,10 +164,7 @@ func (s *stack) apiKey(w who) string {
 // serveCore is the part of core jwt_auth asks: its keys and /verify,
 // whose answer carries the tenant's and the key's quotas.
 func (s *stack) serveCore(w http.ResponseWriter, r *http.Request) {
-	cred := r.Header.Get("X-API-Key")
-	if cred == "" {
-		cred = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	}
+	_, cred := credential.Parse(r.Header)
 	s.mu.Lock()
 	c, known := s.creds[cred]
 	s.mu.Unlock()

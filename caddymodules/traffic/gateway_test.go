@@ -27,6 +27,7 @@ import (
 	"github.com/plugboard/plugboard/caddymodules/traffic"
 	"github.com/plugboard/plugboard/core/auth"
 	"github.com/plugboard/plugboard/internal/corefeed"
+	"github.com/plugboard/plugboard/internal/credential"
 	"github.com/plugboard/plugboard/internal/testenv"
 	"github.com/plugboard/plugboard/registry"
 	"github.com/plugboard/plugboard/registry/registrytest"
@@ -185,10 +186,7 @@ func (s *stack) token(tenant string, roles ...string) string {
 // serveCore is the part of core the gateway asks: its keys, /verify for
 // jwt_auth, /me for the traffic API and the routing rules.
 func (s *stack) serveCore(w http.ResponseWriter, r *http.Request) {
-	cred := r.Header.Get("X-API-Key")
-	if cred == "" {
-		cred = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	}
+	_, cred := credential.Parse(r.Header)
 	s.mu.Lock()
 	who, known := s.tokens[cred]
 	s.mu.Unlock()
